@@ -1,0 +1,99 @@
+"""All runtime configuration, in one place (environment variables or a `.env` file)."""
+
+import datetime as dt
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SETTLEMENT_", env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "SETTLEMENT_DATABASE_URL"),
+        description="Use this server and database; when unset, a local or embedded server is found.",
+    )
+    local_server_host: str = "127.0.0.1"
+    local_server_port: int = 5432
+    local_server_user: str = "postgres"
+    database_name: str = "settlement"
+    embedded_data_dir: Path = Path(".data/pg")
+
+    timezone: str = Field(default="Asia/Seoul", description="The platform's calendar time zone.")
+    view_window_hours: int = Field(
+        default=48,
+        description="A START counts as a view when its (user, video) pair had no event this long before it.",
+    )
+
+    ops_token: SecretStr | None = Field(
+        default=None, description="Bearer token for the /ops endpoints; when unset they answer 403."
+    )
+    scheduler_ads_refresh_at: dt.time = Field(default=dt.time(0, 0), description="Platform time of the ad refresh.")
+    scheduler_settle_at: dt.time = Field(default=dt.time(0, 30), description="Platform time of settling yesterday.")
+    scheduler_retry_attempts: int = Field(default=3, ge=1, le=20, description="Tries of a failing scheduled job.")
+    scheduler_retry_base_seconds: float = Field(
+        default=60.0, ge=0, description="Wait before the 2nd try; doubles before each further one."
+    )
+
+    # API (settlement serve)
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="Signs login tokens; when unset, a random per-process secret (dev only)."
+    )
+    jwt_ttl_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30, description="Lifetime of a login token.")
+    kakao_client_id: str | None = Field(default=None, description="Kakao REST API key; unset disables Kakao login.")
+    kakao_client_secret: SecretStr | None = None
+    kakao_redirect_uri: str = "http://127.0.0.1:8000/auth/kakao/callback"
+    kakao_authorize_url: str = "https://kauth.kakao.com/oauth/authorize"
+    kakao_token_url: str = "https://kauth.kakao.com/oauth/token"
+    kakao_user_info_url: str = "https://kapi.kakao.com/v2/user/me"
+    kakao_state_ttl_seconds: int = Field(default=600, ge=30, description="How long a Kakao login may take.")
+    kakao_timeout_seconds: float = Field(default=10.0, gt=0)
+    playback_max_clock_skew_seconds: int = Field(
+        default=300, ge=0, description="How far in the future a client's occurred_at may be."
+    )
+    playback_max_event_age_hours: int = Field(
+        default=72, ge=1, description="How old a reported playback event may be (offline clients send late)."
+    )
+    late_event_horizon_days: int = Field(
+        default=40, ge=1, le=366,
+        description="How many days back a run looks for late events of settled days (and restates them).",
+    )
+    quality_watched_slack_seconds: int = Field(
+        default=10, ge=0, description="How much more than the time since the pair's previous event an event may report as watched."
+    )
+    ad_slot_interval_seconds: int = Field(default=300, ge=1, description="Ad slot k plays at k times this.")
+    api_pool_min_size: int = Field(default=1, ge=0)
+    api_pool_max_size: int = Field(default=10, ge=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("view_window_hours")
+    @classmethod
+    def _window_of_at_least_a_day(cls, value: int) -> int:
+        # The engine finds views from each (user, video) pair's first event of the day, which is
+        # exact only when the window is at least one day long.
+        if not 24 <= value <= 24 * 31:
+            raise ValueError("view_window_hours must be between 24 and 744")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

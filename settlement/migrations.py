@@ -1,0 +1,45 @@
+"""Schema migrations (alembic) and day partitions, run programmatically."""
+
+import datetime as dt
+
+import psycopg
+from alembic.config import Config
+
+from alembic import command
+from settlement.config import PROJECT_ROOT
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(database_url), revision)
+
+
+def downgrade(database_url: str, revision: str = "base") -> None:
+    command.downgrade(alembic_config(database_url), revision)
+
+
+def ensure_day_partitions(conn: psycopg.Connection, first: dt.date, last: dt.date, time_zone: str) -> int:
+    row = conn.execute("SELECT ensure_day_partitions(%s, %s, %s)", (first, last, time_zone)).fetchone()
+    return row[0]
+
+
+SCHEMA_SUMMARY = """
+SELECT c.relname AS table_name,
+       CASE c.relkind WHEN 'p' THEN 'partitioned' ELSE 'table' END AS kind,
+       (SELECT count(*) FROM pg_inherits i WHERE i.inhparent = c.oid) AS partitions,
+       (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND c.relname <> 'alembic_version'
+ORDER BY c.relname
+"""
+
+
+def schema_summary(conn: psycopg.Connection) -> list[tuple[str, str, int, int]]:
+    return conn.execute(SCHEMA_SUMMARY).fetchall()
