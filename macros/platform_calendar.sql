@@ -1,0 +1,53 @@
+{#- The run's platform day and its bounds, from the vars settlement/pipeline.py passes. -#}
+
+{% macro run_date() -%}
+    '{{ var("run_date") }}'::date
+{%- endmacro %}
+
+{#- The instant a platform day starts, offset_days after the run date. -#}
+{% macro day_start(offset_days=0) -%}
+    (({{ run_date() }} + {{ offset_days }})::timestamp at time zone '{{ var("time_zone") }}')
+{%- endmacro %}
+
+{#- A predicate on a timestamptz column: it falls on the run's platform day (prunes to one partition). -#}
+{% macro on_run_day(column) -%}
+    ({{ column }} >= {{ day_start(0) }} and {{ column }} < {{ day_start(1) }})
+{%- endmacro %}
+
+{#- The view window as an interval. -#}
+{% macro view_window() -%}
+    make_interval(hours => {{ var("view_window_hours") | int }})
+{%- endmacro %}
+
+{#- How many whole days before the run date the view window can reach back into. -#}
+{% macro view_window_days() -%}
+    {{ ((var("view_window_hours") | int) + 23) // 24 }}
+{%- endmacro %}
+
+{#- The first day of the day / ISO week / month period containing day. -#}
+{% macro period_start(period, day) -%}
+    {%- if period == 'day' -%} ({{ day }})::date
+    {%- elif period == 'week' -%} date_trunc('week', {{ day }})::date
+    {%- elif period == 'month' -%} date_trunc('month', {{ day }})::date
+    {%- else -%} {{ exceptions.raise_compiler_error("unknown period " ~ period) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro period_end(period, day) -%}
+    ({{ period_start(period, day) }} + interval '1 {{ period }}')::date
+{%- endmacro %}
+
+{#- A predicate: (period, period_start) is the day, ISO week or month containing the run date. -#}
+{% macro is_run_date_period(period_column='period', start_column='period_start') -%}
+    (
+    {%- for period in ['day', 'week', 'month'] %}
+        ({{ period_column }} = '{{ period }}' and {{ start_column }} = {{ period_start(period, run_date()) }})
+        {%- if not loop.last %} or{% endif %}
+    {%- endfor %}
+    )
+{%- endmacro %}
+
+{#- How far after its arrival an event may claim to have happened (clients' clocks drift). -#}
+{% macro clock_skew() -%}
+    make_interval(secs => {{ var("clock_skew_seconds") | int }})
+{%- endmacro %}

@@ -1,0 +1,17 @@
+{{ config(
+    materialized='period_slice',
+    indexes=[{'columns': ['period', 'period_start', 'seller_id']}, {'columns': ['video_id', 'period']}]
+) }}
+
+-- What each video earns per day, ISO week and month containing the run date: sums of the payable days
+-- (closed days as they were paid) plus the adjustments booked in the period.
+select
+    *,
+    video_payout + ad_payout + adjustment as payout
+from (
+    {{ sum_over_run_date_periods(
+        ref('fct_video_payable_daily'),
+        keys=['video_id', 'seller_id'],
+        measures=['views', 'watch_seconds', 'ad_views', 'video_payout', 'ad_payout', 'adjustment']
+    ) }}
+) as periods

@@ -1,0 +1,8 @@
+select
+    event_id,
+    user_id,
+    video_id,
+    ad_id,
+    occurred_at,
+    received_at
+from {{ source('platform', 'ad_impressions') }}

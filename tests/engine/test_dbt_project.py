@@ -1,0 +1,59 @@
+"""The dbt project as a whole: its unit tests pass, its docs build, and everything is described."""
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from psycopg.conninfo import conninfo_to_dict
+
+from settlement import pipeline
+from settlement.config import PROJECT_ROOT, Settings
+
+DAY = dt.date(2026, 11, 23)
+
+
+@pytest.fixture
+def built(conn, database_url) -> Settings:
+    """Every model built (on an empty day) in the session database."""
+    settings = Settings(_env_file=None, database_url=database_url)
+    [result] = pipeline.run_days(settings, DAY)
+    assert result.succeeded, result.error
+    return settings
+
+
+def target_dir(database_url: str) -> Path:
+    return PROJECT_ROOT / "target" / conninfo_to_dict(database_url)["dbname"]
+
+
+def test_pricing_unit_tests_pass(built, database_url):
+    result = pipeline.invoke_dbt(database_url, ["test", "--select", "test_type:unit"], pipeline.dbt_vars(built, DAY))
+    assert result.success, result.exception
+    names = {node_result.node.name for node_result in result.result.results}
+    assert {"video_part_is_priced_position_by_position", "video_part_truncates_never_rounds",
+            "ad_part_is_priced_from_zero_each_day"} <= names
+
+
+def test_docs_generate_and_every_model_and_column_is_described(built, database_url):
+    result = pipeline.invoke_dbt(database_url, ["docs", "generate"], pipeline.dbt_vars(built, DAY))
+    assert result.success, result.exception
+    manifest = json.loads((target_dir(database_url) / "manifest.json").read_text())
+    catalog = json.loads((target_dir(database_url) / "catalog.json").read_text())
+
+    models = {uid: node for uid, node in manifest["nodes"].items() if node["resource_type"] in ("model", "seed")}
+    assert len(models) >= 15
+    undescribed = [uid for uid, node in models.items() if not node["description"].strip()]
+    assert undescribed == []
+
+    missing_columns = []
+    for uid, node in models.items():
+        built_columns = catalog["nodes"].get(uid, {}).get("columns", {})
+        assert built_columns, f"{uid} is not in the catalog"
+        for column in built_columns:
+            documented = node["columns"].get(column, {}).get("description", "").strip()
+            if not documented:
+                missing_columns.append(f"{node['name']}.{column}")
+    assert missing_columns == []
+
+    exposures = {node["name"]: node for node in manifest["exposures"].values()}
+    assert {"seller_payouts_api", "video_stats_api", "top_videos_api"} <= set(exposures)
