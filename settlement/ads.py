@@ -1,0 +1,52 @@
+"""Ad slots and the daily ad lifecycle; the rules live in SQL (alembic/versions/0003_ads.py)."""
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+import psycopg
+
+from settlement.config import Settings
+
+
+@dataclass(frozen=True)
+class AdRefresh:
+    as_of: dt.date
+    activated: int
+    expired: int
+    scheduled: int
+    slots_freed: int
+    slots_filled: int
+    slots_empty: int
+
+    def counts(self) -> dict[str, int]:
+        counts = asdict(self)
+        del counts["as_of"]
+        return counts
+
+
+def platform_today(settings: Settings, now: dt.datetime | None = None) -> dt.date:
+    """The calendar day in the platform time zone at `now` (an aware datetime; default: the current time)."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    if now.tzinfo is None:
+        raise ValueError("now must be time zone aware")
+    return now.astimezone(settings.zone).date()
+
+
+def refresh_lifecycle(conn: psycopg.Connection, as_of: dt.date) -> AdRefresh:
+    """Moves every ad to its status for the platform day as_of and refills freed slots, in one transaction."""
+    with conn.transaction():
+        row = conn.execute(
+            """SELECT activated, expired, scheduled, slots_freed, slots_filled, slots_empty
+               FROM refresh_ad_lifecycle(%s)""",
+            (as_of,),
+        ).fetchone()
+    return AdRefresh(as_of, *row)
+
+
+def fill_slots(conn: psycopg.Connection, video_ids: Iterable[int]) -> int:
+    """Fills the empty ad slots of these (ACTIVE) videos with ACTIVE ads; returns how many it filled.
+
+    Runs in the caller's transaction, so an upload can insert its video and fill its slots atomically.
+    """
+    return conn.execute("SELECT fill_ad_slots(%s::bigint[])", (list(video_ids),)).fetchone()[0]
