@@ -1,0 +1,53 @@
+"""Who is calling: the bearer token's user, and role checks."""
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from psycopg.rows import DictRow
+
+from api.auth import service
+from api.auth.schemas import Role
+from api.database import Connection
+from api.errors import forbidden
+
+bearer = HTTPBearer(
+    auto_error=False, scheme_name="UserToken", description="The access_token from /auth/login or the Kakao callback."
+)
+
+
+async def jwt_secret(request: Request) -> str:
+    return request.app.state.jwt_secret
+
+
+def unauthorized(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=message, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def current_user(
+    conn: Connection,
+    secret: Annotated[str, Depends(jwt_secret)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> DictRow:
+    if credentials is None:
+        raise unauthorized("log in first: send 'Authorization: Bearer <access_token>'")
+    try:
+        user_id = service.user_id_of(secret, credentials.credentials)
+    except service.InvalidToken as exc:
+        raise unauthorized(f"invalid access token: {exc}") from None
+    user = await service.user_by_id(conn, user_id)
+    if user is None:
+        raise unauthorized("the token's user no longer exists")
+    return user
+
+
+CurrentUser = Annotated[DictRow, Depends(current_user)]
+
+
+async def current_seller(user: CurrentUser) -> DictRow:
+    if user["role"] != Role.SELLER:
+        raise forbidden("sellers only: become a seller with POST /me/seller first")
+    return user
+
+
+CurrentSeller = Annotated[DictRow, Depends(current_seller)]

@@ -1,0 +1,55 @@
+"""The connection pool, opened for the app's lifespan, and the per-request connection.
+
+A request gets one connection and one transaction: committed when the endpoint returns, rolled back
+when it raises, and in both cases before the response is sent (scope="function").
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import Depends, Request
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from settlement.config import Settings
+from settlement.db import resolve_database
+from settlement.pipeline import PUBLISH_LOCK
+
+
+@asynccontextmanager
+async def open_pool(settings: Settings, database_url: str | None = None) -> AsyncIterator[AsyncConnectionPool]:
+    """A pool against database_url, or the database the settings resolve to."""
+    pool = AsyncConnectionPool(
+        database_url or resolve_database(settings).url,
+        min_size=settings.api_pool_min_size,
+        max_size=max(settings.api_pool_max_size, settings.api_pool_min_size),
+        kwargs={"row_factory": dict_row},
+        open=False,
+        name="api",
+    )
+    await pool.open(wait=True)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def get_connection(request: Request) -> AsyncIterator[AsyncConnection[DictRow]]:
+    pool: AsyncConnectionPool = request.app.state.pool
+    async with pool.connection() as connection:
+        yield connection
+
+
+async def get_results_connection(request: Request) -> AsyncIterator[AsyncConnection[DictRow]]:
+    """A connection for reading settlement results: its transaction first waits until no day's marts
+    are being written, and keeps them from being written until it ends, so it sees each day whole."""
+    pool: AsyncConnectionPool = request.app.state.pool
+    async with pool.connection() as connection:
+        await connection.execute("SELECT pg_advisory_xact_lock_shared(hashtext(%s))", (PUBLISH_LOCK,))
+        yield connection
+
+
+Connection = Annotated[AsyncConnection[DictRow], Depends(get_connection, scope="function")]
+ResultsConnection = Annotated[AsyncConnection[DictRow], Depends(get_results_connection, scope="function")]

@@ -1,0 +1,14 @@
+"""Dependencies shared by every domain."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from settlement.config import Settings
+
+
+async def app_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+AppSettings = Annotated[Settings, Depends(app_settings)]

@@ -1,0 +1,110 @@
+"""Error responses: one shape per status, documented in the OpenAPI spec.
+
+422 keeps FastAPI's validation shape ({"detail": [{"loc", "msg", "type"}]}) also for the checks that
+need the database (a position past the video's end), so clients parse one format. It echoes what
+was sent ("input") only for single values of fields that are not secret: a password never comes back.
+"""
+
+import re
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request, Response, status
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` entry documenting these error statuses."""
+    return {code: {"model": ErrorOut} for code in codes}
+
+
+def invalid(location: tuple[str, ...], message: str, value: Any = None) -> HTTPException:
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        detail=[{"type": "value_error", "loc": list(location), "msg": message, "input": value}],
+    )
+
+
+def not_found(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, detail=message)
+
+
+def forbidden(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_403_FORBIDDEN, detail=message)
+
+
+def conflict(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_409_CONFLICT, detail=message)
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """FastAPI's handling, with two corrections:
+    - a body that is not UTF-8 (FastAPI: 400) is a validation error like any other bad JSON;
+    - a 405's Allow header lists the methods of every route of the path, not only the first one's."""
+    if exc.status_code == status.HTTP_400_BAD_REQUEST and isinstance(exc.__cause__, UnicodeDecodeError):
+        return JSONResponse(
+            {"detail": [{"type": "json_invalid", "loc": ["body"], "msg": "the body is not UTF-8 encoded JSON"}]},
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+    if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+        allowed = documented_methods(request.app, request.url.path)
+        exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
+    return await http_exception_handler(request, exc)
+
+
+# Body fields whose values no response repeats.
+SECRET_FIELDS = frozenset({"password"})
+SCALARS = (str, int, float, bool, type(None))
+
+
+def without_secrets(error: dict) -> dict:
+    """A validation error without the value sent when it is secret or may hold a secret: a body
+    field named in SECRET_FIELDS, or a whole object or list (a body sent as a list, say)."""
+    location = error.get("loc", ())
+    if location[:1] != ("body",) or "input" not in error:
+        return error
+    if SECRET_FIELDS.intersection(map(str, location)) or not isinstance(error["input"], SCALARS):
+        return {key: value for key, value in error.items() if key != "input"}
+    return error
+
+
+def encodable(value: Any) -> Any:
+    """value with lone surrogates (JSON may carry "\\ud800"; UTF-8 cannot) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {encodable(key): encodable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [encodable(item) for item in value]
+    return value
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+    return await request_validation_exception_handler(
+        request, RequestValidationError([encodable(without_secrets(error)) for error in exc.errors()])
+    )
+
+
+HTTP_METHODS = {"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"}
+
+
+def documented_methods(app: FastAPI, path: str) -> set[str]:
+    """The methods the OpenAPI spec documents for a request path."""
+    methods = set()
+    for template, operations in app.openapi()["paths"].items():
+        segments = ("[^/]+" if part.startswith("{") else re.escape(part) for part in template.split("/"))
+        if re.fullmatch("/".join(segments), path):
+            methods |= {method.upper() for method in operations} & HTTP_METHODS
+    return methods
+
+
+def register_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)

@@ -1,0 +1,45 @@
+from uuid import UUID
+
+from pydantic import BaseModel, Field, StrictInt
+
+from api.schemas import Timestamp
+from api.videos.schemas import MAX_VIDEO_SECONDS
+
+
+class EventIn(BaseModel):
+    event_id: UUID = Field(description="Made by the client, once per event: resending an event is harmless.")
+    occurred_at: Timestamp = Field(description="When it happened on the client, with its UTC offset.")
+
+
+class StartIn(EventIn):
+    pass
+
+
+class PositionIn(EventIn):
+    position_seconds: StrictInt = Field(ge=0, le=MAX_VIDEO_SECONDS, description="Where the playhead is.")
+    watched_seconds: StrictInt = Field(
+        default=0, ge=0, le=MAX_VIDEO_SECONDS, description="Seconds actually played since the previous event."
+    )
+
+
+class StartOut(BaseModel):
+    event_id: UUID
+    duplicate: bool = Field(description="True when this event had been recorded already (a retry).")
+    counts_as_view: bool = Field(
+        description="Whether this start is a new view (no event of this viewer and video within the view "
+        "window before it). Indicative: the settlement pipeline decides."
+    )
+    resume_position_seconds: int
+
+
+class AdImpressionOut(BaseModel):
+    event_id: UUID
+    slot: int
+    ad_id: int
+
+
+class PositionOut(BaseModel):
+    event_id: UUID
+    duplicate: bool
+    position_seconds: int = Field(description="The saved position (a late event does not move it back).")
+    ad_impressions: list[AdImpressionOut] = Field(description="Ads whose slot this event's playhead reached.")

@@ -1,0 +1,52 @@
+"""Videos: sellers upload them (ads are assigned on upload); anyone lists and reads them."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, status
+from psycopg.rows import DictRow
+
+from api.auth.dependencies import CurrentSeller
+from api.database import Connection
+from api.dependencies import AppSettings
+from api.errors import error_responses, not_found
+from api.schemas import BIGINT_MAX
+from api.videos import service
+from api.videos.schemas import VideoIn, VideoOut, VideoPage, VideoStatus
+
+router = APIRouter(prefix="/videos", tags=["videos"])
+VideoId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
+
+
+async def video_with_ads(conn, settings, video: DictRow) -> VideoOut:
+    ads = await service.video_ads(conn, video["id"], settings.ad_slot_interval_seconds)
+    return VideoOut(**video, ads=ads)
+
+
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=VideoOut, responses=error_responses(401, 403)
+)
+async def upload_video(body: VideoIn, seller: CurrentSeller, conn: Connection, settings: AppSettings) -> VideoOut:
+    """Registers a video (sellers only). Videos longer than 5 minutes get ad slots, filled with the
+    least-assigned active ads."""
+    video = await service.create_video(conn, seller["id"], body)
+    return await video_with_ads(conn, settings, video)
+
+
+@router.get("", response_model=VideoPage)
+async def list_videos(
+    conn: Connection,
+    seller_id: Annotated[int | None, Query(ge=1, le=BIGINT_MAX)] = None,
+    video_status: Annotated[VideoStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> VideoPage:
+    items, total = await service.list_videos(conn, seller_id, video_status, limit, offset)
+    return VideoPage(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/{video_id}", response_model=VideoOut, responses=error_responses(404))
+async def get_video(video_id: VideoId, conn: Connection, settings: AppSettings) -> VideoOut:
+    video = await service.video_by_id(conn, video_id)
+    if video is None:
+        raise not_found(f"no video {video_id}")
+    return await video_with_ads(conn, settings, video)

@@ -1,0 +1,44 @@
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, Field, StrictInt, UrlConstraints
+
+from api.schemas import text
+
+MAX_VIDEO_SECONDS = 24 * 60 * 60
+VideoStatus = Literal["ACTIVE", "INACTIVE"]
+
+
+class VideoIn(BaseModel):
+    title: text(min_length=1, max_length=200)
+    description: text(max_length=5000) = ""
+    video_url: Annotated[AnyHttpUrl, UrlConstraints(max_length=2048)]
+    duration_seconds: StrictInt = Field(ge=1, le=MAX_VIDEO_SECONDS)
+
+
+class VideoAdOut(BaseModel):
+    slot: int
+    ad_id: int
+    starts_at_seconds: int
+
+
+class VideoSummary(BaseModel):
+    id: int
+    seller_id: int
+    title: str
+    description: str
+    video_url: str
+    duration_seconds: int
+    status: VideoStatus
+    created_at: dt.datetime
+
+
+class VideoOut(VideoSummary):
+    ads: list[VideoAdOut] = Field(description="The ads playing in this video, by slot.")
+
+
+class VideoPage(BaseModel):
+    items: list[VideoSummary]
+    total: int
+    limit: int
+    offset: int

@@ -1,0 +1,203 @@
+"""Payouts, rankings and video stats, read after settling a small scenario loaded through the API."""
+
+import asyncio
+import datetime as dt
+import uuid
+
+import pytest
+
+from api.stats.schemas import Period
+from api.stats.service import period_bounds
+from settlement import closing
+from settlement.pipeline import run_days
+
+LONG = {"title": "long", "video_url": "https://cdn.example.com/long.mp4", "duration_seconds": 960}
+SHORT = {"title": "short", "video_url": "https://cdn.example.com/short.mp4", "duration_seconds": 200}
+OTHER = {"title": "other", "video_url": "https://cdn.example.com/other.mp4", "duration_seconds": 100}
+
+
+async def watch(client, viewer, video, at, minute: float, until: int) -> None:
+    """A session: START, then one PROGRESS to `until` seconds, reported as long after it as it played
+    (the engine's quality gate caps watched seconds at the time since the pair's previous event)."""
+    url = f"/videos/{video['id']}/playback"
+    start = await client.post(f"{url}/start", json={"event_id": str(uuid.uuid4()), "occurred_at": at(minute)}, headers=viewer.headers)
+    assert start.status_code == 200, start.text
+    played = {"occurred_at": at(minute + until / 60), "position_seconds": until, "watched_seconds": until}
+    body = {"event_id": str(uuid.uuid4()), **played}
+    assert (await client.post(f"{url}/progress", json=body, headers=viewer.headers)).status_code == 200
+
+
+@pytest.fixture
+async def settled(client, make_account, add_ads, at, event_day, test_settings):
+    """Seller A: LONG (2 views, 310 s and 100 s watched, 1 ad view) and SHORT (1 view, 200 s);
+    seller B: OTHER (1 view, 50 s). Then the day is settled by the pipeline."""
+    seller_a, seller_b = await make_account("a", seller=True), await make_account("b", seller=True)
+    add_ads(3)
+    videos = {}
+    for name, owner, body in (("long", seller_a, LONG), ("short", seller_a, SHORT), ("other", seller_b, OTHER)):
+        videos[name] = (await client.post("/videos", json=body, headers=owner.headers)).json()
+    first, second = await make_account("v1"), await make_account("v2")
+    await watch(client, first, videos["long"], at, 0, until=310)  # passes slot 1 at 300 s
+    await watch(client, second, videos["long"], at, 5, until=100)
+    await watch(client, first, videos["short"], at, 10, until=200)
+    await watch(client, second, videos["other"], at, 15, until=50)
+    results = await asyncio.to_thread(run_days, test_settings, event_day)
+    assert [result.status for result in results][-1] == "SUCCEEDED", results
+    return seller_a, seller_b, videos
+
+
+async def test_payouts_before_any_settlement_are_404_with_a_reason(client, make_account, event_day):
+    seller = await make_account("a", seller=True)
+    response = await client.get(
+        f"/sellers/{seller.id}/payouts", params={"period": "day", "date": str(event_day)}, headers=seller.headers
+    )
+    assert response.status_code == 404 and "settlement run" in response.json()["detail"]
+
+
+async def test_seller_payouts_for_a_day_week_and_month(client, settled, event_day):
+    seller_a, _, videos = settled
+    ad_in_slot_1 = videos["long"]["ads"][0]["ad_id"]
+    expected_starts = {
+        "day": event_day,
+        "week": event_day - dt.timedelta(days=event_day.weekday()),
+        "month": event_day.replace(day=1),
+    }
+    for period, period_start in expected_starts.items():
+        response = await client.get(
+            f"/sellers/{seller_a.id}/payouts", params={"period": period, "date": str(event_day)}, headers=seller_a.headers
+        )
+        assert response.status_code == 200, response.text
+        payouts = response.json()
+        assert payouts["period_start"] == str(period_start)
+        # Tier 1: 1 KRW per view, 10 KRW per ad view; no day closed, so nothing adjusted.
+        assert (payouts["views"], payouts["ad_views"], payouts["video_payout"], payouts["ad_payout"]) == (3, 1, 3, 10)
+        assert (payouts["adjustment"], payouts["payout"], payouts["adjustments"]) == (0, 13, [])
+        assert all(type(payouts[key]) is int for key in ("video_payout", "ad_payout", "adjustment", "payout"))
+        by_video = {video["video_id"]: video for video in payouts["videos"]}
+        assert set(by_video) == {videos["long"]["id"], videos["short"]["id"]}
+        for video in by_video.values():
+            assert video["adjustment"] == 0 and type(video["adjustment"]) is int
+            assert video["payout"] == video["video_payout"] + video["ad_payout"] + video["adjustment"]
+        long = by_video[videos["long"]["id"]]
+        assert (long["views"], long["watch_seconds"], long["payout"]) == (2, 410, 12)
+        assert long["ads"] == [{"ad_id": ad_in_slot_1, "ad_views": 1, "ad_payout": 10}]
+        assert by_video[videos["short"]["id"]]["ads"] == []
+
+
+async def test_late_views_of_a_closed_day_are_adjustments_of_the_next_day(client, settled, event_day, make_account, at, test_settings):
+    seller_a, seller_b, videos = settled
+    closing.close_days(test_settings, [event_day])
+    late_viewer = await make_account("late")
+    await watch(client, late_viewer, videos["long"], at, 30, until=60)  # seller A: one more view
+    await watch(client, late_viewer, videos["other"], at, 40, until=50)  # seller B: one more view
+    next_day = event_day + dt.timedelta(days=1)
+    results = await asyncio.to_thread(run_days, test_settings, next_day)
+    assert [(result.run_date, result.status) for result in results] == [(event_day, "SUCCEEDED"), (next_day, "SUCCEEDED")]
+
+    async def payouts(seller, day, period="day"):
+        response = await client.get(
+            f"/sellers/{seller.id}/payouts", params={"period": period, "date": str(day)}, headers=seller.headers
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    paid = await payouts(seller_a, event_day)  # the closed day stays as it was paid
+    assert (paid["views"], paid["adjustment"], paid["payout"], paid["adjustments"]) == (3, 0, 13, [])
+
+    booked = await payouts(seller_a, next_day)
+    assert booked["adjustments"] == [
+        {
+            "booked_on": str(next_day),
+            "belongs_to": str(event_day),
+            "video_id": videos["long"]["id"],
+            "amount": 1,
+            "reason": "late events changed a closed day",
+        }
+    ]
+    assert (booked["views"], booked["video_payout"], booked["adjustment"], booked["payout"]) == (0, 0, 1, 1)
+    [long] = booked["videos"]
+    assert (long["video_id"], long["adjustment"], long["payout"]) == (videos["long"]["id"], 1, 1)
+    assert type(booked["adjustments"][0]["amount"]) is int
+
+    week = await payouts(seller_a, next_day, "week")
+    paid_in_week = 13 if week["period_start"] <= str(event_day) else 0
+    assert (week["adjustment"], week["payout"], len(week["adjustments"])) == (1, paid_in_week + 1, 1)
+
+    other = await payouts(seller_b, next_day)  # each seller sees only their own
+    assert [(row["video_id"], row["amount"]) for row in other["adjustments"]] == [(videos["other"]["id"], 1)]
+
+
+async def test_adjustments_are_an_empty_list_before_the_engine_books_any(client, settled, event_day, conn):
+    seller_a, _, _ = settled
+    conn.execute("DROP TABLE analytics.fct_payout_adjustments CASCADE")
+    response = await client.get(
+        f"/sellers/{seller_a.id}/payouts", params={"period": "day", "date": str(event_day)}, headers=seller_a.headers
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["adjustments"] == [] and response.json()["payout"] == 13
+
+
+async def test_a_seller_cannot_read_another_sellers_results(client, settled, event_day, make_account):
+    seller_a, seller_b, videos = settled
+    params = {"period": "day", "date": str(event_day)}
+    for path in (f"/sellers/{seller_a.id}/payouts", f"/sellers/{seller_a.id}/rankings"):
+        response = await client.get(path, params=params, headers=seller_b.headers)
+        assert response.status_code == 403 and "own" in response.json()["detail"]
+    stats = await client.get(
+        f"/videos/{videos['long']['id']}/stats", params={"from": str(event_day), "to": str(event_day)}, headers=seller_b.headers
+    )
+    assert stats.status_code == 403
+    viewer = await make_account("nosy")
+    own_as_viewer = await client.get(f"/sellers/{viewer.id}/payouts", params=params, headers=viewer.headers)
+    assert own_as_viewer.status_code == 403
+    assert (await client.get(f"/sellers/{seller_a.id}/payouts", params=params)).status_code == 401
+
+
+async def test_top_videos_platform_wide_and_per_seller(client, settled, event_day):
+    seller_a, _, videos = settled
+    params = {"period": "week", "date": str(event_day)}
+    platform = (await client.get("/rankings", params=params)).json()
+    assert platform["seller_id"] is None
+    assert [row["video_id"] for row in platform["by_views"]][0] == videos["long"]["id"]
+    assert [(row["rank"], row["video_id"]) for row in platform["by_watch_time"]] == [
+        (1, videos["long"]["id"]), (2, videos["short"]["id"]), (3, videos["other"]["id"])
+    ]
+
+    own = await client.get(f"/sellers/{seller_a.id}/rankings", params=params, headers=seller_a.headers)
+    assert own.status_code == 200
+    assert {row["video_id"] for row in own.json()["by_views"]} == {videos["long"]["id"], videos["short"]["id"]}
+
+
+async def test_video_stats_over_a_date_range(client, settled, event_day):
+    seller_a, _, videos = settled
+    params = {"from": str(event_day - dt.timedelta(days=3)), "to": str(event_day + dt.timedelta(days=3))}
+    response = await client.get(f"/videos/{videos['long']['id']}/stats", params=params, headers=seller_a.headers)
+    assert response.status_code == 200, response.text
+    stats = response.json()
+    assert [day["day"] for day in stats["days"]] == [str(event_day)]
+    assert (stats["views"], stats["watch_seconds"], stats["ad_views"], stats["payout"]) == (2, 410, 1, 12)
+
+    backwards = await client.get(
+        f"/videos/{videos['long']['id']}/stats", params={"from": params["to"], "to": params["from"]}, headers=seller_a.headers
+    )
+    assert backwards.status_code == 422 and "before 'from'" in backwards.json()["detail"][0]["msg"]
+
+
+async def test_bad_period_or_date_is_422(client):
+    assert (await client.get("/rankings", params={"period": "year", "date": "2026-01-01"})).status_code == 422
+    assert (await client.get("/rankings", params={"period": "day", "date": "2026-02-30"})).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("period", "day", "bounds"),
+    [
+        (Period.DAY, dt.date(2026, 3, 4), (dt.date(2026, 3, 4), dt.date(2026, 3, 4))),
+        (Period.WEEK, dt.date(2026, 3, 4), (dt.date(2026, 3, 2), dt.date(2026, 3, 8))),  # Wednesday
+        (Period.WEEK, dt.date(2027, 1, 1), (dt.date(2026, 12, 28), dt.date(2027, 1, 3))),  # ISO week across years
+        (Period.MONTH, dt.date(2028, 2, 15), (dt.date(2028, 2, 1), dt.date(2028, 2, 29))),
+        (Period.WEEK, dt.date(9999, 12, 31), (dt.date(9999, 12, 27), dt.date(9999, 12, 31))),  # no overflow
+        (Period.MONTH, dt.date(9999, 12, 31), (dt.date(9999, 12, 1), dt.date(9999, 12, 31))),
+    ],
+)
+def test_period_bounds(period, day, bounds):
+    assert period_bounds(period, day) == bounds
