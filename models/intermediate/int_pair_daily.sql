@@ -1,9 +1,8 @@
-{#- The day's events are sorted in memory, by parallel workers where the planner can; JIT compiling
-    costs about a second here and saves nothing. -#}
+{#- The day's events are sorted in memory, by parallel workers where the planner can. -#}
 {{ config(
     materialized='day_partition',
     session_settings={
-        'work_mem': '2GB', 'hash_mem_multiplier': 4, 'jit': 'off',
+        'work_mem': '2GB', 'hash_mem_multiplier': 4,
         'parallel_setup_cost': 0, 'parallel_tuple_cost': 0.01}
 ) }}
 

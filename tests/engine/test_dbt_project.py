@@ -57,3 +57,13 @@ def test_docs_generate_and_every_model_and_column_is_described(built, database_u
 
     exposures = {node["name"]: node for node in manifest["exposures"].values()}
     assert {"seller_payouts_api", "video_stats_api", "top_videos_api"} <= set(exposures)
+
+
+def test_dbt_sessions_run_without_jit(database_url):
+    """The server's JIT costs more than it saves on the pipeline's statements; dbt's sessions turn it off."""
+    settings = Settings(_env_file=None, database_url=database_url)
+    result = pipeline.invoke_dbt(
+        database_url, ["show", "--inline", "select current_setting('jit') as jit"], pipeline.dbt_vars(settings, None)
+    )
+    assert result.success, result.exception
+    assert result.result.results[0].agate_table.rows[0][0] == "off"
