@@ -68,17 +68,13 @@ async def lock_saved_position(
 async def record_event(
     conn: AsyncConnection[DictRow], kind: str, user_id: int, video_id: int, event: EventIn, position: int, watched: int
 ) -> bool:
-    """Whether the event is new (False: it had been recorded already)."""
+    """Whether the event is new (False: it had been recorded already, and this copy is kept as a
+    duplicate for the quality gate's report; migration 0007)."""
     cursor = await conn.execute(
-        """
-        INSERT INTO watch_events (event_id, kind, user_id, video_id, occurred_at, position_seconds, watched_seconds)
-        VALUES (%s, %s, %s, %s, %s, %s, %s)
-        ON CONFLICT DO NOTHING
-        RETURNING 1
-        """,
+        "SELECT record_watch_event(%s, %s, %s, %s, %s, %s, %s)",
         (event.event_id, kind, user_id, video_id, event.occurred_at, position, watched),
     )
-    return await cursor.fetchone() is not None
+    return (await cursor.fetchone())["record_watch_event"]
 
 
 async def save_position(

@@ -1,7 +1,7 @@
 {{ config(materialized='day_partition') }}
 
 -- The quality gate's rejects of the run date: each event with the first rule it breaks and its raw
--- row. Everything else counts.
+-- row, and each copy of an event that arrived again. Everything else counts.
 with ad_impressions as (
     select
         impressions.*,
@@ -23,7 +23,8 @@ select
     (rejected.value -> 'event' ->> 'event_id')::uuid as event_id,
     (rejected.value -> 'event' ->> 'occurred_at')::timestamptz as occurred_at,
     rejected.value ->> 'reason' as reason,
-    rejected.value -> 'event' as raw_row
+    rejected.value -> 'event' as raw_row,
+    null::bigint as duplicate_id
 from {{ ref('int_pair_daily') }} as pairs
 cross join lateral jsonb_array_elements(pairs.rejected) as rejected
 where pairs.settled_on = {{ run_date() }}
@@ -37,6 +38,20 @@ select
     event_id,
     occurred_at,
     reason,
-    to_jsonb(ad_impressions) - 'reason' as raw_row
+    to_jsonb(ad_impressions) - 'reason' as raw_row,
+    null::bigint as duplicate_id
 from ad_impressions
 where reason is not null
+
+union all
+
+select
+    {{ run_date() }} as settled_on,
+    source,
+    event_id,
+    occurred_at,
+    'duplicate_event' as reason,
+    raw_row,
+    duplicate_id
+from {{ ref('stg_platform__duplicate_events') }}
+where {{ on_run_day('occurred_at') }}

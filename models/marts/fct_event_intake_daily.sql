@@ -1,7 +1,8 @@
 {{ config(materialized='day_partition') }}
 
--- What came in on the run date and what became of it: every ingested event is either counted or
--- quarantined (the data test on this model checks that nothing is lost or counted twice).
+-- What came in on the run date and what became of it: every ingested event (each copy of it that
+-- arrived, duplicates included) is either counted or quarantined (the data test on this model checks
+-- that nothing is lost or counted twice).
 {% set sources = {
     'watch_events': {
         'raw': ref('stg_platform__watch_events'),
@@ -15,7 +16,9 @@
 select
     {{ run_date() }} as settled_on,
     '{{ source }}'::text as source,
-    (select count(*) from {{ parts.raw }} where {{ on_run_day('occurred_at') }})::bigint as ingested,
+    (select count(*) from {{ parts.raw }} where {{ on_run_day('occurred_at') }})::bigint
+        + (select count(*) from {{ ref('stg_platform__duplicate_events') }}
+           where source = '{{ source }}' and {{ on_run_day('occurred_at') }})::bigint as ingested,
     ({{ parts.counted }})::bigint as counted,
     (select count(*) from {{ ref('int_quarantined_events') }}
      where settled_on = {{ run_date() }} and source = '{{ source }}')::bigint as quarantined,

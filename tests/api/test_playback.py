@@ -73,6 +73,9 @@ async def test_a_retried_event_changes_nothing(client, watching, at, conn):
     retried = (await send("progress", at(1), progress_id, position_seconds=60, watched_seconds=60)).json()
     assert retried["duplicate"] is True and retried["position_seconds"] == 90  # not moved back
     assert conn.execute("SELECT count(*) FROM watch_events").fetchone()[0] == 3
+    # The copies are kept for the quality gate's report (reason duplicate_event), not counted.
+    copies = conn.execute("SELECT event_id, raw_row ->> 'kind' FROM duplicate_events ORDER BY id").fetchall()
+    assert copies == [(start_id, "START"), (progress_id, "PROGRESS")]
 
 
 async def test_concurrent_copies_of_one_event_record_it_once(client, watching, at, conn):
@@ -83,6 +86,7 @@ async def test_concurrent_copies_of_one_event_record_it_once(client, watching, a
     assert [answer.status_code for answer in answers] == [200] * 6
     assert sorted(answer.json()["duplicate"] for answer in answers) == [False] + [True] * 5
     assert conn.execute("SELECT count(*) FROM watch_events").fetchone()[0] == 1
+    assert conn.execute("SELECT count(*) FROM duplicate_events").fetchone()[0] == 5
 
 
 async def test_reaching_an_ad_slot_records_its_impression_once(client, watching, at, conn):

@@ -34,10 +34,10 @@ def gated(conn, database_url):
         (future_id, viewer, good, at(D, 23), at(D, 21)),  # claims a time two hours after it arrived
     )
     duplicate = uuid.uuid4()
-    insert = """INSERT INTO watch_events (event_id, kind, user_id, video_id, occurred_at) VALUES (%s, 'STOP', %s, %s, %s)
-                ON CONFLICT DO NOTHING"""
-    conn.execute(insert, (duplicate, viewer, good, at(D, 10, 4)))
-    conn.execute(insert, (duplicate, viewer, good, at(D, 10, 9)))  # the same event again, another time: turned away
+    record = "SELECT record_watch_event(%s, 'STOP', %s, %s, %s, 0, 0)"  # how the API stores an event
+    assert conn.execute(record, (duplicate, viewer, good, at(D, 10, 4))).fetchone() == (True,)
+    # The same event again, claiming another time: turned away from watch_events, kept as a duplicate.
+    assert conn.execute(record, (duplicate, viewer, good, at(D, 10, 9))).fetchone() == (False,)
 
     p.impression(viewer, good, ad, at(D, 10, 5), times=2)
     p.impression(viewer, good, 999_999, at(D, 10, 5))
@@ -46,11 +46,11 @@ def gated(conn, database_url):
 
     [result] = pipeline.run_days(Settings(_env_file=None, database_url=database_url), D)
     assert result.succeeded, result.error
-    return good, future_id
+    return good, future_id, duplicate
 
 
 def test_every_bad_event_is_quarantined_with_its_reason(gated, conn):
-    good, future_id = gated
+    good, future_id, duplicate = gated
     rows = conn.execute(
         "SELECT source, reason, raw_row FROM analytics.int_quarantined_events WHERE settled_on = %s", (D,)
     ).fetchall()
@@ -59,6 +59,7 @@ def test_every_bad_event_is_quarantined_with_its_reason(gated, conn):
         ("ad_impressions", "inactive_video"),
         ("ad_impressions", "unknown_ad"),
         ("ad_impressions", "unknown_video"),
+        ("watch_events", "duplicate_event"),
         ("watch_events", "future_timestamp"),
         ("watch_events", "inactive_video"),
         ("watch_events", "negative_watched_seconds"),
@@ -70,10 +71,12 @@ def test_every_bad_event_is_quarantined_with_its_reason(gated, conn):
     assert raw["negative_watched_seconds"]["watched_seconds"] == -5
     assert raw["future_timestamp"]["event_id"] == str(future_id)
     assert raw["unknown_video"]["video_id"] == 999_999
+    assert raw["duplicate_event"]["event_id"] == str(duplicate)
+    assert dt.datetime.fromisoformat(raw["duplicate_event"]["occurred_at"]) == at(D, 10, 9)  # the copy, as sent
 
 
 def test_only_good_events_count(gated, conn):
-    good, _ = gated
+    good, _, _ = gated
     views, watch_seconds, ad_views, payout = conn.execute(
         "SELECT views, watch_seconds, ad_views, payout FROM analytics.fct_video_daily WHERE settled_on = %s AND video_id = %s",
         (D, good),
@@ -92,11 +95,11 @@ def test_ingested_is_counted_plus_quarantined(gated, conn):
             (D,),
         )
     }
-    # 9 watch events were sent; the repeated one was turned away at the door: 3 count, 5 do not.
-    assert rows["watch_events"][:3] == (8, 3, 5)
+    # 9 watch events arrived, one of them a copy of another: 3 count, 6 do not.
+    assert rows["watch_events"][:3] == (9, 3, 6)
     assert rows["ad_impressions"][:3] == (5, 2, 3)
     assert rows["watch_events"][3] == {
-        "future_timestamp": 1, "inactive_video": 1, "negative_watched_seconds": 1, "unknown_video": 1,
+        "duplicate_event": 1, "future_timestamp": 1, "inactive_video": 1, "negative_watched_seconds": 1, "unknown_video": 1,
         "watched_more_than_elapsed": 1,
     }
     run_counts = conn.execute("SELECT quarantined FROM pipeline_runs WHERE run_date = %s", (D,)).fetchone()[0]
