@@ -45,7 +45,7 @@
         from timeline
     )
 
-    -- (No join after the window: its output stays in pair order for int_pair_daily's GroupAggregate.)
+    -- (No join after the window: a join there would cost another pass over every event.)
     select
         sequenced.*,
         sequenced.kind = 'START'
