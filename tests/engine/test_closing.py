@@ -37,6 +37,10 @@ def payouts(conn, period: str, start: dt.date, video: int):
     ).fetchone()
 
 
+def assert_settled(results, days: list) -> None:
+    assert [(r.run_date, r.status) for r in results] == [(day, "SUCCEEDED") for day in days], [r.error for r in results]
+
+
 def dump(conn) -> list:
     return sorted(
         repr(row)
@@ -76,10 +80,10 @@ def test_late_events_for_a_closed_day_become_adjustments(platform, conn, setting
 
 def test_a_later_drop_books_a_negative_adjustment_once(platform, conn, settings):
     p, video, viewers = platform
-    pipeline.run_days(settings, D1)
+    assert_settled(pipeline.run_days(settings, D1), [D1])
     closing.close_days(settings, [D1])
     p.event("PAUSE", viewers[0], video, at(D1, 11, 30))  # viewer0's START is no view any more
-    pipeline.run_days(settings, D2)
+    assert_settled(pipeline.run_days(settings, D2), [D1, D2])
     assert conn.execute("SELECT payout_delta FROM analytics.fct_payout_adjustments").fetchall() == [(-1,)]
 
     before = dump(conn)
