@@ -15,16 +15,11 @@
     {%- set day = var('run_date') | string -%}
     {%- set suffix = day | replace('-', '') -%}
     {%- set target_relation = this.incorporate(type='table') -%}
-    {%- set existing_relation = load_cached_relation(this) -%}
+    {%- set existing_relation = table_to_keep(this) -%}
     {%- set partition_name = this.identifier ~ '_' ~ suffix -%}
     {%- set staging_relation = api.Relation.create(
             database=this.database, schema=this.schema, identifier=partition_name ~ '__new', type='table') -%}
     {%- set partition_relation = staging_relation.incorporate(path={'identifier': partition_name}) -%}
-
-    {% if existing_relation is not none and (should_full_refresh() or existing_relation.type != 'table') %}
-        {{ adapter.drop_relation(existing_relation) }}
-        {% set existing_relation = none %}
-    {% endif %}
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}

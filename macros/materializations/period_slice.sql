@@ -7,12 +7,7 @@
 {% materialization period_slice, adapter='postgres' %}
     {%- set slice = is_run_date_period() -%}
     {%- set target_relation = this.incorporate(type='table') -%}
-    {%- set existing_relation = load_cached_relation(this) -%}
-
-    {% if existing_relation is not none and (should_full_refresh() or existing_relation.type != 'table') %}
-        {{ adapter.drop_relation(existing_relation) }}
-        {% set existing_relation = none %}
-    {% endif %}
+    {%- set existing_relation = table_to_keep(this) -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
@@ -23,10 +18,9 @@
         {%- endcall %}
         {% do create_indexes(target_relation) %}
     {% else %}
-        {%- set old_columns = adapter.get_columns_in_relation(target_relation) | map(attribute='name') | list -%}
-        {%- set new_columns = get_columns_in_query(sql) -%}
-        {% do require_same_columns(this, old_columns, new_columns) %}
-        {%- set columns = adapter.get_columns_in_relation(target_relation) | map(attribute='quoted') | join(', ') -%}
+        {%- set table_columns = adapter.get_columns_in_relation(target_relation) -%}
+        {% do require_same_columns(this, table_columns | map(attribute='name') | list, get_columns_in_query(sql)) %}
+        {%- set columns = table_columns | map(attribute='quoted') | join(', ') -%}
         {% call statement('main') -%}
             delete from {{ target_relation }} where {{ slice }};
             insert into {{ target_relation }} ({{ columns }})
