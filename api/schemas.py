@@ -2,9 +2,10 @@
 
 import datetime as dt
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints
+from fastapi import Query
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, Field, StringConstraints
 
 # PostgreSQL's bigint: ids beyond it cannot exist, so they are rejected as invalid, not looked up.
 BIGINT_MAX = 2**63 - 1
@@ -69,3 +70,17 @@ Day = Annotated[
     Field(description="A calendar day of the platform's time zone."),
 ]
 Timestamp = Annotated[AwareDatetime, _formatted(ISO_DATE_TIME, dt.datetime, "an RFC 3339 date-time with a UTC offset")]
+
+
+# Where a paginated list may start: deeper than this is a mistake, not a page.
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+Item = TypeVar("Item")
+
+
+class Page(BaseModel, Generic[Item]):
+    """A slice of a list: its items, how many there are in all, and the slice that was asked for."""
+
+    items: list[Item]
+    total: int
+    limit: int
+    offset: int

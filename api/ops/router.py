@@ -15,6 +15,7 @@ from api.dependencies import AppSettings
 from api.errors import error_responses, forbidden
 from api.ops import service
 from api.ops.schemas import RunPage, RunStatus
+from api.schemas import Offset
 from api.stats.schemas import Day
 
 ops_bearer = HTTPBearer(
@@ -45,7 +46,7 @@ async def list_runs(
     date: Annotated[Day | None, Query(description="Only runs that settled this platform day.")] = None,
     status: Annotated[RunStatus | None, Query(description="Only runs with this status.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    offset: Offset = 0,
 ) -> RunPage:
     """Settlement runs, newest first: the day, when it started and finished, its status, rows and error."""
     items, total = await service.list_runs(conn, date, status, limit, offset)

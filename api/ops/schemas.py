@@ -3,6 +3,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from api.schemas import Page
+
 
 class RunStatus(StrEnum):
     RUNNING = "RUNNING"
@@ -26,8 +28,5 @@ class RunOut(BaseModel):
     error: str | None
 
 
-class RunPage(BaseModel):
-    items: list[RunOut]
-    total: int
-    limit: int
-    offset: int
+class RunPage(Page[RunOut]):
+    pass

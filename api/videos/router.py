@@ -9,7 +9,7 @@ from api.auth.dependencies import CurrentSeller
 from api.database import Connection
 from api.dependencies import AppSettings
 from api.errors import error_responses, not_found
-from api.schemas import BIGINT_MAX
+from api.schemas import BIGINT_MAX, Offset
 from api.videos import service
 from api.videos.schemas import VideoIn, VideoOut, VideoPage, VideoStatus
 
@@ -38,7 +38,7 @@ async def list_videos(
     seller_id: Annotated[int | None, Query(ge=1, le=BIGINT_MAX)] = None,
     video_status: Annotated[VideoStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    offset: Offset = 0,
 ) -> VideoPage:
     items, total = await service.list_videos(conn, seller_id, video_status, limit, offset)
     return VideoPage(items=items, total=total, limit=limit, offset=offset)

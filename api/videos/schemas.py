@@ -3,7 +3,7 @@ from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, Field, StrictInt, UrlConstraints
 
-from api.schemas import text
+from api.schemas import Page, text
 
 MAX_VIDEO_SECONDS = 24 * 60 * 60
 VideoStatus = Literal["ACTIVE", "INACTIVE"]
@@ -37,8 +37,5 @@ class VideoOut(VideoSummary):
     ads: list[VideoAdOut] = Field(description="The ads playing in this video, by slot.")
 
 
-class VideoPage(BaseModel):
-    items: list[VideoSummary]
-    total: int
-    limit: int
-    offset: int
+class VideoPage(Page[VideoSummary]):
+    pass
