@@ -97,39 +97,58 @@ def test_bad_partition_range_is_refused(conn):
         migrations.ensure_day_partitions(conn, dt.date(2026, 11, 22), dt.date(2026, 11, 20), TZ)
 
 
-def test_duplicate_event_id_is_rejected(conn):
-    at = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.timezone.utc)
-    event_id = insert_event(conn, at)
-    with pytest.raises(psycopg.errors.UniqueViolation):
-        insert_event(conn, at, event_id)
-    conn.execute(
-        """INSERT INTO watch_events (event_id, kind, user_id, video_id, occurred_at)
-           VALUES (%s, 'START', 1, 1, %s) ON CONFLICT DO NOTHING""",
-        (event_id, at),
-    )
-    assert conn.execute("SELECT count(*) FROM watch_events").fetchone()[0] == 1
+RECORD_WATCH_EVENT = "SELECT record_watch_event(%s, 'START', %s, 1, %s, 0, 0)"
+RECORD_AD_IMPRESSION = "SELECT record_ad_impression(%s, %s, 1, 1, 1, %s)"
 
 
-def test_same_event_id_at_another_time_of_the_day_is_rejected(conn):
-    migrations.ensure_day_partitions(conn, dt.date(2029, 4, 21), dt.date(2029, 4, 21), TZ)
+def test_an_event_key_is_recorded_once_for_ever_on_any_day(conn):
+    """(user_id, event_id) is unique across every day partition: a copy claiming another day, or another
+    time of the day, is kept in duplicate_events instead."""
+    migrations.ensure_day_partitions(conn, dt.date(2029, 4, 21), dt.date(2029, 4, 22), TZ)
     at = dt.datetime(2029, 4, 21, 3, 0, tzinfo=dt.timezone.utc)
-    event_id = insert_event(conn, at)
-    assert partition_of(conn, event_id) == "watch_events_20290421"
-    with pytest.raises(psycopg.errors.UniqueViolation):
-        insert_event(conn, at + dt.timedelta(minutes=5), event_id)
-    far = dt.datetime(2031, 1, 1, tzinfo=dt.timezone.utc)  # the DEFAULT partition has the index too
-    insert_event(conn, far, event_id)
-    with pytest.raises(psycopg.errors.UniqueViolation):
-        insert_event(conn, far + dt.timedelta(minutes=5), event_id)
-
-
-def test_duplicate_ad_impression_is_rejected(conn):
-    at = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.timezone.utc)
-    statement = "INSERT INTO ad_impressions (event_id, user_id, video_id, ad_id, occurred_at) VALUES (%s, 1, 1, 1, %s)"
     event_id = uuid.uuid4()
-    conn.execute(statement, (event_id, at))
-    with pytest.raises(psycopg.errors.UniqueViolation):
-        conn.execute(statement, (event_id, at))
+    assert conn.execute(RECORD_WATCH_EVENT, (event_id, 1, at)).fetchone() == (True,)
+    for copy_at in (at, at + dt.timedelta(minutes=5), at + dt.timedelta(days=1), dt.datetime(2031, 1, 1, tzinfo=dt.UTC)):
+        assert conn.execute(RECORD_WATCH_EVENT, (event_id, 1, copy_at)).fetchone() == (False,)
+    assert conn.execute("SELECT count(*) FROM watch_events").fetchone()[0] == 1
+    copies = conn.execute("SELECT occurred_at FROM duplicate_events WHERE source = 'watch_events' ORDER BY id").fetchall()
+    assert len(copies) == 4 and copies[2][0] == at + dt.timedelta(days=1)
+    with pytest.raises(psycopg.errors.UniqueViolation):  # the registry is the rule, for any writer
+        conn.execute("INSERT INTO watch_event_ids (event_id, user_id) VALUES (%s, 1)", (event_id,))
+
+
+def test_one_users_event_id_never_hides_another_users_event(conn):
+    at = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.timezone.utc)
+    nil = uuid.UUID(int=0)
+    assert [conn.execute(RECORD_WATCH_EVENT, (nil, user, at)).fetchone()[0] for user in (1, 2, 1)] == [True, True, False]
+    assert [conn.execute(RECORD_AD_IMPRESSION, (nil, user, at)).fetchone()[0] for user in (1, 2, 2)] == [True, True, False]
+    assert conn.execute("SELECT count(*) FROM watch_events").fetchone()[0] == 2
+    assert conn.execute("SELECT count(*) FROM ad_impressions").fetchone()[0] == 2
+    assert conn.execute("SELECT source, raw_row ->> 'user_id' FROM duplicate_events ORDER BY id").fetchall() == [
+        ("watch_events", "1"), ("ad_impressions", "2"),
+    ]
+
+
+def test_the_migration_keeps_the_first_arrival_of_copies_stored_before_it(fresh_database):
+    """Before 0009 a copy claiming another day was stored twice; upgrading keeps the first arrival and
+    moves the copy to duplicate_events (a downgrade cannot restore both, but loses nothing either)."""
+    url = fresh_database("settlement_migrate")
+    migrations.upgrade(url, "0008")
+    first, second = dt.datetime(2026, 11, 21, 3, tzinfo=dt.UTC), dt.datetime(2026, 11, 22, 3, tzinfo=dt.UTC)
+    event_id = uuid.uuid4()
+    with psycopg.connect(url, autocommit=True) as conn:
+        migrations.ensure_day_partitions(conn, dt.date(2026, 11, 21), dt.date(2026, 11, 22), TZ)
+        for occurred_at, received_at in ((first, first), (second, second)):
+            conn.execute(
+                """INSERT INTO watch_events (event_id, kind, user_id, video_id, occurred_at, received_at)
+                   VALUES (%s, 'START', 7, 1, %s, %s)""",
+                (event_id, occurred_at, received_at),
+            )
+    migrations.upgrade(url)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT occurred_at FROM watch_events").fetchall() == [(first,)]
+        assert conn.execute("SELECT occurred_at FROM duplicate_events").fetchall() == [(second,)]
+        assert conn.execute("SELECT event_id, user_id FROM watch_event_ids").fetchall() == [(event_id, 7)]
 
 
 def test_foreign_keys_hold(conn):
@@ -159,3 +178,24 @@ def test_checks_hold(conn):
     with pytest.raises(psycopg.errors.UniqueViolation):
         insert_user(conn, "same@x")
         insert_user(conn, "same@x")
+
+
+def test_a_video_is_live_from_its_creation_until_taken_down_and_again_once_back(conn):
+    seller = insert_user(conn, role="SELLER")
+    created = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    video = conn.execute(
+        """INSERT INTO videos (seller_id, title, video_url, duration_seconds, created_at)
+           VALUES (%s, 't', 'u', 600, %s) RETURNING id""",
+        (seller, created),
+    ).fetchone()[0]
+    periods = "SELECT live_from, live_until FROM video_live_periods WHERE video_id = %s ORDER BY live_from"
+    assert conn.execute(periods, (video,)).fetchall() == [(created, None)]
+    taken_down = conn.execute("UPDATE videos SET status = 'INACTIVE' WHERE id = %s RETURNING now()", (video,)).fetchone()[0]
+    conn.execute("UPDATE videos SET title = 'renamed' WHERE id = %s", (video,))  # not a status change
+    back = conn.execute("UPDATE videos SET status = 'ACTIVE' WHERE id = %s RETURNING now()", (video,)).fetchone()[0]
+    assert conn.execute(periods, (video,)).fetchall() == [(created, taken_down), (back, None)]
+    hidden = conn.execute(
+        "INSERT INTO videos (seller_id, title, video_url, duration_seconds, status) VALUES (%s, 't', 'u', 60, 'INACTIVE') RETURNING id",
+        (seller,),
+    ).fetchone()[0]
+    assert conn.execute(periods, (hidden,)).fetchall() == []  # never live

@@ -19,6 +19,30 @@ branch_labels = None
 depends_on = None
 
 
+RECORD_WATCH_EVENT = """
+CREATE FUNCTION record_watch_event(
+    p_event_id uuid, p_kind text, p_user_id bigint, p_video_id bigint, p_occurred_at timestamptz,
+    p_position_seconds integer, p_watched_seconds integer
+) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO watch_events (event_id, kind, user_id, video_id, occurred_at, position_seconds, watched_seconds)
+    VALUES (p_event_id, p_kind, p_user_id, p_video_id, p_occurred_at, p_position_seconds, p_watched_seconds)
+    ON CONFLICT DO NOTHING;
+    IF FOUND THEN
+        RETURN true;
+    END IF;
+    INSERT INTO duplicate_events (source, event_id, occurred_at, raw_row)
+    VALUES ('watch_events', p_event_id, p_occurred_at, jsonb_build_object(
+        'event_id', p_event_id, 'kind', p_kind, 'user_id', p_user_id, 'video_id', p_video_id,
+        'occurred_at', p_occurred_at, 'position_seconds', p_position_seconds,
+        'watched_seconds', p_watched_seconds, 'received_at', now()));
+    RETURN false;
+END
+$$;
+"""
+
+
 def upgrade() -> None:
     op.execute(
         """
@@ -33,29 +57,9 @@ def upgrade() -> None:
             CONSTRAINT ck_duplicate_events_source CHECK (source IN ('watch_events', 'ad_impressions'))
         );
         CREATE INDEX ix_duplicate_events_occurred_at ON duplicate_events (occurred_at);
-
-        CREATE FUNCTION record_watch_event(
-            p_event_id uuid, p_kind text, p_user_id bigint, p_video_id bigint, p_occurred_at timestamptz,
-            p_position_seconds integer, p_watched_seconds integer
-        ) RETURNS boolean
-        LANGUAGE plpgsql AS $$
-        BEGIN
-            INSERT INTO watch_events (event_id, kind, user_id, video_id, occurred_at, position_seconds, watched_seconds)
-            VALUES (p_event_id, p_kind, p_user_id, p_video_id, p_occurred_at, p_position_seconds, p_watched_seconds)
-            ON CONFLICT DO NOTHING;
-            IF FOUND THEN
-                RETURN true;
-            END IF;
-            INSERT INTO duplicate_events (source, event_id, occurred_at, raw_row)
-            VALUES ('watch_events', p_event_id, p_occurred_at, jsonb_build_object(
-                'event_id', p_event_id, 'kind', p_kind, 'user_id', p_user_id, 'video_id', p_video_id,
-                'occurred_at', p_occurred_at, 'position_seconds', p_position_seconds,
-                'watched_seconds', p_watched_seconds, 'received_at', now()));
-            RETURN false;
-        END
-        $$;
         """
     )
+    op.execute(RECORD_WATCH_EVENT)
 
 
 def downgrade() -> None:
