@@ -73,8 +73,8 @@ def dbt_vars(settings: Settings, day: dt.date | None) -> dict:
     variables = {
         "time_zone": settings.timezone,
         "view_window_hours": settings.view_window_hours,
-        # A video earns from ads when it is long enough for one ad slot.
-        "ad_min_video_seconds": settings.ad_slot_interval_seconds,
+        # Ad slot k plays at k times this.
+        "ad_slot_seconds": settings.ad_slot_interval_seconds,
         # The quality gate: what a plausible event looks like.
         "watched_slack_seconds": settings.quality_watched_slack_seconds,
         "clock_skew_seconds": settings.playback_max_clock_skew_seconds,

@@ -1,26 +1,12 @@
 {{ config(materialized='day_partition') }}
 
--- The quality gate's rejects of the run date: each event with the first rule it breaks and its raw
--- row, and each copy of an event that arrived again. Everything else counts.
-with ad_impressions as (
-    select
-        impressions.*,
-        case
-            when videos.video_id is null then 'unknown_video'
-            when videos.status <> 'ACTIVE' then 'inactive_video'
-            when ads.ad_id is null then 'unknown_ad'
-            when impressions.occurred_at > impressions.received_at + {{ clock_skew() }} then 'future_timestamp'
-        end as reason
-    from {{ ref('stg_platform__ad_impressions') }} as impressions
-    left join {{ ref('stg_platform__videos') }} as videos on videos.video_id = impressions.video_id
-    left join {{ ref('stg_platform__ads') }} as ads on ads.ad_id = impressions.ad_id
-    where {{ on_run_day('impressions.occurred_at') }}
-)
-
+-- What the run date does not count: each turned-down watch event and ad impression with the first rule
+-- it breaks and its raw row, and each copy of a recorded event that arrived again. Everything else counts.
 select
     {{ run_date() }} as settled_on,
     'watch_events'::text as source,
     (rejected.value -> 'event' ->> 'event_id')::uuid as event_id,
+    pairs.user_id,
     (rejected.value -> 'event' ->> 'occurred_at')::timestamptz as occurred_at,
     rejected.value ->> 'reason' as reason,
     rejected.value -> 'event' as raw_row,
@@ -36,12 +22,16 @@ select
     {{ run_date() }} as settled_on,
     'ad_impressions'::text as source,
     event_id,
+    user_id,
     occurred_at,
     reason,
-    to_jsonb(ad_impressions) - 'reason' as raw_row,
+    jsonb_build_object(
+        'event_id', event_id, 'user_id', user_id, 'video_id', video_id, 'ad_id', ad_id, 'slot', slot,
+        'occurred_at', occurred_at, 'received_at', received_at) as raw_row,
     null::bigint as duplicate_id
-from ad_impressions
-where reason is not null
+from {{ ref('int_ad_impressions_daily') }}
+where settled_on = {{ run_date() }}
+  and reason is not null
 
 union all
 
@@ -49,6 +39,7 @@ select
     {{ run_date() }} as settled_on,
     source,
     event_id,
+    (raw_row ->> 'user_id')::bigint as user_id,
     occurred_at,
     'duplicate_event' as reason,
     raw_row,

@@ -1,11 +1,17 @@
 """A small hand-built platform and an independent reference implementation of SPEC.md's rules,
-to check the engine's results against values computed here, not by the engine."""
+to check the engine's results against values computed here, not by the engine.
+
+The reference reads SPEC.md only: it takes every event as it was sent (copies included, in arrival
+order) and walks each (user, video) pair's whole history one event after the other, the way the rules
+are written ("What counts", "What does not count"), with none of the engine's shortcuts.
+"""
 
 import datetime as dt
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 # SPEC.md's price tiers, written out again on purpose: the reference must not read the engine's seed.
@@ -13,19 +19,56 @@ VIDEO_TIERS = [(0, Decimal("1.0")), (100_000, Decimal("1.1")), (500_000, Decimal
 AD_TIERS = [(0, Decimal("10")), (100_000, Decimal("12")), (500_000, Decimal("15")), (1_000_000, Decimal("20"))]
 SEOUL = ZoneInfo("Asia/Seoul")
 WINDOW = dt.timedelta(hours=48)
+SLACK = dt.timedelta(seconds=10)  # Settings.quality_watched_slack_seconds
+CLOCK_SKEW = dt.timedelta(seconds=300)  # Settings.playback_max_clock_skew_seconds
+SLOT_SECONDS = 300  # slot k plays at k * 300 s
+LONG_AGO = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)  # when the scenario's videos went live, unless told
 
 
-def at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
+def at(day: dt.date, hour: int, minute: int = 0, second: int = 0) -> dt.datetime:
     """A platform-local (Seoul) time on a day."""
-    return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=SEOUL)
+    return dt.datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=SEOUL)
+
+
+@dataclass
+class Event:
+    event_id: uuid.UUID
+    kind: str
+    user_id: int
+    video_id: int
+    occurred_at: dt.datetime
+    position: int
+    watched: int
+    received_at: dt.datetime
+
+
+@dataclass
+class Impression:
+    event_id: uuid.UUID
+    user_id: int
+    video_id: int
+    ad_id: int
+    slot: int
+    occurred_at: dt.datetime
+    received_at: dt.datetime
+
+
+@dataclass
+class Video:
+    seller_id: int
+    duration: int
+    live: list  # [(live_from, live_until or None)]
 
 
 @dataclass
 class Platform:
+    """Writes the scenario through the platform's own recording functions (as the API does) and keeps
+    what was sent, in the order it was sent, for the reference."""
+
     conn: object
-    events: list = field(default_factory=list)  # (kind, user_id, video_id, occurred_at, watched_seconds)
-    impressions: list = field(default_factory=list)  # (user_id, video_id, ad_id, occurred_at)
-    videos: dict = field(default_factory=dict)  # video_id -> (seller_id, duration_seconds)
+    events: list = field(default_factory=list)  # every watch event sent, copies included
+    impressions: list = field(default_factory=list)  # every ad impression sent, copies included
+    videos: dict = field(default_factory=dict)  # video_id -> Video
     ads: dict = field(default_factory=dict)  # ad_id -> (contract_start, contract_end)
 
     def user(self, name: str, role: str = "USER") -> int:
@@ -34,14 +77,23 @@ class Platform:
             (f"{name}@example.com", name, role),
         ).fetchone()[0]
 
-    def video(self, seller_id: int, duration_seconds: int) -> int:
+    def video(self, seller_id: int, duration_seconds: int, created_at: dt.datetime = LONG_AGO) -> int:
         video_id = self.conn.execute(
-            """INSERT INTO videos (seller_id, title, video_url, duration_seconds)
-               VALUES (%s, 'v', 'https://example.com/v', %s) RETURNING id""",
-            (seller_id, duration_seconds),
+            """INSERT INTO videos (seller_id, title, video_url, duration_seconds, created_at)
+               VALUES (%s, 'v', 'https://example.com/v', %s, %s) RETURNING id""",
+            (seller_id, duration_seconds, created_at),
         ).fetchone()[0]
-        self.videos[video_id] = (seller_id, duration_seconds)
+        self.videos[video_id] = Video(seller_id, duration_seconds, [(created_at, None)])
         return video_id
+
+    def take_down(self, video_id: int) -> dt.datetime:
+        """Takes the video down now (its status leaves ACTIVE); returns when, as the platform recorded it."""
+        taken_down_at = self.conn.execute(
+            "UPDATE videos SET status = 'INACTIVE' WHERE id = %s RETURNING now()", (video_id,)
+        ).fetchone()[0]
+        live = self.videos[video_id].live
+        live[-1] = (live[-1][0], max(taken_down_at, live[-1][0]))
+        return taken_down_at
 
     def ad(self, contract_start: dt.date, contract_end: dt.date) -> int:
         ad_id = self.conn.execute(
@@ -52,41 +104,63 @@ class Platform:
         self.ads[ad_id] = (contract_start, contract_end)
         return ad_id
 
-    def event(self, kind: str, user_id: int, video_id: int, occurred_at: dt.datetime, watched_seconds: int = 0):
-        self.conn.execute(
-            """INSERT INTO watch_events (event_id, kind, user_id, video_id, occurred_at, watched_seconds)
-               VALUES (%s, %s, %s, %s, %s, %s)""",
-            (uuid.uuid4(), kind, user_id, video_id, occurred_at, watched_seconds),
+    def event(
+        self, kind: str, user_id: int, video_id: int, occurred_at: dt.datetime, watched_seconds: int = 0,
+        position_seconds: int = 0, event_id: uuid.UUID | None = None, received_at: dt.datetime | None = None,
+    ) -> uuid.UUID:
+        event = Event(
+            event_id or uuid.uuid4(), kind, user_id, video_id, occurred_at, position_seconds, watched_seconds,
+            received_at or dt.datetime.now(dt.UTC),
         )
-        self.events.append((kind, user_id, video_id, occurred_at, watched_seconds))
+        self.conn.execute(
+            "SELECT record_watch_event(%s, %s, %s, %s, %s, %s, %s, %s)",
+            (event.event_id, kind, user_id, video_id, occurred_at, position_seconds, watched_seconds, event.received_at),
+        )
+        self.events.append(event)
+        return event.event_id
 
-    def impression(self, user_id: int, video_id: int, ad_id: int, occurred_at: dt.datetime, times: int = 1):
+    def impression(
+        self, user_id: int, video_id: int, ad_id: int, slot: int, occurred_at: dt.datetime, times: int = 1,
+        event_id: uuid.UUID | None = None,
+    ) -> None:
         for _ in range(times):
-            self.conn.execute(
-                "INSERT INTO ad_impressions (event_id, user_id, video_id, ad_id, occurred_at) VALUES (%s, %s, %s, %s, %s)",
-                (uuid.uuid4(), user_id, video_id, ad_id, occurred_at),
+            impression = Impression(
+                event_id or uuid.uuid4(), user_id, video_id, ad_id, slot, occurred_at, dt.datetime.now(dt.UTC)
             )
-            self.impressions.append((user_id, video_id, ad_id, occurred_at))
+            self.conn.execute(
+                "SELECT record_ad_impression(%s, %s, %s, %s, %s, %s, %s)",
+                (impression.event_id, user_id, video_id, ad_id, slot, occurred_at, impression.received_at),
+            )
+            self.impressions.append(impression)
 
     def bulk_starts(self, video_id: int, day: dt.date, count: int) -> None:
-        """`count` views of a video by `count` fresh users on a day, loaded set-based."""
-        first_user = self.conn.execute(
-            """INSERT INTO users (email, username, password_hash)
-               SELECT 'bulk' || n || '-' || %s || '-' || %s || '@example.com', 'bulk', 'x'
-               FROM generate_series(1, %s) AS n
-               RETURNING id""",
-            (video_id, day.isoformat(), count),
+        """`count` views of a video by `count` fresh users on a day, loaded set-based (ids registered)."""
+        user_ids = [
+            row[0]
+            for row in self.conn.execute(
+                """INSERT INTO users (email, username, password_hash)
+                   SELECT 'bulk' || n || '-' || %s || '-' || %s || '@example.com', 'bulk', 'x'
+                   FROM generate_series(1, %s) AS n
+                   RETURNING id""",
+                (video_id, day.isoformat(), count),
+            ).fetchall()
+        ]
+        start, received_at = at(day, 3), at(day, 3, 0, 1)
+        rows = self.conn.execute(
+            """WITH registered AS (
+                   INSERT INTO watch_event_ids (event_id, user_id)
+                   SELECT gen_random_uuid(), u FROM unnest(%s::bigint[]) AS u
+                   RETURNING event_id, user_id
+               )
+               INSERT INTO watch_events (event_id, kind, user_id, video_id, occurred_at, watched_seconds, received_at)
+               SELECT event_id, 'START', user_id, %s, %s, 0, %s FROM registered
+               RETURNING event_id, user_id""",
+            (user_ids, video_id, start, received_at),
         ).fetchall()
-        user_ids = [row[0] for row in first_user]
-        start = at(day, 3)
-        self.conn.execute(
-            """INSERT INTO watch_events (event_id, kind, user_id, video_id, occurred_at, watched_seconds)
-               SELECT gen_random_uuid(), 'START', u, %s, %s, 0 FROM unnest(%s::bigint[]) AS u""",
-            (video_id, start, user_ids),
-        )
-        self.events.extend(("START", user_id, video_id, start, 0) for user_id in user_ids)
+        self.events.extend(Event(event_id, "START", user_id, video_id, start, 0, 0, received_at) for event_id, user_id in rows)
 
 
+# ---------------------------------------------------------------------------------------------------
 # The reference: SPEC.md's rules, event by event.
 
 
@@ -94,43 +168,108 @@ def platform_day(instant: dt.datetime) -> dt.date:
     return instant.astimezone(SEOUL).date()
 
 
-SLACK_SECONDS = 10  # Settings.quality_watched_slack_seconds
+def ad_slot_count(duration_seconds: int) -> int:
+    """SPEC: floor((L/60 - 1)/5) slots when L/60 > 5, else none."""
+    minutes = Fraction(duration_seconds, 60)
+    return int((minutes - 1) // 5) if minutes > 5 else 0
 
 
-def counted_events(events):
-    """(kind, video_id, occurred_at, watched, previous_at) of the events that pass the quality gate:
-    never more seconds watched than passed since the pair's previous event (of any kind), plus slack;
-    with no previous event within the view window before the event's day, since that window's start.
-    (Scenario events are all of known, active videos and none claims a future time.)"""
+def is_live(video: Video, instant: dt.datetime) -> bool:
+    return any(start <= instant and (until is None or instant < until) for start, until in video.live)
+
+
+def first_arrivals(sent: list) -> tuple[list, list]:
+    """(the events recorded, the copies): an event whose (user_id, event_id) arrived before is a copy."""
+    seen, recorded, copies = set(), [], []
+    for event in sent:
+        key = (event.user_id, event.event_id)
+        (copies if key in seen else recorded).append(event)
+        seen.add(key)
+    return recorded, copies
+
+
+def own_reason(p: Platform, event) -> str | None:
+    """What an event (watch event or ad impression) breaks on its own, whatever else happened."""
+    video = p.videos.get(event.video_id)
+    if video is None:
+        return "unknown_video"
+    if not is_live(video, event.occurred_at):
+        return "video_not_live"
+    if event.occurred_at > event.received_at + CLOCK_SKEW:
+        return "future_timestamp"
+    if isinstance(event, Event) and not 0 <= event.watched <= video.duration:
+        return "implausible_watch"
+    return None
+
+
+@dataclass
+class Verdicts:
+    counted: list = field(default_factory=list)  # (event, is_view)
+    quarantined: list = field(default_factory=list)  # (source, event, reason)
+
+
+def judge_watch_events(p: Platform) -> Verdicts:
+    """Each pair's whole history in time order: an event counts when it breaks no rule on its own and
+    claims no more seconds watched than elapsed since the pair's previous counted event plus the slack
+    (with no counted event within the window before it: no more than the slack). A counted START with no
+    counted event in the window before it is a view. Turned-down events refresh nothing."""
+    verdicts = Verdicts()
+    recorded, copies = first_arrivals(p.events)
+    verdicts.quarantined += [("watch_events", copy, "duplicate_event") for copy in copies]
     by_pair = defaultdict(list)
-    for kind, user_id, video_id, occurred_at, watched in events:
-        by_pair[(user_id, video_id)].append((occurred_at, kind, watched))
-    for (user_id, video_id), pair_events in by_pair.items():
-        pair_events.sort()
-        previous = None
-        for occurred_at, kind, watched in pair_events:
-            day = platform_day(occurred_at)
-            reach = dt.datetime(day.year, day.month, day.day, tzinfo=SEOUL) - WINDOW
-            elapsed = (occurred_at - (previous if previous and previous > reach else reach)).total_seconds()
-            if 0 <= watched <= SLACK_SECONDS + elapsed:
-                yield kind, video_id, occurred_at, watched, previous
-            previous = occurred_at
+    for event in recorded:
+        by_pair[(event.user_id, event.video_id)].append(event)
+    for events in by_pair.values():
+        last_counted = None
+        for event in sorted(events, key=lambda e: (e.occurred_at, e.event_id)):
+            reason = own_reason(p, event)
+            if reason is None:
+                in_window = last_counted is not None and last_counted > event.occurred_at - WINDOW
+                allowed = SLACK + (event.occurred_at - last_counted if in_window else dt.timedelta(0))
+                if dt.timedelta(seconds=event.watched) > allowed:
+                    reason = "implausible_watch"
+            if reason is not None:
+                verdicts.quarantined.append(("watch_events", event, reason))
+                continue
+            verdicts.counted.append((event, event.kind == "START" and not in_window))
+            last_counted = event.occurred_at
+    return verdicts
 
 
-def reference_views(events) -> dict[tuple[dt.date, int], int]:
-    """(day, video) -> views: a START is a view when its pair had no event in the 48 h before it."""
-    views = defaultdict(int)
-    for kind, video_id, occurred_at, _, previous in counted_events(events):
-        if kind == "START" and (previous is None or previous <= occurred_at - WINDOW):
-            views[(platform_day(occurred_at), video_id)] += 1
-    return views
-
-
-def reference_watch_seconds(events) -> dict[tuple[dt.date, int], int]:
-    seconds = defaultdict(int)
-    for _, video_id, occurred_at, watched, _ in counted_events(events):
-        seconds[(platform_day(occurred_at), video_id)] += watched
-    return seconds
+def judge_ad_impressions(p: Platform, counted_watch_events: list) -> Verdicts:
+    """An impression of slot k counts when a counted watch event of the same viewer and video, at its
+    time (within the slack), played across k * 300 s; one per (viewer, video, slot) and day."""
+    verdicts = Verdicts()
+    recorded, copies = first_arrivals(p.impressions)
+    verdicts.quarantined += [("ad_impressions", copy, "duplicate_event") for copy in copies]
+    crossings = defaultdict(list)
+    for event, _ in counted_watch_events:
+        crossings[(event.user_id, event.video_id)].append(event)
+    already = set()
+    for impression in sorted(recorded, key=lambda i: (i.occurred_at, i.event_id)):
+        day = platform_day(impression.occurred_at)
+        reason = own_reason(p, impression)
+        if reason is None:
+            if impression.ad_id not in p.ads:
+                reason = "unknown_ad"
+            elif not p.ads[impression.ad_id][0] <= day < p.ads[impression.ad_id][1]:
+                reason = "ad_not_active"  # SPEC: an expired ad stops earning from its end date on
+            elif not 1 <= impression.slot <= ad_slot_count(p.videos[impression.video_id].duration):
+                reason = "unknown_slot"
+            elif not any(
+                abs(event.occurred_at - impression.occurred_at) <= SLACK
+                and event.position - event.watched < impression.slot * SLOT_SECONDS <= event.position
+                for event in crossings[(impression.user_id, impression.video_id)]
+            ):
+                reason = "slot_not_played"
+            elif (impression.user_id, impression.video_id, impression.slot, day) in already:
+                reason = "repeat_ad_view"
+        if reason is None:
+            already.add((impression.user_id, impression.video_id, impression.slot, day))
+            verdicts.counted.append((impression, False))
+        else:
+            verdicts.quarantined.append(("ad_impressions", impression, reason))
+    return verdicts
 
 
 def graduated(views_before: int, views: int, tiers) -> Decimal:
@@ -145,20 +284,21 @@ def graduated(views_before: int, views: int, tiers) -> Decimal:
 
 def reference_settlement(p: Platform, days: list[dt.date]) -> tuple[dict, dict]:
     """(day, video) -> expected fct_video_daily row; (day, video, ad) -> expected fct_video_ad_daily row."""
-    views, watched = reference_views(p.events), reference_watch_seconds(p.events)
+    watch = judge_watch_events(p)
+    views, watched = defaultdict(int), defaultdict(int)
+    for event, is_view in watch.counted:
+        key = (platform_day(event.occurred_at), event.video_id)
+        views[key] += is_view
+        watched[key] += event.watched
     ad_views = defaultdict(int)
-    for _, video_id, ad_id, occurred_at in p.impressions:
-        ad_views[(platform_day(occurred_at), video_id, ad_id)] += 1
+    for impression, _ in judge_ad_impressions(p, watch.counted).counted:
+        ad_views[(platform_day(impression.occurred_at), impression.video_id, impression.ad_id)] += 1
 
-    pairs = {}
-    for (day, video_id, ad_id), count in ad_views.items():
-        if day not in days:
-            continue
-        contract_start, contract_end = p.ads[ad_id]
-        # SPEC: an expired ad stops earning from its end date on: the contract is [start, end).
-        earning = p.videos[video_id][1] >= 300 and contract_start <= day < contract_end
-        pairs[(day, video_id, ad_id)] = {"ad_views": count, "ad_payout": int(graduated(0, count, AD_TIERS)) if earning else 0}
-
+    pairs = {
+        (day, video_id, ad_id): {"ad_views": count, "ad_payout": int(graduated(0, count, AD_TIERS))}
+        for (day, video_id, ad_id), count in ad_views.items()
+        if day in days
+    }
     videos, lifetime = {}, defaultdict(int)
     for day in sorted(days):
         active = {video for (d, video) in views if d == day} | {video for (d, video) in watched if d == day}
@@ -166,14 +306,15 @@ def reference_settlement(p: Platform, days: list[dt.date]) -> tuple[dict, dict]:
         for video_id in sorted(active):
             before, today = lifetime[video_id], views.get((day, video_id), 0)
             video_payout = int(graduated(before, today, VIDEO_TIERS))
-            ad_payout = sum(row["ad_payout"] for (d, vid, _), row in pairs.items() if d == day and vid == video_id)
+            ad_rows = [row for (d, vid, _), row in pairs.items() if d == day and vid == video_id]
+            ad_payout = sum(row["ad_payout"] for row in ad_rows)
             videos[(day, video_id)] = {
-                "seller_id": p.videos[video_id][0],
+                "seller_id": p.videos[video_id].seller_id,
                 "views": today,
                 "watch_seconds": watched.get((day, video_id), 0),
                 "cumulative_views_before": before,
                 "cumulative_views_through": before + today,
-                "ad_views": sum(row["ad_views"] for (d, vid, _), row in pairs.items() if d == day and vid == video_id),
+                "ad_views": sum(row["ad_views"] for row in ad_rows),
                 "video_payout": video_payout,
                 "ad_payout": ad_payout,
                 "payout": video_payout + ad_payout,
@@ -181,3 +322,20 @@ def reference_settlement(p: Platform, days: list[dt.date]) -> tuple[dict, dict]:
         for video_id in active:
             lifetime[video_id] += views.get((day, video_id), 0)
     return videos, pairs
+
+
+def reference_intake(p: Platform, day: dt.date) -> dict[str, tuple[int, int, dict[str, int]]]:
+    """source -> (events in, counted, quarantined per reason) for a day: every event sent that claims
+    the day, copies included."""
+    watch = judge_watch_events(p)
+    ads = judge_ad_impressions(p, watch.counted)
+    intake = {}
+    for source, sent, verdicts in (("watch_events", p.events, watch), ("ad_impressions", p.impressions, ads)):
+        reasons = defaultdict(int)
+        for _, event, reason in verdicts.quarantined:
+            if platform_day(event.occurred_at) == day:
+                reasons[reason] += 1
+        counted = sum(platform_day(event.occurred_at) == day for event, _ in verdicts.counted)
+        ingested = sum(platform_day(event.occurred_at) == day for event in sent)
+        intake[source] = (ingested, counted, dict(reasons))
+    return intake

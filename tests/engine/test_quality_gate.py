@@ -1,106 +1,211 @@
-"""The quality gate: bad events are not counted, each is quarantined with its reason and raw row, and
-ingested = counted + quarantined."""
+"""The quality gate (SPEC.md, "What does not count"): one case per rule, each an event that breaks it
+and is quarantined with its reason and raw row, counts for nothing else, and ingested = counted +
+quarantined per day. Expected results come from tests/engine/scenario.py's reference as well."""
 
 import datetime as dt
 import uuid
 
+import psycopg
 import pytest
 
 from settlement import pipeline
 from settlement.config import Settings
-from tests.engine.scenario import Platform, at
+from tests.conftest import empty_database
+from tests.engine.scenario import Platform, at, reference_intake, reference_settlement
 
 D = dt.date(2026, 11, 23)
+DAY = dt.timedelta(days=1)
 
 
-@pytest.fixture
-def gated(conn, database_url):
-    p = Platform(conn)
-    seller, viewer = p.user("seller", "SELLER"), p.user("viewer")
-    good, hidden = p.video(seller, 900), p.video(seller, 900)
-    conn.execute("UPDATE videos SET status = 'INACTIVE' WHERE id = %s", (hidden,))
+@pytest.fixture(scope="module")
+def gate_conn(database_url):
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        empty_database(connection)
+        yield connection
+
+
+@pytest.fixture(scope="module")
+def gated(gate_conn, database_url):
+    """A platform with one case per rule, settled for D-1 and D. Returns (platform, named ids)."""
+    p, conn = Platform(gate_conn), gate_conn
+    seller = p.user("seller", "SELLER")
+    viewers = {name: p.user(name) for name in (
+        "honest", "copier", "other", "early", "future", "negative", "too_long", "elapsed", "no_start",
+        "window", "seeker", "late_slot", "ads", "replayer", "resumer",
+    )}
+    good = p.video(seller, 900)  # 2 ad slots
+    born_on_d = p.video(seller, 900, created_at=at(D, 12))
     ad = p.ad(dt.date(2026, 11, 1), dt.date(2026, 11, 30))
+    ended = p.ad(dt.date(2026, 11, 1), D)  # stops earning from D on
+    named = {"good": good, "born_on_d": born_on_d}
 
-    p.event("START", viewer, good, at(D, 10))
-    p.event("PROGRESS", viewer, good, at(D, 10, 1), 60)  # counts: 60 s watched in 60 s
-    p.event("PROGRESS", viewer, good, at(D, 10, 2), 500)  # 500 s watched in 60 s
-    p.event("PROGRESS", viewer, good, at(D, 10, 3), -5)
-    p.event("START", viewer, hidden, at(D, 11))
-    p.event("START", viewer, 999_999, at(D, 12))
-    future_id = uuid.uuid4()
-    conn.execute(
-        """INSERT INTO watch_events (event_id, kind, user_id, video_id, occurred_at, watched_seconds, received_at)
-           VALUES (%s, 'PROGRESS', %s, %s, %s, 0, %s)""",
-        (future_id, viewer, good, at(D, 23), at(D, 21)),  # claims a time two hours after it arrived
-    )
-    duplicate = uuid.uuid4()
-    record = "SELECT record_watch_event(%s, 'STOP', %s, %s, %s, 0, 0)"  # how the API stores an event
-    assert conn.execute(record, (duplicate, viewer, good, at(D, 10, 4))).fetchone() == (True,)
-    # The same event again, claiming another time: turned away from watch_events, kept as a duplicate.
-    assert conn.execute(record, (duplicate, viewer, good, at(D, 10, 9))).fetchone() == (False,)
+    def event(name, kind, video, occurred_at, watched=0, position=0, **kwargs):
+        """Sends an event of the viewer named before the colon; named[name] is its key and day."""
+        user_id = viewers[name.split(":")[0]]
+        event_id = p.event(kind, user_id, video, occurred_at, watched, position, **kwargs)
+        named[name] = (event_id, user_id, occurred_at.astimezone(at(D, 0).tzinfo).date())
 
-    p.impression(viewer, good, ad, at(D, 10, 5), times=2)
-    p.impression(viewer, good, 999_999, at(D, 10, 5))
-    p.impression(viewer, hidden, ad, at(D, 11, 5))
-    p.impression(viewer, 999_999, ad, at(D, 12, 5))
+    # An honest session, for reference: a view, 360 s watched, slot 1 crossed by playing at 10:06.
+    event("honest:start", "START", good, at(D, 10))
+    event("honest:progress", "PROGRESS", good, at(D, 10, 6), 360, 360)
+    p.impression(viewers["honest"], good, ad, 1, at(D, 10, 6))
 
-    [result] = pipeline.run_days(Settings(_env_file=None, database_url=database_url), D)
-    assert result.succeeded, result.error
-    return good, future_id, duplicate
+    # duplicate_event: the copier's event of D-1 sent again claiming D; the other user's event with the
+    # same id counts (ids are unique per user, not across users).
+    copied = uuid.uuid4()
+    event("copier:original", "START", good, at(D - DAY, 9), event_id=copied)
+    event("copier:copy", "START", good, at(D, 9), event_id=copied)
+    event("other:same_id", "START", good, at(D, 9), event_id=copied)
+    # unknown_video; video_not_live (before it went live at 12:00; the same user's start after it counts)
+    event("early:unknown", "START", 999_999, at(D, 11))
+    event("early:before", "START", born_on_d, at(D, 11))
+    event("early:after", "START", born_on_d, at(D, 13))
+    # future_timestamp: claims 23:00, arrived at 21:00
+    event("future:start", "START", good, at(D, 23), received_at=at(D, 21))
+    # implausible_watch, each sub-rule
+    event("negative:start", "START", good, at(D, 8))
+    event("negative:progress", "PROGRESS", good, at(D, 8, 1), -5)
+    event("too_long:start", "START", good, at(D, 8))
+    event("too_long:progress", "PROGRESS", good, at(D, 10), 901, 900)  # 2 h passed, but the video lasts 900 s
+    event("elapsed:start", "START", good, at(D, 8))
+    event("elapsed:progress", "PROGRESS", good, at(D, 8, 1), 71)  # 60 s + 10 s of slack allowed
+    # 100 s, 60 s after the turned-down event: judged against the last *counted* one (8:00), it counts
+    event("elapsed:after", "PROGRESS", good, at(D, 8, 2), 100)
+    event("no_start:progress", "PROGRESS", good, at(D, 14), 11)  # first in the window, more than the slack
+    event("no_start:small", "PROGRESS", good, at(D, 14, 1), 10)  # no more than the slack: counts
+    # A turned-down event refreshes nothing: window's START on D is a view (the rejected event of D-1
+    # is 22 h before it, the counted one 49 h).
+    event("window:first", "START", good, at(D - 2 * DAY, 9))
+    event("window:rejected", "PROGRESS", good, at(D - DAY, 12), -1)
+    event("window:start", "START", good, at(D, 10))
+    # Ad impressions: a seek across slot 1 records nothing that counts; an impression 11 s away from the
+    # crossing is not "at its time"; unknown ad, ad not active, unknown slot; a replay of slot 1.
+    event("seeker:start", "START", good, at(D, 15))
+    event("seeker:seek", "PROGRESS", good, at(D, 15, 0, 5), 0, 800)
+    p.impression(viewers["seeker"], good, ad, 1, at(D, 15, 0, 5))
+    p.impression(viewers["seeker"], good, ad, 2, at(D, 15, 0, 5))
+    event("late_slot:start", "START", good, at(D, 16))
+    event("late_slot:play", "PROGRESS", good, at(D, 16, 5), 300, 300)
+    p.impression(viewers["late_slot"], good, ad, 1, at(D, 16, 5, 11))
+    event("ads:start", "START", good, at(D, 17))
+    event("ads:play", "PROGRESS", good, at(D, 17, 10), 600, 600)  # across slots 1 and 2
+    p.impression(viewers["ads"], good, 999_999, 1, at(D, 17, 10))
+    p.impression(viewers["ads"], good, ended, 1, at(D, 17, 10))
+    p.impression(viewers["ads"], good, ad, 3, at(D, 17, 10))  # a 900 s video has 2 slots
+    p.impression(viewers["ads"], good, ad, 2, at(D, 17, 10))  # counts
+    event("replayer:start", "START", good, at(D, 18))
+    event("replayer:play", "PROGRESS", good, at(D, 18, 5), 300, 300)
+    p.impression(viewers["replayer"], good, ad, 1, at(D, 18, 5))  # counts
+    event("replayer:again", "PROGRESS", good, at(D, 18, 10), 300, 300)  # seeks back, plays slot 1 again
+    p.impression(viewers["replayer"], good, ad, 1, at(D, 18, 10))  # the same slot the same day: no more
+    # An ad view needs a *counted* crossing: 600 s claimed 2 s after the start.
+    event("resumer:start", "START", good, at(D, 19))
+    event("resumer:claim", "PROGRESS", good, at(D, 19, 0, 2), 600, 600)
+    p.impression(viewers["resumer"], good, ad, 2, at(D, 19, 0, 2))
+
+    settings = Settings(_env_file=None, database_url=database_url)
+    results = pipeline.run_days(settings, D)
+    assert [r.status for r in results] == ["SUCCEEDED"] * len(results), [r.error for r in results]
+    return p, named, settings
 
 
-def test_every_bad_event_is_quarantined_with_its_reason(gated, conn):
-    good, future_id, duplicate = gated
-    rows = conn.execute(
-        "SELECT source, reason, raw_row FROM analytics.int_quarantined_events WHERE settled_on = %s", (D,)
-    ).fetchall()
-    reasons = sorted((source, reason) for source, reason, _ in rows)
-    assert reasons == [
-        ("ad_impressions", "inactive_video"),
-        ("ad_impressions", "unknown_ad"),
-        ("ad_impressions", "unknown_video"),
-        ("watch_events", "duplicate_event"),
-        ("watch_events", "future_timestamp"),
-        ("watch_events", "inactive_video"),
-        ("watch_events", "negative_watched_seconds"),
-        ("watch_events", "unknown_video"),
-        ("watch_events", "watched_more_than_elapsed"),
-    ]
-    raw = {reason: row for source, reason, row in rows if source == "watch_events"}
-    assert raw["watched_more_than_elapsed"]["watched_seconds"] == 500
-    assert raw["negative_watched_seconds"]["watched_seconds"] == -5
-    assert raw["future_timestamp"]["event_id"] == str(future_id)
-    assert raw["unknown_video"]["video_id"] == 999_999
-    assert raw["duplicate_event"]["event_id"] == str(duplicate)
-    assert dt.datetime.fromisoformat(raw["duplicate_event"]["occurred_at"]) == at(D, 10, 9)  # the copy, as sent
-
-
-def test_only_good_events_count(gated, conn):
-    good, _, _ = gated
-    views, watch_seconds, ad_views, payout = conn.execute(
-        "SELECT views, watch_seconds, ad_views, payout FROM analytics.fct_video_daily WHERE settled_on = %s AND video_id = %s",
-        (D, good),
+def reason_of(conn, named: dict, name: str) -> str | None:
+    """The reason the named event is quarantined for on its day, or None when it counts."""
+    event_id, user_id, day = named[name]
+    row = conn.execute(
+        """SELECT reason FROM analytics.int_quarantined_events
+           WHERE settled_on = %s AND event_id = %s AND user_id = %s""",
+        (day, event_id, user_id),
     ).fetchone()
-    assert (views, watch_seconds, ad_views) == (1, 60, 2)
-    assert payout == 1 + 2 * 10
-    assert conn.execute("SELECT count(*) FROM analytics.fct_video_daily WHERE settled_on = %s", (D,)).fetchone()[0] == 1
+    return row[0] if row else None
 
 
-def test_ingested_is_counted_plus_quarantined(gated, conn):
-    rows = {
-        source: (ingested, counted, quarantined, by_reason)
-        for source, ingested, counted, quarantined, by_reason in conn.execute(
-            """SELECT source, ingested, counted, quarantined, quarantined_by_reason
-               FROM analytics.fct_event_intake_daily WHERE settled_on = %s""",
-            (D,),
-        )
+@pytest.mark.parametrize(("name", "reason"), [
+    ("copier:copy", "duplicate_event"),
+    ("early:unknown", "unknown_video"),
+    ("early:before", "video_not_live"),
+    ("future:start", "future_timestamp"),
+    ("negative:progress", "implausible_watch"),
+    ("too_long:progress", "implausible_watch"),
+    ("elapsed:progress", "implausible_watch"),
+    ("no_start:progress", "implausible_watch"),
+])
+def test_each_rule_quarantines_its_event(gated, gate_conn, name, reason):
+    _, named, _ = gated
+    assert reason_of(gate_conn, named, name) == reason
+
+
+@pytest.mark.parametrize("name", [
+    "honest:start", "honest:progress", "copier:original", "other:same_id", "early:after", "elapsed:after",
+    "no_start:small", "window:start",
+])
+def test_what_breaks_no_rule_counts(gated, gate_conn, name):
+    _, named, _ = gated
+    assert reason_of(gate_conn, named, name) is None
+
+
+def test_the_copy_is_kept_as_sent(gated, gate_conn):
+    _, named, _ = gated
+    event_id, user_id, _ = named["copier:copy"]
+    raw = gate_conn.execute(
+        "SELECT raw_row FROM analytics.int_quarantined_events WHERE settled_on = %s AND event_id = %s AND user_id = %s",
+        (D, event_id, user_id),
+    ).fetchone()[0]
+    assert dt.datetime.fromisoformat(raw["occurred_at"]) == at(D, 9) and raw["user_id"] == user_id
+
+
+def test_ad_impressions_count_only_when_played_across_their_slot(gated, gate_conn):
+    rows = gate_conn.execute(
+        """SELECT u.username, i.ad_id, i.slot, coalesce(i.reason, 'counts')
+           FROM analytics.int_ad_impressions_daily i JOIN users u ON u.id = i.user_id
+           WHERE i.settled_on = %s ORDER BY 1, 4, 3""",
+        (D,),
+    ).fetchall()
+    verdicts = sorted((user, slot, reason) for user, _, slot, reason in rows)
+    assert verdicts == sorted([
+        ("honest", 1, "counts"),
+        ("seeker", 1, "slot_not_played"), ("seeker", 2, "slot_not_played"),
+        ("late_slot", 1, "slot_not_played"),
+        ("ads", 1, "unknown_ad"), ("ads", 1, "ad_not_active"), ("ads", 3, "unknown_slot"), ("ads", 2, "counts"),
+        ("replayer", 1, "counts"), ("replayer", 1, "repeat_ad_view"),
+        ("resumer", 2, "slot_not_played"),
+    ])
+
+
+def test_results_and_intake_match_the_reference(gated, gate_conn):
+    p, _, _ = gated
+    expected, expected_ads = reference_settlement(p, [D - 2 * DAY, D - DAY, D])
+    names = ["views", "watch_seconds", "ad_views", "video_payout", "ad_payout", "payout"]
+    actual = {
+        (row[0], row[1]): dict(zip(names, row[2:]))
+        for row in gate_conn.execute(f"SELECT settled_on, video_id, {', '.join(names)} FROM analytics.fct_video_daily")
     }
-    # 9 watch events arrived, one of them a copy of another: 3 count, 6 do not.
-    assert rows["watch_events"][:3] == (9, 3, 6)
-    assert rows["ad_impressions"][:3] == (5, 2, 3)
-    assert rows["watch_events"][3] == {
-        "duplicate_event": 1, "future_timestamp": 1, "inactive_video": 1, "negative_watched_seconds": 1, "unknown_video": 1,
-        "watched_more_than_elapsed": 1,
-    }
-    run_counts = conn.execute("SELECT quarantined FROM pipeline_runs WHERE run_date = %s", (D,)).fetchone()[0]
-    assert run_counts == {"watch_events": rows["watch_events"][3], "ad_impressions": rows["ad_impressions"][3]}
+    assert actual == {key: {name: row[name] for name in names} for key, row in expected.items()}
+    for day in (D - 2 * DAY, D - DAY, D):
+        engine = {
+            source: (ingested, counted, by_reason)
+            for source, ingested, counted, by_reason in gate_conn.execute(
+                "SELECT source, ingested, counted, quarantined_by_reason FROM analytics.fct_event_intake_daily "
+                "WHERE settled_on = %s", (day,))
+        }
+        assert engine == reference_intake(p, day), day
+    run = gate_conn.execute(
+        "SELECT quarantined FROM pipeline_runs WHERE run_date = %s ORDER BY id DESC LIMIT 1", (D,)
+    ).fetchone()[0]
+    # negative, too long, too fast, no START, 600 s in 2 s
+    assert run["watch_events"]["implausible_watch"] == 5 and run["ad_impressions"]["slot_not_played"] == 4
+
+
+def test_a_take_down_keeps_what_the_video_earned_while_live(gated, gate_conn):
+    """Taking the video down today, then settling D again, changes nothing of D."""
+    p, named, settings = gated
+    before = gate_conn.execute(
+        "SELECT * FROM analytics.fct_video_daily WHERE settled_on = %s ORDER BY video_id", (D,)
+    ).fetchall()
+    p.take_down(named["good"])
+    results = pipeline.run_days(settings, D)
+    assert results[-1].succeeded, results[-1].error
+    after = gate_conn.execute(
+        "SELECT * FROM analytics.fct_video_daily WHERE settled_on = %s ORDER BY video_id", (D,)
+    ).fetchall()
+    assert after == before and any(row[1] == named["good"] and row[-1] > 0 for row in after)
