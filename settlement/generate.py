@@ -69,14 +69,24 @@ COPY_COLUMNS = {
     "watch_events": (
         "event_id", "occurred_at", "received_at", "user_id", "video_id", "position_seconds", "watched_seconds", "kind"
     ),
-    "ad_impressions": ("event_id", "occurred_at", "received_at", "user_id", "video_id", "ad_id"),
+    "ad_impressions": ("event_id", "occurred_at", "received_at", "user_id", "video_id", "ad_id", "slot"),
 }
+# Every event's key goes into its source's registry with it (migration 0009): ids are unique per user for ever.
+REGISTRIES = {"watch_events": "watch_event_ids", "ad_impressions": "ad_impression_ids"}
+REGISTRY_COLUMNS = ("event_id", "user_id")
 
 
 def copy_statement(table: str, target: str | None = None) -> sql.Composed:
     """COPY of `table`'s generated columns in binary, into `target` (one of its partitions) if given."""
     return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
         sql.Identifier(target or table), sql.SQL(", ").join(map(sql.Identifier, COPY_COLUMNS[table]))
+    )
+
+
+def registry_copy_statement(table: str) -> sql.Composed:
+    """COPY of the event keys of `table` into its registry, in binary."""
+    return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.Identifier(REGISTRIES[table]), sql.SQL(", ").join(map(sql.Identifier, REGISTRY_COLUMNS))
     )
 
 
@@ -478,6 +488,7 @@ class AdImpressions(Columns):
     user_id: np.ndarray
     video_id: np.ndarray
     ad_id: np.ndarray
+    slot: np.ndarray
 
 
 @dataclass
@@ -581,7 +592,7 @@ def one_session_at_a_time(rng, sessions: Sessions, catalog: Catalog, rounds: int
 def session_events(rng, sessions: Sessions, catalog: Catalog, day: Day) -> tuple[WatchEvents, AdImpressions]:
     """Each session: a START, progress reports every ~30-60 s of play (maybe one PAUSE, then a break),
     a STOP; watched_seconds is the play since the previous event. Ad impressions where the play passes
-    an ad slot."""
+    an ad slot, recorded with the event whose play crossed it (as the API records them)."""
     events = sessions.events
     total = int(events.sum())
     first = np.cumsum(events) - events
@@ -607,17 +618,18 @@ def session_events(rng, sessions: Sessions, catalog: Catalog, day: Day) -> tuple
     occurred_us = day.start_us + sessions.start_us[session] + elapsed * 1_000_000 + rng.integers(0, 1_000_000, total)
 
     ad_session, ad_slot = passed_slots(sessions, catalog)
-    # The play reaches slot k's time between two events: count back from the first event at or past it.
+    # The play reaches slot k's time between two events: the first event at or past it played across it.
     reached = ad_slot * catalog.slot_seconds
     at_or_past = np.searchsorted(session << 32 | position, ad_session << 32 | reached)
     ad_video = sessions.video[ad_session]
     ad_id = catalog.slot_ads[catalog.slot_start[ad_video] + ad_slot - 1]
     filled = ad_id > 0
     impressions = AdImpressions(
-        occurred_us=occurred_us[at_or_past] - (position[at_or_past] - reached) * 1_000_000,
+        occurred_us=occurred_us[at_or_past],
         user_id=catalog.user_ids[sessions.user[ad_session]],
         video_id=catalog.video_ids[ad_video],
         ad_id=ad_id,
+        slot=ad_slot,
     ).take(filled)
     watch_events = WatchEvents(
         occurred_us=occurred_us,
@@ -705,12 +717,18 @@ KIND_TEXT = np.array([kind.encode() for kind in KINDS])
 KIND_LENGTH = np.array([len(kind) for kind in KINDS])
 
 
-def encode_watch_events(events: WatchEvents, rng, counter: int, salt: int) -> bytes:
-    """kind, the one text column, goes last: each tuple is laid out with room for the longest kind, and
-    the unused tail bytes of shorter kinds are cut out afterwards."""
+def encode_keys(ids: np.ndarray, user_ids: np.ndarray) -> bytes:
+    """The registry rows (event_id, user_id) of encoded events."""
+    return copy_tuples([("V16", ids), (">i8", user_ids)], len(ids)).tobytes()
+
+
+def encode_watch_events(events: WatchEvents, rng, counter: int, salt: int) -> tuple[bytes, bytes]:
+    """The events' COPY data and their keys'. kind, the one text column, goes last: each tuple is laid
+    out with room for the longest kind, and the unused tail bytes of shorter kinds are cut out afterwards."""
+    ids = event_uuids(events.occurred_us, counter, salt, table=0)
     tuples = copy_tuples(
         [
-            ("V16", event_uuids(events.occurred_us, counter, salt, table=0)),
+            ("V16", ids),
             (">i8", events.occurred_us),
             (">i8", received_after(rng, events.occurred_us)),
             (">i8", events.user_id),
@@ -724,22 +742,25 @@ def encode_watch_events(events: WatchEvents, rng, counter: int, salt: int) -> by
     tuples["size7"] = KIND_LENGTH[events.kind]
     width = tuples.dtype.itemsize
     used = np.arange(width) < width - (KIND_TEXT.dtype.itemsize - KIND_LENGTH)[:, None]  # per kind
-    return tuples.view(np.uint8).reshape(-1, width)[used[events.kind]].tobytes()
+    data = tuples.view(np.uint8).reshape(-1, width)[used[events.kind]].tobytes()
+    return data, encode_keys(ids, events.user_id)
 
 
-def encode_ad_impressions(impressions: AdImpressions, rng, counter: int, salt: int) -> bytes:
+def encode_ad_impressions(impressions: AdImpressions, rng, counter: int, salt: int) -> tuple[bytes, bytes]:
+    ids = event_uuids(impressions.occurred_us, counter, salt, table=1)
     tuples = copy_tuples(
         [
-            ("V16", event_uuids(impressions.occurred_us, counter, salt, table=1)),
+            ("V16", ids),
             (">i8", impressions.occurred_us),
             (">i8", received_after(rng, impressions.occurred_us)),
             (">i8", impressions.user_id),
             (">i8", impressions.video_id),
             (">i8", impressions.ad_id),
+            (">i4", impressions.slot),
         ],
         len(impressions),
     )
-    return tuples.tobytes()
+    return tuples.tobytes(), encode_keys(ids, impressions.user_id)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -748,10 +769,12 @@ def encode_ad_impressions(impressions: AdImpressions, rng, counter: int, salt: i
 
 @dataclass
 class Chunk:
-    """COPY data: a run of a day's watch events, or, closing the day, all its ad impressions."""
+    """COPY data: a run of a day's watch events, or, closing the day, all its ad impressions; and the
+    data of their keys for the registry."""
 
     day: Day
     data: bytes
+    keys: bytes
     rows: int
     impressions: bool = False
 
@@ -765,14 +788,14 @@ def produce_chunks(config: GenerateConfig, catalog: Catalog, days: list[Day]) ->
         history.remember(sessions)
         impressions = []
         for events, chunk_impressions in day_events(rng, sessions, catalog, day):
-            yield Chunk(day, encode_watch_events(events, rng, counters["events"], catalog.event_salt), len(events))
+            yield Chunk(day, *encode_watch_events(events, rng, counters["events"], catalog.event_salt), len(events))
             counters["events"] += len(events)
             impressions.append(chunk_impressions)
         day_impressions = AdImpressions.concat(impressions)
         day_impressions = day_impressions.take(np.argsort(day_impressions.occurred_us, kind="stable"))
-        data = encode_ad_impressions(day_impressions, rng, counters["impressions"], catalog.event_salt)
+        data, keys = encode_ad_impressions(day_impressions, rng, counters["impressions"], catalog.event_salt)
         counters["impressions"] += len(day_impressions)
-        yield Chunk(day, data, len(day_impressions), impressions=True)
+        yield Chunk(day, data, keys, len(day_impressions), impressions=True)
 
 
 def produce_into(handoff, config: GenerateConfig, catalog: Catalog, days: list[Day]) -> None:
@@ -844,43 +867,28 @@ def progress_bar(total: int, enabled: bool):
     )
 
 
-def watch_event_data(chunks: Iterator[Chunk], day_end: list[Chunk], loaded: dict, bar) -> Iterator[bytes]:
-    """The COPY data of a day's watch events; the chunk of its impressions, which closes the day, goes
-    to day_end."""
-    for chunk in chunks:
-        if chunk.impressions:
-            day_end.append(chunk)
-            return
-        loaded["watch_events"] += chunk.rows
-        bar.update(chunk.rows)
-        yield chunk.data
-    raise ProducerFailed("the event producer stopped before the end of a day")
-
-
 def load_days(conn: psycopg.Connection, config, catalog: Catalog, days: list[Day], progress: bool) -> dict:
-    """COPYs each day's watch events, then its ad impressions, and commits the day."""
+    """COPYs each day's watch events chunk by chunk, each chunk's keys into the registry after it, then
+    the day's ad impressions and their keys, and commits the day."""
     loaded = {"watch_events": 0, "ad_impressions": 0}
     with (
         produced(config, catalog, days) as chunks,
         progress_bar(config.events_per_day * len(days), progress) as bar,
         conn.cursor() as cursor,
     ):
-        for day in days:
-            day_end: list[Chunk] = []
-            # Straight into the day's partitions: skips routing each row (the server still checks
-            # every row against the partition's bounds).
-            partitions = {name.rsplit("_", 1)[0]: name for name in day_partitions(conn, [day.day])}
-            copy_binary(
-                cursor,
-                copy_statement("watch_events", partitions.get("watch_events")),
-                watch_event_data(chunks, day_end, loaded, bar),
-            )
-            copy_binary(
-                cursor,
-                copy_statement("ad_impressions", partitions.get("ad_impressions")),
-                (chunk.data for chunk in day_end),
-            )
-            loaded["ad_impressions"] += day_end[0].rows
-            conn.commit()
-            bar.set_postfix_str(f"{day.day} committed", refresh=False)
+        # Straight into the day's partitions: skips routing each row (the server still checks every row
+        # against the partition's bounds).
+        partitions = {}
+        for chunk in chunks:
+            if chunk.day.day not in partitions:
+                partitions = {chunk.day.day: {name.rsplit("_", 1)[0]: name for name in day_partitions(conn, [chunk.day.day])}}
+            table = "ad_impressions" if chunk.impressions else "watch_events"
+            copy_binary(cursor, copy_statement(table, partitions[chunk.day.day].get(table)), [chunk.data])
+            copy_binary(cursor, registry_copy_statement(table), [chunk.keys])
+            loaded[table] += chunk.rows
+            if chunk.impressions:  # the day's last chunk
+                conn.commit()
+                bar.set_postfix_str(f"{chunk.day.day} committed", refresh=False)
+            else:
+                bar.update(chunk.rows)
     return loaded

@@ -164,18 +164,18 @@ def test_progress_reports_come_every_half_minute_to_minute_of_play(generated_con
 def test_ad_impressions_only_where_the_play_passes_a_filled_slot(generated_conn):
     conn = generated_conn
     interval = Settings(_env_file=None).ad_slot_interval_seconds
-    # Each impression lies between two consecutive events of a session whose play crosses the time of
-    # a slot of that video holding that ad.
+    # Each impression is recorded at the time of the event whose play crossed its slot (position -
+    # watched < slot time <= position), for the ad in that slot of the video.
     unexplained = scalar(
         conn,
-        f"""
+        """
         SELECT count(*) FROM ad_impressions i
         WHERE NOT EXISTS (
-            SELECT 1 FROM ({SESSION_EVENTS}) e
-            JOIN video_ads va ON va.video_id = e.video_id AND va.ad_id = i.ad_id
-            WHERE e.user_id = i.user_id AND e.video_id = i.video_id AND e.step > 1
-              AND e.previous_at < i.occurred_at AND i.occurred_at <= e.occurred_at
-              AND e.previous_position < va.slot * %(interval)s AND va.slot * %(interval)s <= e.position_seconds
+            SELECT 1 FROM watch_events e
+            JOIN video_ads va ON va.video_id = e.video_id AND va.ad_id = i.ad_id AND va.slot = i.slot
+            WHERE e.user_id = i.user_id AND e.video_id = i.video_id AND e.occurred_at = i.occurred_at
+              AND e.position_seconds - e.watched_seconds < i.slot * %(interval)s
+              AND i.slot * %(interval)s <= e.position_seconds
         )
         """,
         {"interval": interval},
@@ -209,6 +209,17 @@ def test_every_event_is_in_its_days_partition(generated_conn):
         )
         assert misplaced == 0
     assert scalar(conn, "SELECT count(*) FROM watch_events WHERE received_at < occurred_at") == 0
+
+
+def test_every_event_key_is_registered_once(generated_conn):
+    conn = generated_conn
+    for table, registry in (("watch_events", "watch_event_ids"), ("ad_impressions", "ad_impression_ids")):
+        assert scalar(conn, f"SELECT count(*) FROM {registry}") == scalar(conn, f"SELECT count(*) FROM {table}")
+        unregistered = scalar(
+            conn, f"SELECT count(*) FROM {table} e WHERE NOT EXISTS (SELECT 1 FROM {registry} r "
+            "WHERE r.event_id = e.event_id AND r.user_id = e.user_id)"
+        )
+        assert unregistered == 0
 
 
 def test_loaded_day_partitions_are_analyzed(generated_conn):

@@ -63,17 +63,18 @@ def load_day(conn, day: dt.date, zone) -> tuple[int, int]:
     videos = [
         row[0]
         for row in conn.execute(
-            """INSERT INTO videos (seller_id, title, video_url, duration_seconds)
-               SELECT %s, 'video ' || n, 'https://cdn.example.com/' || n, CASE WHEN n %% 2 = 0 THEN 900 ELSE 240 END
+            """INSERT INTO videos (seller_id, title, video_url, duration_seconds, created_at)
+               SELECT %s, 'video ' || n, 'https://cdn.example.com/' || n, CASE WHEN n %% 2 = 0 THEN 900 ELSE 240 END, %s
                FROM generate_series(1, %s) AS n RETURNING id""",
-            (seller, VIDEOS),
+            (seller, day - dt.timedelta(days=30), VIDEOS),
         )
     ]
     conn.execute("SELECT fill_ad_slots(%s::bigint[])", (videos,))
     viewers = add_viewers(conn, "viewer", VIEWERS)
     noon = dt.datetime.combine(day, dt.time(12), zone)
     # Viewer i watches videos i, i+1 and i+2 (mod VIDEOS) for 240 s; the long ones show slot 1's ad at 300 s
-    # only to every third viewer, who watches on to 330 s.
+    # only to every third viewer, who watches on to 330 s (the impression is recorded with the STOP,
+    # whose playing crossed the slot).
     conn.execute(
         """WITH watching AS (
                SELECT u.id AS user_id, (%(videos)s::bigint[])[1 + (u.n + k) %% %(count)s] AS video_id,
@@ -94,8 +95,8 @@ def load_day(conn, day: dt.date, zone) -> tuple[int, int]:
                SELECT gen_random_uuid(), 'STOP', user_id, video_id, started_at + make_interval(secs => played::int), played, played
                FROM sessions
            )
-           INSERT INTO ad_impressions (event_id, user_id, video_id, ad_id, occurred_at)
-           SELECT gen_random_uuid(), s.user_id, s.video_id, a.ad_id, s.started_at + interval '300 seconds'
+           INSERT INTO ad_impressions (event_id, user_id, video_id, ad_id, slot, occurred_at)
+           SELECT gen_random_uuid(), s.user_id, s.video_id, a.ad_id, 1, s.started_at + make_interval(secs => s.played::int)
            FROM sessions s JOIN video_ads a ON a.video_id = s.video_id AND a.slot = 1
            WHERE s.played >= 300""",
         {"videos": videos, "count": VIDEOS, "noon": noon, "viewers": viewers},
@@ -115,21 +116,33 @@ def add_viewers(conn, prefix: str, count: int) -> list[int]:
 
 
 def add_late_views(conn, day: dt.date, zone, video_id: int) -> int:
-    """Late views of the video, and as many late impressions of each ad of a video with ads: the rerun
-    changes videos' rows and per-ad rows (in different marts). Returns the impressions added."""
+    """Late views of the video, and, by the same viewers playing a video with ads to its end, as many late
+    impressions of each of its ads: the rerun changes videos' rows and per-ad rows (in different marts).
+    Returns the impressions added."""
     viewers = add_viewers(conn, "late", LATE_VIEWS)
     evening = dt.datetime.combine(day, dt.time(20), zone)
+    ad_video, length = conn.execute(
+        "SELECT id, duration_seconds FROM videos WHERE id = (SELECT min(video_id) FROM video_ads)"
+    ).fetchone()
+    played_out = evening + dt.timedelta(minutes=30, seconds=length)
     conn.execute(
         """INSERT INTO watch_events (event_id, kind, user_id, video_id, occurred_at, position_seconds, watched_seconds)
-           SELECT gen_random_uuid(), 'START', u, %s, %s, 0, 0 FROM unnest(%s::bigint[]) AS u""",
-        (video_id, evening, viewers),
+           SELECT gen_random_uuid(), 'START', u, %(video)s, %(evening)s, 0, 0 FROM unnest(%(viewers)s::bigint[]) AS u
+           UNION ALL
+           SELECT gen_random_uuid(), 'START', u, %(ad_video)s, %(evening)s + interval '30 minutes', 0, 0
+           FROM unnest(%(viewers)s::bigint[]) AS u
+           UNION ALL
+           SELECT gen_random_uuid(), 'STOP', u, %(ad_video)s, %(played_out)s, %(length)s, %(length)s
+           FROM unnest(%(viewers)s::bigint[]) AS u""",
+        {"video": video_id, "evening": evening, "viewers": viewers, "ad_video": ad_video, "played_out": played_out,
+         "length": length},
     )
     return conn.execute(
-        """INSERT INTO ad_impressions (event_id, user_id, video_id, ad_id, occurred_at)
-           SELECT gen_random_uuid(), u, a.video_id, a.ad_id, %s
+        """INSERT INTO ad_impressions (event_id, user_id, video_id, ad_id, slot, occurred_at)
+           SELECT gen_random_uuid(), u, a.video_id, a.ad_id, a.slot, %s
            FROM unnest(%s::bigint[]) AS u
-           JOIN video_ads a ON a.video_id = (SELECT min(video_id) FROM video_ads)""",
-        (evening + dt.timedelta(minutes=5), viewers),
+           JOIN video_ads a ON a.video_id = %s""",
+        (played_out, viewers, ad_video),
     ).rowcount
 
 
