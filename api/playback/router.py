@@ -47,8 +47,8 @@ async def _move(kind, video_id, body, user, conn, settings) -> PositionOut:
 async def progress(
     video_id: VideoId, body: PositionIn, user: CurrentUser, conn: Connection, settings: AppSettings
 ) -> PositionOut:
-    """Reports the playhead and the seconds played since the previous event; reaching an ad slot
-    records that ad's impression."""
+    """Reports the playhead and the seconds played since the previous event; playing across an ad
+    slot records that ad's impression (seeking past it does not)."""
     return await _move("PROGRESS", video_id, body, user, conn, settings)
 
 

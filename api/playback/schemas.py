@@ -42,4 +42,6 @@ class PositionOut(BaseModel):
     event_id: UUID
     duplicate: bool
     position_seconds: int = Field(description="The saved position (a late event does not move it back).")
-    ad_impressions: list[AdImpressionOut] = Field(description="Ads whose slot this event's playhead reached.")
+    ad_impressions: list[AdImpressionOut] = Field(
+        description="The ads of the slots this event's playing moved the playhead across (a seek plays none)."
+    )

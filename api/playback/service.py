@@ -1,8 +1,10 @@
 """Playback events: each one is a watch_events row and moves the viewer's saved position.
 
 Per (viewer, video) the saved position row is locked first, so the pair's concurrent events (and
-retries of one event) apply one after the other. A retry is recognised by its event key and changes
-nothing.
+retries of one event) apply one after the other. A retry is recognised by its key (the user's own
+event id) and changes nothing. What the API can tell at once it refuses (a video not live at the
+event's time, more seconds watched than the video lasts); the settlement's quality gate judges the
+rest, on the whole day's events.
 """
 
 import datetime as dt
@@ -12,7 +14,7 @@ from typing import Literal
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
-from api.errors import invalid
+from api.errors import conflict, invalid
 from api.playback.schemas import AdImpressionOut, EventIn, PositionIn, PositionOut, StartOut
 from settlement.config import Settings
 
@@ -31,6 +33,21 @@ def check_event_time(settings: Settings, occurred_at: dt.datetime) -> None:
             f"is older than {settings.playback_max_event_age_hours} hours (server time {now.isoformat()})",
             str(occurred_at),
         )
+
+
+async def require_live_at(conn: AsyncConnection[DictRow], video_id: int, occurred_at: dt.datetime) -> None:
+    """409 unless the video was live at occurred_at (the engine would not count the event)."""
+    cursor = await conn.execute(
+        """
+        SELECT EXISTS (
+            SELECT 1 FROM video_live_periods
+            WHERE video_id = %s AND live_from <= %s AND (live_until IS NULL OR %s < live_until)
+        ) AS live
+        """,
+        (video_id, occurred_at, occurred_at),
+    )
+    if not (await cursor.fetchone())["live"]:
+        raise conflict(f"video {video_id} was not live at {occurred_at.isoformat()}")
 
 
 async def lock_saved_position(
@@ -94,6 +111,7 @@ async def save_position(
 async def start(
     conn: AsyncConnection[DictRow], settings: Settings, user_id: int, video_id: int, event: EventIn
 ) -> StartOut:
+    await require_live_at(conn, video_id, event.occurred_at)
     saved = await lock_saved_position(conn, user_id, video_id, event.occurred_at)
     resume_at = saved["position_seconds"] if saved else 0
     answer = StartOut(event_id=event.event_id, duplicate=True, counts_as_view=False, resume_position_seconds=resume_at)
@@ -115,14 +133,14 @@ async def move(
     event: PositionIn,
 ) -> PositionOut:
     """PROGRESS, PAUSE or STOP. An event older than the saved position's does not move it (events
-    can arrive out of order); a PROGRESS that moves the playhead past slot k's start records slot k's
-    ad impression."""
-    if event.position_seconds > video["duration_seconds"]:
-        raise invalid(
-            ("body", "position_seconds"),
-            f"is past the end of the video ({video['duration_seconds']} s)",
-            event.position_seconds,
-        )
+    can arrive out of order); a PROGRESS whose playing moved the playhead across slot k's start
+    records slot k's ad impression (a seek records none)."""
+    length = video["duration_seconds"]
+    if event.position_seconds > length:
+        raise invalid(("body", "position_seconds"), f"is past the end of the video ({length} s)", event.position_seconds)
+    if event.watched_seconds > length:
+        raise invalid(("body", "watched_seconds"), f"is more than the whole video ({length} s)", event.watched_seconds)
+    await require_live_at(conn, video["id"], event.occurred_at)
     saved = await lock_saved_position(conn, user_id, video["id"], event.occurred_at)
     answer = PositionOut(
         event_id=event.event_id,
@@ -135,32 +153,32 @@ async def move(
     ):
         return answer
     answer.duplicate = False
+    if kind == "PROGRESS":
+        answer.ad_impressions = await record_ad_impressions(conn, settings, user_id, video["id"], event)
     if saved is not None and event.occurred_at < saved["updated_at"]:
         return answer
     await save_position(conn, user_id, video["id"], event.position_seconds, event.occurred_at)
     answer.position_seconds = event.position_seconds
-    if kind == "PROGRESS":
-        previous = saved["position_seconds"] if saved else 0
-        answer.ad_impressions = await record_ad_impressions(
-            conn, settings, user_id, video["id"], event, previous
-        )
     return answer
 
 
 async def record_ad_impressions(
-    conn: AsyncConnection[DictRow], settings: Settings, user_id: int, video_id: int, event: PositionIn, previous: int
+    conn: AsyncConnection[DictRow], settings: Settings, user_id: int, video_id: int, event: PositionIn
 ) -> list[AdImpressionOut]:
+    """The impressions of the slots k the event's playing moved the playhead across: position -
+    watched_seconds < k * interval <= position. Each impression's id derives from the event's, so a
+    replay cannot record it twice."""
     cursor = await conn.execute(
         """
         SELECT slot, ad_id FROM video_ads
         WHERE video_id = %(video_id)s
-          AND slot * %(interval)s > %(previous)s AND slot * %(interval)s <= %(position)s
+          AND slot * %(interval)s > %(played_from)s AND slot * %(interval)s <= %(position)s
         ORDER BY slot
         """,
         {
             "video_id": video_id,
             "interval": settings.ad_slot_interval_seconds,
-            "previous": previous,
+            "played_from": event.position_seconds - event.watched_seconds,
             "position": event.position_seconds,
         },
     )
@@ -168,15 +186,9 @@ async def record_ad_impressions(
         AdImpressionOut(event_id=uuid.uuid5(event.event_id, f"ad-slot-{row['slot']}"), slot=row["slot"], ad_id=row["ad_id"])
         for row in await cursor.fetchall()
     ]
-    if reached:
-        # The impression's id derives from the progress event's, so a replay cannot count it twice.
+    for impression in reached:
         await conn.execute(
-            """
-            INSERT INTO ad_impressions (event_id, user_id, video_id, ad_id, occurred_at)
-            SELECT impression_id, %s, %s, ad_id, %s
-            FROM unnest(%s::uuid[], %s::bigint[]) AS reached (impression_id, ad_id)
-            ON CONFLICT DO NOTHING
-            """,
-            (user_id, video_id, event.occurred_at, [r.event_id for r in reached], [r.ad_id for r in reached]),
+            "SELECT record_ad_impression(%s, %s, %s, %s, %s, %s)",
+            (impression.event_id, user_id, video_id, impression.ad_id, impression.slot, event.occurred_at),
         )
     return reached

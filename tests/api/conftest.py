@@ -174,6 +174,29 @@ def make_account(client):
     return make
 
 
+UPLOADED_DAYS_AGO = 7
+
+
+@pytest.fixture
+def upload(client, conn):
+    """Uploads a video as `owner`, dated (with its going live) a week back: the tests play events of
+    yesterday and the day before, and an event counts only while its video is live."""
+
+    async def upload_video(owner: "Account", body: dict) -> dict:
+        response = await client.post("/videos", json=body, headers=owner.headers)
+        assert response.status_code == 201, response.text
+        video = response.json()
+        backdate_video(conn, video["id"], dt.timedelta(days=UPLOADED_DAYS_AGO))
+        return video
+
+    return upload_video
+
+
+def backdate_video(conn, video_id: int, by: dt.timedelta) -> None:
+    conn.execute("UPDATE videos SET created_at = created_at - %s WHERE id = %s", (by, video_id))
+    conn.execute("UPDATE video_live_periods SET live_from = live_from - %s WHERE video_id = %s", (by, video_id))
+
+
 @pytest.fixture
 def add_ads(conn):
     """Inserts n ACTIVE ads; returns their ids."""

@@ -8,11 +8,11 @@ VIDEO = {"title": "Lecture", "video_url": "https://cdn.example.com/v/lecture.mp4
 
 
 @pytest.fixture
-async def watching(client, make_account, add_ads):
+async def watching(make_account, add_ads, upload):
     """(viewer, video) for a 16-minute video with ads in slots 1..3 (at 300, 600 and 900 s)."""
     seller = await make_account("seller", seller=True)
     add_ads(3)
-    video = (await client.post("/videos", json={**VIDEO, "duration_seconds": 960}, headers=seller.headers)).json()
+    video = await upload(seller, {**VIDEO, "duration_seconds": 960})
     return await make_account("viewer"), video
 
 
@@ -89,7 +89,7 @@ async def test_concurrent_copies_of_one_event_record_it_once(client, watching, a
     assert conn.execute("SELECT count(*) FROM duplicate_events").fetchone()[0] == 5
 
 
-async def test_reaching_an_ad_slot_records_its_impression_once(client, watching, at, conn):
+async def test_playing_across_an_ad_slot_records_its_impression_once(client, watching, at, conn):
     viewer, video = watching
     ad_of_slot = {ad["slot"]: ad["ad_id"] for ad in video["ads"]}
     send = playback(client, viewer, video)
@@ -103,12 +103,65 @@ async def test_reaching_an_ad_slot_records_its_impression_once(client, watching,
     ]
     assert (await send("progress", at(2), crossing, position_seconds=300, watched_seconds=1)).json()["duplicate"]
 
-    # A seek past two slots reaches both.
-    both = (await send("progress", at(3), position_seconds=950, watched_seconds=5)).json()
-    assert [impression["slot"] for impression in both["ad_impressions"]] == [2, 3]
+    # A seek past two slots (5 s played, from 945 s) reaches neither; playing across them does.
+    assert (await send("progress", at(3), position_seconds=950, watched_seconds=5)).json()["ad_impressions"] == []
+    assert (await send("progress", at(4), position_seconds=0, watched_seconds=0)).json()["ad_impressions"] == []
+    played = (await send("progress", at(15), position_seconds=910, watched_seconds=910)).json()
+    assert [impression["slot"] for impression in played["ad_impressions"]] == [1, 2, 3]
 
-    rows = conn.execute("SELECT ad_id, user_id, video_id FROM ad_impressions ORDER BY ad_id").fetchall()
-    assert sorted(rows) == sorted((ad_of_slot[slot], viewer.id, video["id"]) for slot in (1, 2, 3))
+    rows = conn.execute("SELECT ad_id, slot, user_id, video_id FROM ad_impressions").fetchall()
+    expected = [(ad_of_slot[slot], slot, viewer.id, video["id"]) for slot in (1, 1, 2, 3)]
+    assert sorted(rows) == sorted(expected)
+
+
+async def test_the_seek_loop_records_no_impression(client, watching, at, conn):
+    """START, then 25 jumps to the end and back (nothing played): no ad impression at all."""
+    viewer, video = watching
+    send = playback(client, viewer, video)
+    await send("start", at(0))
+    for n in range(25):
+        end = await send("progress", at(n / 30 + 0.01), position_seconds=960, watched_seconds=0)
+        back = await send("progress", at(n / 30 + 0.02), position_seconds=0, watched_seconds=0)
+        assert end.status_code == back.status_code == 200
+        assert end.json()["ad_impressions"] == back.json()["ad_impressions"] == []
+    assert conn.execute("SELECT count(*) FROM ad_impressions").fetchone()[0] == 0
+
+
+async def test_claims_the_api_can_refuse_at_once(client, watching, at, conn):
+    viewer, video = watching
+    send = playback(client, viewer, video)
+    # a day's worth of watching claimed on a 16-minute video
+    claim = await send("progress", at(0), position_seconds=10, watched_seconds=86_400)
+    assert claim.status_code == 422 and claim.json()["detail"][0]["loc"] == ["body", "watched_seconds"]
+    # an event before the video went live
+    conn.execute("UPDATE video_live_periods SET live_from = %s WHERE video_id = %s", (at(60), video["id"]))
+    before = await send("start", at(30))
+    assert before.status_code == 409 and "not live" in before.json()["detail"]
+    assert (await send("start", at(90))).status_code == 200
+    assert conn.execute("SELECT count(*) FROM watch_events").fetchone()[0] == 1
+
+
+async def test_one_users_event_id_never_hides_another_users_event(client, watching, make_account, at, conn):
+    """A client that always sends the nil UUID: each user's event is recorded, a user's copy is not."""
+    viewer, video = watching
+    other = await make_account("other")
+    nil = uuid.UUID(int=0)
+    first = await playback(client, viewer, video)("start", at(0), nil)
+    second = await playback(client, other, video)("start", at(0), nil)
+    again = await playback(client, viewer, video)("start", at(1), nil)
+    assert [r.json()["duplicate"] for r in (first, second, again)] == [False, False, True]
+    assert conn.execute("SELECT count(*) FROM watch_events WHERE event_id = %s", (nil,)).fetchone()[0] == 2
+
+
+async def test_a_copy_claiming_another_day_is_a_duplicate(client, watching, at, conn):
+    viewer, video = watching
+    send = playback(client, viewer, video)
+    event_id = uuid.uuid4()
+    assert (await send("start", at(0), event_id)).json()["duplicate"] is False
+    copy = (await send("start", at(-24 * 60), event_id)).json()  # the same id, the day before
+    assert copy["duplicate"] is True
+    assert conn.execute("SELECT count(*) FROM watch_events").fetchone()[0] == 1
+    assert conn.execute("SELECT count(*) FROM duplicate_events WHERE event_id = %s", (event_id,)).fetchone()[0] == 1
 
 
 async def test_a_late_event_does_not_move_the_position_or_show_ads(client, watching, at, conn):

@@ -28,14 +28,14 @@ async def watch(client, viewer, video, at, minute: float, until: int) -> None:
 
 
 @pytest.fixture
-async def settled(client, make_account, add_ads, at, event_day, test_settings):
+async def settled(client, make_account, add_ads, upload, at, event_day, test_settings):
     """Seller A: LONG (2 views, 310 s and 100 s watched, 1 ad view) and SHORT (1 view, 200 s);
     seller B: OTHER (1 view, 50 s). Then the day is settled by the pipeline."""
     seller_a, seller_b = await make_account("a", seller=True), await make_account("b", seller=True)
     add_ads(3)
     videos = {}
     for name, owner, body in (("long", seller_a, LONG), ("short", seller_a, SHORT), ("other", seller_b, OTHER)):
-        videos[name] = (await client.post("/videos", json=body, headers=owner.headers)).json()
+        videos[name] = await upload(owner, body)
     first, second = await make_account("v1"), await make_account("v2")
     await watch(client, first, videos["long"], at, 0, until=310)  # passes slot 1 at 300 s
     await watch(client, second, videos["long"], at, 5, until=100)
