@@ -15,7 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from settlement.config import Settings
 from settlement.db import resolve_database
-from settlement.pipeline import PUBLISH_LOCK
+from settlement.warehouse import Lock
 
 
 @asynccontextmanager
@@ -43,11 +43,11 @@ async def get_connection(request: Request) -> AsyncIterator[AsyncConnection[Dict
 
 
 async def get_results_connection(request: Request) -> AsyncIterator[AsyncConnection[DictRow]]:
-    """A connection for reading settlement results: its transaction first waits until no day's marts
-    are being written, and keeps them from being written until it ends, so it sees each day whole."""
+    """A connection for reading settlement results: its transaction first waits until no day is being
+    published, and keeps one from being published until it ends, so it sees each day whole."""
     pool: AsyncConnectionPool = request.app.state.pool
     async with pool.connection() as connection:
-        await connection.execute("SELECT pg_advisory_xact_lock_shared(hashtext(%s))", (PUBLISH_LOCK,))
+        await connection.execute("SELECT pg_advisory_xact_lock_shared(settlement_lock_key(%s))", (Lock.PUBLISH.value,))
         yield connection
 
 

@@ -1,7 +1,17 @@
-{#- The run's platform day and its bounds, from the vars settlement/pipeline.py passes. -#}
+{#- The run's platform day and its bounds. -#}
+
+{#- The day a run settles, as YYYY-MM-DD: var run_date, else yesterday in the platform's time zone. -#}
+{% macro settlement_run_date() -%}
+    {%- set day = var('run_date', none) -%}
+    {%- if day is none -%}
+        {%- set now = modules.datetime.datetime.now(modules.pytz.timezone(var('time_zone'))) -%}
+        {%- set day = (now - modules.datetime.timedelta(days=1)).date().isoformat() -%}
+    {%- endif -%}
+    {{ return(day | string) }}
+{%- endmacro %}
 
 {% macro run_date() -%}
-    '{{ var("run_date") }}'::date
+    '{{ settlement_run_date() }}'::date
 {%- endmacro %}
 
 {#- The instant a platform day starts, offset_days after the run date. -#}

@@ -13,7 +13,11 @@
     video is unknown, the event is outside the time it was live, or it claims a time after its arrival. -#}
 {% macro event_reason_branches(event, video) -%}
     when {{ video }}.video_id is null then 'unknown_video'
-    when not ({{ video }}.live_periods @> {{ event }}.occurred_at) then 'video_not_live'
+    when not coalesce(
+            {{ video }}.live_from <= {{ event }}.occurred_at
+            and ({{ video }}.live_until is null or {{ event }}.occurred_at < {{ video }}.live_until)
+            and ({{ video }}.live_period_count = 1 or {{ video }}.live_periods @> {{ event }}.occurred_at),
+            false) then 'video_not_live'
     when {{ event }}.occurred_at > {{ event }}.received_at + {{ clock_skew() }} then 'future_timestamp'
 {%- endmacro %}
 
@@ -34,7 +38,8 @@
 {% macro counts_after(previous_counted_at, occurred_at, watched_seconds, window=view_window(), slack=quality_slack_seconds()) -%}
     (case
         when {{ previous_counted_at }} > {{ occurred_at }} - {{ window }}
-            then {{ watched_seconds }} <= {{ slack }} + extract(epoch from {{ occurred_at }} - {{ previous_counted_at }})
+            {# exact, and no numeric arithmetic per event: elapsed >= watched - slack #}
+            then {{ occurred_at }} - {{ previous_counted_at }} >= make_interval(secs => {{ watched_seconds }} - {{ slack }})
         else {{ watched_seconds }} <= {{ slack }}
     end)
 {%- endmacro %}
@@ -46,6 +51,14 @@
 
 {#- The ad slots k a watch event's playing moved the playhead across (position - watched < k * interval
     <= position): first and last k; none when the first is after the last (a seek plays nothing). -#}
+{% macro slots_crossed(position_seconds, watched_seconds) -%}
+    int4range({{ first_slot_crossed(position_seconds, watched_seconds) }}, {{ last_slot_crossed(position_seconds) }}, '[]')
+{%- endmacro %}
+
+{% macro crosses_a_slot(position_seconds, watched_seconds) -%}
+    ({{ last_slot_crossed(position_seconds) }} >= {{ first_slot_crossed(position_seconds, watched_seconds) }})
+{%- endmacro %}
+
 {% macro first_slot_crossed(position_seconds, watched_seconds) -%}
     (greatest({{ position_seconds }} - {{ watched_seconds }}, 0) / {{ var('ad_slot_seconds') | int }} + 1)
 {%- endmacro %}

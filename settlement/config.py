@@ -11,6 +11,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def _engine_defaults() -> dict:
+    """The engine's rules as dbt_project.yml states them (its vars): one place for both a plain
+    `dbt build` and the settings below, which take them as defaults."""
+    import yaml
+
+    return yaml.safe_load((PROJECT_ROOT / "dbt_project.yml").read_text())["vars"]
+
+
+ENGINE_DEFAULTS = _engine_defaults()
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SETTLEMENT_", env_file=".env", extra="ignore")
 
@@ -25,9 +36,9 @@ class Settings(BaseSettings):
     database_name: str = "settlement"
     embedded_data_dir: Path = Path(".data/pg")
 
-    timezone: str = Field(default="Asia/Seoul", description="The platform's calendar time zone.")
+    timezone: str = Field(default=ENGINE_DEFAULTS["time_zone"], description="The platform's calendar time zone.")
     view_window_hours: int = Field(
-        default=48,
+        default=ENGINE_DEFAULTS["view_window_hours"],
         description="A START counts as a view when its (user, video) pair had no event this long before it.",
     )
 
@@ -55,19 +66,25 @@ class Settings(BaseSettings):
     kakao_state_ttl_seconds: int = Field(default=600, ge=30, description="How long a Kakao login may take.")
     kakao_timeout_seconds: float = Field(default=10.0, gt=0)
     playback_max_clock_skew_seconds: int = Field(
-        default=300, ge=0, description="How far in the future a client's occurred_at may be."
+        default=ENGINE_DEFAULTS["clock_skew_seconds"], ge=0, description="How far in the future a client's occurred_at may be."
     )
     playback_max_event_age_hours: int = Field(
         default=72, ge=1, description="How old a reported playback event may be (offline clients send late)."
     )
     late_event_horizon_days: int = Field(
-        default=40, ge=1, le=366,
+        default=ENGINE_DEFAULTS["late_event_horizon_days"], ge=1, le=366,
         description="How many days back a run looks for late events of settled days (and restates them).",
     )
     quality_watched_slack_seconds: int = Field(
-        default=10, ge=0, description="How much more than the time since the pair's previous event an event may report as watched."
+        default=ENGINE_DEFAULTS["watched_slack_seconds"], ge=0, description="How much more than the time since the pair's previous event an event may report as watched."
     )
-    ad_slot_interval_seconds: int = Field(default=300, ge=1, description="Ad slot k plays at k times this.")
+    ad_slot_interval_seconds: int = Field(
+        default=ENGINE_DEFAULTS["ad_slot_seconds"], ge=1, description="Ad slot k plays at k times this."
+    )
+    run_lease_seconds: int = Field(
+        default=ENGINE_DEFAULTS["run_lease_seconds"], ge=10,
+        description="A settlement run that shows no sign of life this long loses the pipeline to the next.",
+    )
     api_pool_min_size: int = Field(default=1, ge=0)
     api_pool_max_size: int = Field(default=10, ge=1)
 

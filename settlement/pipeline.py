@@ -1,34 +1,30 @@
-"""Settling platform days: runs the dbt project for one day at a time, in order, recording each run
-in pipeline_runs. One run at a time per database (a PostgreSQL advisory lock)."""
+"""Settling platform days: one `dbt build` per day, in order. The dbt project's own hooks take the
+pipeline lease, refuse what cannot be settled, and publish the day in one transaction (see
+macros/pipeline/run_lifecycle.sql), exactly as for a plain `dbt build`; this module plans the days,
+starts each day's run (so that the run is recorded even if dbt cannot start), keeps its lease alive
+and reports."""
 
 import datetime as dt
 import json
 import logging
 import os
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-
-from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from settlement import db, migrations
+from settlement import db, migrations, warehouse
 from settlement.config import PROJECT_ROOT, Settings
+from settlement.warehouse import DayNotEnded, PipelineBusy  # noqa: F401  (part of this module's API)
 
 log = logging.getLogger(__name__)
 
-PIPELINE_LOCK = "settlement.pipeline"
-# Held exclusively while a day's marts are written, and shared by every API read of results, so a
-# read sees each day's marts all old or all new, never some of each (each model commits on its own).
-PUBLISH_LOCK = "settlement.publish"
-MARTS = "path:models/marts"
-# Its partitions are the days already settled; settling a day needs the day before it.
-LIFETIME_MODEL = "analytics.int_video_lifetime_daily"
-
-
-class PipelineBusy(RuntimeError):
-    """Another run holds the pipeline lock on this database."""
+# Every node but the source contract tests (documentation, run with `settlement dbt test`) and the unit
+# tests (the pricing's own tests): selectors.yml's default, which a plain `dbt build` uses too.
+SETTLEMENT_SELECTOR = "settlement"
 
 
 @dataclass
@@ -47,7 +43,7 @@ class RunResult:
 
 
 def yesterday(settings: Settings) -> dt.date:
-    return dt.datetime.now(settings.zone).date() - dt.timedelta(days=1)
+    return warehouse.today(settings.timezone) - dt.timedelta(days=1)
 
 
 # Server options for dbt's sessions (libpq reads PGOPTIONS; dbt-postgres's profile has no such field).
@@ -69,19 +65,21 @@ def dbt_environment(database_url: str) -> dict[str, str]:
     }
 
 
-def dbt_vars(settings: Settings, day: dt.date | None) -> dict:
+def dbt_vars(settings: Settings, day: dt.date | None, run_id: int | None = None) -> dict:
+    """The settings the engine runs with, as the dbt project's vars (dbt_project.yml names them)."""
     variables = {
         "time_zone": settings.timezone,
         "view_window_hours": settings.view_window_hours,
-        # Ad slot k plays at k times this.
         "ad_slot_seconds": settings.ad_slot_interval_seconds,
-        # The quality gate: what a plausible event looks like.
         "watched_slack_seconds": settings.quality_watched_slack_seconds,
         "clock_skew_seconds": settings.playback_max_clock_skew_seconds,
         "late_event_horizon_days": settings.late_event_horizon_days,
+        "run_lease_seconds": settings.run_lease_seconds,
     }
     if day is not None:
         variables["run_date"] = day.isoformat()
+    if run_id is not None:
+        variables["run_id"] = run_id
     return variables
 
 
@@ -122,197 +120,124 @@ def parsed_project(database_url: str, variables: dict):
     return _manifests[database_url]
 
 
-def settled_days(conn: psycopg.Connection) -> list[dt.date]:
-    rows = conn.execute(
-        """SELECT to_date(right(c.relname, 8), 'YYYYMMDD')
-           FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-           WHERE i.inhparent = to_regclass(%s)
-           ORDER BY 1""",
-        (LIFETIME_MODEL,),
-    ).fetchall()
-    return [row[0] for row in rows]
-
-
-def earliest_event_day(conn: psycopg.Connection, before: dt.date, time_zone: str) -> dt.date | None:
-    """The first platform day before `before` with any watch event, looking only at non-empty partitions."""
-    partitions = conn.execute(
-        """SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-           WHERE i.inhparent = 'watch_events'::regclass ORDER BY c.relname"""
-    ).fetchall()
-    earliest = None
-    for (name,) in partitions:
-        if name == "watch_events_default":
-            continue
-        day = dt.datetime.strptime(name.rsplit("_", 1)[1], "%Y%m%d").date()
-        if day < before and conn.execute(f'SELECT EXISTS (SELECT 1 FROM "{name}")').fetchone()[0]:
-            earliest = day
-            break
-    in_default = conn.execute(
-        "SELECT min((occurred_at AT TIME ZONE %s)::date) FROM watch_events_default", (time_zone,)
-    ).fetchone()[0]
-    candidates = [day for day in (earliest, in_default) if day is not None and day < before]
-    return min(candidates, default=None)
-
-
-def day_bounds(day: dt.date, time_zone: str) -> tuple[dt.datetime, dt.datetime]:
-    zone = ZoneInfo(time_zone)
-    start = dt.datetime.combine(day, dt.time(), zone)
-    return start, dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone)
-
-
-def first_day_with_late_events(
-    conn: psycopg.Connection, before: dt.date, horizon_days: int, time_zone: str
-) -> dt.date | None:
-    """The earliest settled day, within the horizon before `before`, with events that arrived after
-    its last successful settlement started (the received_at BRIN indexes keep each look cheap)."""
-    last_settled = conn.execute(
-        """SELECT run_date, max(started_at) FROM pipeline_runs
-           WHERE status = 'SUCCEEDED' AND run_date >= %s AND run_date < %s
-           GROUP BY run_date ORDER BY run_date""",
-        (before - dt.timedelta(days=horizon_days), before),
-    ).fetchall()
-    for day, settled_at in last_settled:
-        start, end = day_bounds(day, time_zone)
-        for table in ("watch_events", "ad_impressions"):
-            late = conn.execute(
-                f"""SELECT EXISTS (SELECT 1 FROM {table}
-                                   WHERE occurred_at >= %s AND occurred_at < %s AND received_at > %s)""",
-                (start, end, settled_at),
-            ).fetchone()[0]
-            if late:
-                return day
-    return None
-
-
-def plan_days(
-    conn: psycopg.Connection, first: dt.date, last: dt.date, time_zone: str, horizon_days: int = 40
-) -> list[dt.date]:
-    """The days to settle so that first..last are settled on a complete history: each day needs the
-    lifetime views through the day before it, so unsettled earlier days with data come first, and so
-    do settled days that received late events (from the first of them on)."""
-    settled = settled_days(conn)
-    earlier = [day for day in settled if day < first]
-    if earlier:
-        start = min(earlier[-1] + dt.timedelta(days=1), first)
-    else:
-        start = min(earliest_event_day(conn, first, time_zone) or first, first)
-    if start < first:
-        log.warning("settling %s .. %s first: earlier days with data are not settled yet", start, first - dt.timedelta(days=1))
-    late = first_day_with_late_events(conn, start, horizon_days, time_zone)
-    if late is not None:
-        log.warning("settling %s .. %s again first: late events arrived for %s", late, start - dt.timedelta(days=1), late)
-        start = late
-    later = [day for day in settled if day > last]
-    if later:
-        log.warning("days after %s were settled already (%s .. %s); rerun them if their inputs changed", last, later[0], later[-1])
-    return [start + dt.timedelta(days=offset) for offset in range((last - start).days + 1)]
-
-
-def _try_lock(conn: psycopg.Connection, name: str) -> bool:
-    return conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (name,)).fetchone()[0]
-
-
-def _start_run(conn: psycopg.Connection, day: dt.date, trigger: str) -> int:
-    return conn.execute(
-        "INSERT INTO pipeline_runs (run_date, trigger) VALUES (%s, %s) RETURNING id", (day, trigger)
-    ).fetchone()[0]
-
-
-def _finish_run(conn: psycopg.Connection, result: RunResult) -> None:
-    conn.execute(
-        """UPDATE pipeline_runs SET finished_at = clock_timestamp(), status = %s, row_counts = %s, error = %s,
-                  quarantined = %s
-           WHERE id = %s""",
-        (result.status, json.dumps(result.row_counts), result.error, json.dumps(result.quarantined), result.run_id),
-    )
-
-
-def quarantined_by_source(conn: psycopg.Connection, day: dt.date) -> dict[str, dict[str, int]]:
-    """What the quality gate turned down on a settled day, per source and reason."""
-    rows = conn.execute(
-        "SELECT source, quarantined_by_reason FROM analytics.fct_event_intake_daily WHERE settled_on = %s", (day,)
-    ).fetchall()
-    return {source: by_reason for source, by_reason in rows}
-
-
-def _summarise(dbt_result) -> tuple[dict[str, int], str | None]:
-    """Rows written per model, and what went wrong (None when all went well)."""
-    counts, problems = {}, []
+def _summarise(dbt_result) -> str:
+    """What went wrong in a dbt invocation, in one line."""
+    problems = []
     for node_result in getattr(dbt_result.result, "results", None) or []:
-        node = node_result.node
-        status = str(node_result.status)
-        if node.resource_type == "model":
-            rows = (node_result.adapter_response or {}).get("rows_affected")
-            if rows is not None and rows >= 0:
-                counts[node.name] = rows
-        if status in ("error", "fail"):
-            problems.append(f"{node.name}: {node_result.message}")
+        if str(node_result.status) in ("error", "fail", "runtime error"):
+            problems.append(f"{node_result.node.name}: {node_result.message}")
     if dbt_result.exception is not None:
-        problems.append(str(dbt_result.exception))
-    if not dbt_result.success and not problems:
-        problems.append("dbt build failed")
-    return counts, "; ".join(problems) or None
+        problems.append(first_line(str(dbt_result.exception)) or repr(dbt_result.exception))
+    return "; ".join(problems) or "dbt build failed"
 
 
-def settle_day(settings: Settings, database_url: str, day: dt.date) -> tuple[dict[str, int], str | None]:
-    """Builds and tests the day's staging and intermediate models (the long part), then its marts while
-    holding the publish lock."""
-    variables = dbt_vars(settings, day)
-    manifest = parsed_project(database_url, variables)
-    build = ["build", "--exclude-resource-type", "unit_test"]
-    counts, error = _summarise(
-        invoke_dbt(database_url, [*build, "--exclude", MARTS, "tag:source_contract"], variables, manifest=manifest)
+def first_line(message: str) -> str:
+    """The line of a dbt or database error that says what went wrong (not 'Database Error', not a caret)."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    meaningful = [line for line in lines if line not in ("Database Error", "Runtime Error", "Compilation Error")
+                  and not line.startswith(("^", "LINE "))]
+    return (meaningful or lines or [""])[0]
+
+
+class Heartbeat:
+    """Keeps a run's lease alive from a thread of its own while dbt works (dbt's nodes renew it too,
+    but one node may take longer than a lease)."""
+
+    def __init__(self, database_url: str, run_id: int, lease_seconds: int):
+        self.database_url, self.run_id, self.lease_seconds = database_url, run_id, lease_seconds
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_id}", daemon=True)
+
+    def _beat(self) -> None:
+        try:
+            with psycopg.connect(self.database_url, autocommit=True) as conn:
+                while not self.stopped.wait(max(1.0, self.lease_seconds / 4)):
+                    if not warehouse.renew_run(conn, self.run_id, self.lease_seconds):
+                        return
+        except psycopg.Error as exc:  # the run's own nodes still renew; the lease runs out if they cannot
+            log.warning("heartbeat of run %s stopped: %s", self.run_id, exc)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+
+def settle_day(settings: Settings, database_url: str, conn: psycopg.Connection, day: dt.date, trigger: str) -> RunResult:
+    """One day: the run starts here (recorded, holding the lease through this connection's backend),
+    dbt builds, tests and publishes it."""
+    started = time.perf_counter()
+    run_id = warehouse.begin_run(conn, day, trigger, settings.run_lease_seconds, settings.timezone)
+    variables = dbt_vars(settings, day, run_id)
+    try:
+        with Heartbeat(database_url, run_id, settings.run_lease_seconds):
+            manifest = parsed_project(database_url, variables)
+            outcome = invoke_dbt(database_url, ["build", "--selector", SETTLEMENT_SELECTOR], variables, manifest=manifest)
+    except BaseException as exc:  # recorded, then raised to the caller
+        warehouse.fail_run(conn, run_id, f"interrupted: {exc!r}")
+        raise
+    if not outcome.success:
+        warehouse.fail_run(conn, run_id, _summarise(outcome))
+    record = warehouse.run_record(conn, run_id)
+    return RunResult(
+        run_id, day, record.status, time.perf_counter() - started, record.row_counts or {}, record.error,
+        record.quarantined or {},
     )
-    if error:
-        return counts, error
-    with psycopg.connect(database_url, autocommit=True) as lock:
-        lock.execute("SELECT pg_advisory_lock(hashtext(%s))", (PUBLISH_LOCK,))
-        mart_counts, error = _summarise(invoke_dbt(database_url, [*build, "--select", MARTS], variables, manifest=manifest))
-    return counts | mart_counts, error
 
 
-ANALYTICS_SCHEMA = "analytics"
+def plan_days(conn: psycopg.Connection, first: dt.date, last: dt.date, settings: Settings) -> list[dt.date]:
+    """first..last, after the days that must be settled before first (days_to_settle_before)."""
+    before = warehouse.days_to_settle_before(conn, first, settings.late_event_horizon_days, settings.timezone)
+    if before:
+        log.warning("settling %s .. %s first: not settled yet, or events arrived after they were", before[0], before[-1])
+    return [*before, *(first + dt.timedelta(days=n) for n in range((last - first).days + 1))]
 
 
 def run_days(
-    settings: Settings, first: dt.date, last: dt.date | None = None, trigger: str = "manual", rebuild: bool = False
+    settings: Settings,
+    first: dt.date,
+    last: dt.date | None = None,
+    trigger: str = "manual",
+    rebuild: bool = False,
+    on_day: Callable[[int, int, RunResult], None] | None = None,
+    plan: list[dt.date] | None = None,
 ) -> list[RunResult]:
-    """Settles first..last (and earlier unsettled days with data), stopping at the first failed day.
-    rebuild: drop everything the pipeline built and settle again from the first day with data (after
-    a change of the models' columns)."""
+    """Settles first..last (after the days that must be settled first), stopping at the first failed day.
+    rebuild: drop everything the pipeline built and settle again from the first day with data (after a
+    change of the models' columns). on_day(n, total, result) is told of each day as it ends."""
     last = last or first
     if first > last:
         raise ValueError(f"the range {first} .. {last} is empty: the first day is after the last")
+    if last >= warehouse.today(settings.timezone):
+        raise DayNotEnded(
+            f"cannot settle {last}: a day can be settled once it has ended in {settings.timezone}, "
+            f"and today is {warehouse.today(settings.timezone)}"
+        )
     database = db.resolve_database(settings)
     with psycopg.connect(database.url, autocommit=True) as conn:
-        if not _try_lock(conn, PIPELINE_LOCK):
-            raise PipelineBusy("another settlement run is in progress on this database")
-        conn.execute(
-            """UPDATE pipeline_runs SET status = 'FAILED', finished_at = clock_timestamp(),
-                      error = 'interrupted: the run ended without finishing'
-               WHERE status = 'RUNNING'"""
-        )
         if rebuild:
-            log.warning("rebuilding: dropping schema %s and settling again from the first day with data", ANALYTICS_SCHEMA)
-            conn.execute(f"DROP SCHEMA IF EXISTS {ANALYTICS_SCHEMA} CASCADE")
-        days = plan_days(conn, first, last, settings.timezone, settings.late_event_horizon_days)
+            rebuild_everything(conn)
+        days = plan if plan is not None else plan_days(conn, first, last, settings)
         migrations.ensure_day_partitions(conn, days[0], days[-1] + dt.timedelta(days=1), settings.timezone)
         results = []
-        for day in days:
-            run_id = _start_run(conn, day, trigger)
-            started = time.perf_counter()
-            try:
-                counts, error = settle_day(settings, database.url, day)
-            except Exception as exc:  # recorded in pipeline_runs, then raised to the caller
-                _finish_run(conn, RunResult(run_id, day, "FAILED", time.perf_counter() - started, error=repr(exc)))
-                raise
-            result = RunResult(
-                run_id, day, "FAILED" if error else "SUCCEEDED", time.perf_counter() - started, counts, error,
-                {} if error else quarantined_by_source(conn, day),
-            )
-            _finish_run(conn, result)
+        for n, day in enumerate(days, start=1):
+            result = settle_day(settings, database.url, conn, day, trigger)
             results.append(result)
             log.info("settled %s: %s in %.2f s", day, result.status, result.seconds)
-            if error:
+            if on_day:
+                on_day(n, len(days), result)
+            if not result.succeeded:
                 break
         return results
+
+
+def rebuild_everything(conn: psycopg.Connection) -> None:
+    """Forgets every result and settled day, so that every day with data is settled again."""
+    log.warning("rebuilding: dropping schemas %s, %s and every settled day", warehouse.ANALYTICS_SCHEMA, warehouse.BUILD_SCHEMA)
+    with conn.transaction():
+        conn.execute(f"DROP SCHEMA IF EXISTS {warehouse.ANALYTICS_SCHEMA} CASCADE")
+        conn.execute(f"DROP SCHEMA IF EXISTS {warehouse.BUILD_SCHEMA} CASCADE")
+        conn.execute("DELETE FROM settled_days")

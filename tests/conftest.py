@@ -15,7 +15,7 @@ from settlement import db, migrations
 from settlement.config import PROJECT_ROOT, Settings
 
 ANALYTICS_SCHEMA = "analytics"
-SOURCE_TABLES = ("watch_event_ids", "ad_impression_ids", "video_live_periods", "duplicate_events", "closed_video_ad_payouts", "closed_video_payouts", "closed_days", "playback_positions", "ad_impressions", "watch_events", "video_ads", "ads", "videos", "users")
+SOURCE_TABLES = ("settled_days", "closed_payout_adjustments", "watch_event_ids", "ad_impression_ids", "video_live_periods", "duplicate_events", "closed_video_ad_payouts", "closed_video_payouts", "closed_days", "playback_positions", "ad_impressions", "watch_events", "video_ads", "ads", "videos", "users")
 
 
 def _test_server_url() -> tuple[str, object | None]:
@@ -76,6 +76,7 @@ def conn(database_url):
 def empty_database(connection: psycopg.Connection) -> None:
     connection.execute(f"TRUNCATE {', '.join(SOURCE_TABLES)}, pipeline_runs RESTART IDENTITY CASCADE")
     connection.execute(f"DROP SCHEMA IF EXISTS {ANALYTICS_SCHEMA} CASCADE")
+    connection.execute("DROP SCHEMA IF EXISTS settlement_build CASCADE")
 
 
 @pytest.fixture

@@ -1,11 +1,13 @@
 {#-
     period_slice: a table with columns period and period_start, of which each run replaces the day,
-    ISO week and month containing the run date: those rows are deleted and the model's rows inserted,
-    in one transaction. The model must select exactly those periods. (The slice is computed here, at
-    run time: a config value would be fixed when the project is parsed.)
+    ISO week and month containing the run date. The model must select exactly those periods. A model of
+    the working state replaces them at once (delete and insert, one transaction); a published model
+    (config publish=true) leaves its new slice in the build schema for the run's one publish.
+    (The slice is computed at run time: a config value would be fixed when the project is parsed.)
 -#}
 {% materialization period_slice, adapter='postgres' %}
     {%- set slice = is_run_date_period() -%}
+    {%- set deferred = config.get('publish', false) and is_settlement_run() -%}
     {%- set target_relation = this.incorporate(type='table') -%}
     {%- set existing_relation = table_to_keep(this) -%}
 
@@ -13,14 +15,22 @@
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
     {% if existing_relation is none %}
-        {% call statement('main') -%}
-            create table {{ target_relation }} as {{ sql }};
+        {% call statement('create_table') -%}
+            create table {{ target_relation }} as select * from ({{ sql }}) as model with no data;
         {%- endcall %}
         {% do create_indexes(target_relation) %}
+    {% endif %}
+    {%- set table_columns = adapter.get_columns_in_relation(target_relation) -%}
+    {% do require_same_columns(this, table_columns | map(attribute='name') | list, get_columns_in_query(sql)) %}
+    {%- set columns = table_columns | map(attribute='quoted') | join(', ') -%}
+
+    {% if deferred %}
+        {%- set staging_relation = staged_relation(this.identifier) -%}
+        {% call statement('main') -%}
+            drop table if exists {{ staging_relation }};
+            create table {{ staging_relation }} as select {{ columns }} from ({{ sql }}) as model;
+        {%- endcall %}
     {% else %}
-        {%- set table_columns = adapter.get_columns_in_relation(target_relation) -%}
-        {% do require_same_columns(this, table_columns | map(attribute='name') | list, get_columns_in_query(sql)) %}
-        {%- set columns = table_columns | map(attribute='quoted') | join(', ') -%}
         {% call statement('main') -%}
             delete from {{ target_relation }} where {{ slice }};
             insert into {{ target_relation }} ({{ columns }})

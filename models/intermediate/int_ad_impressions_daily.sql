@@ -21,16 +21,11 @@ with impressions as (
 
 -- The slots the counted watch events of the day crossed by playing, for the pairs with impressions.
 crossings as (
-    select
-        pairs.user_id,
-        pairs.video_id,
-        (crossing.value ->> 0)::timestamptz as crossed_at,
-        (crossing.value ->> 1)::integer as first_slot,
-        (crossing.value ->> 2)::integer as last_slot
+    select pairs.user_id, pairs.video_id, crossing.crossed_at, crossing.slots
     from {{ ref('int_pair_daily') }} as pairs
-    cross join lateral jsonb_array_elements(pairs.crossings) as crossing
+    cross join lateral unnest(pairs.crossed_at, pairs.crossed_slots) as crossing (crossed_at, slots)
     where pairs.settled_on = {{ run_date() }}
-      and pairs.crossings is not null
+      and pairs.crossed_at is not null
       and (pairs.user_id, pairs.video_id) in (select user_id, video_id from impressions where own_reason is null)
 ),
 
@@ -40,7 +35,7 @@ played as (
     join crossings
         on crossings.user_id = impressions.user_id
        and crossings.video_id = impressions.video_id
-       and impressions.slot between crossings.first_slot and crossings.last_slot
+       and impressions.slot <@ crossings.slots
        and impressions.occurred_at between crossings.crossed_at - make_interval(secs => {{ quality_slack_seconds() }})
                                        and crossings.crossed_at + make_interval(secs => {{ quality_slack_seconds() }})
     where impressions.own_reason is null

@@ -4,7 +4,8 @@
     pre_hook="{{ create_fold_watch_events() }}",
     session_settings={
         'work_mem': '2GB', 'hash_mem_multiplier': 4,
-        'parallel_setup_cost': 0, 'parallel_tuple_cost': 0.01}
+        'parallel_setup_cost': 0, 'parallel_tuple_cost': 0.01,
+        'enable_mergejoin': 'off'}
 ) }}
 {%- set prior_days = earlier_days_of('int_pair_daily') %}
 
@@ -53,6 +54,7 @@ judged as (
     select
         ordered.*,
         own_reason is null and previous_at is null as is_first,
+        {{ crosses_a_slot('position_seconds', 'watched_seconds') }} as crosses_a_slot,
         coalesce(own_reason, case
             when previous_at is not null
                  and not {{ counts_after('previous_at', 'occurred_at', 'watched_seconds') }}
@@ -78,10 +80,9 @@ pairs as (
             'reason', reason, 'event', {{ watch_event_raw_row('judged') }},
             'sequence', own_reason is null, 'ordinal', ordinal, 'previous_at', previous_at
         )) filter (where reason is not null) as rejected,
-        jsonb_agg(jsonb_build_array(
-            occurred_at, {{ first_slot_crossed('position_seconds', 'watched_seconds') }}, {{ last_slot_crossed('position_seconds') }}
-        )) filter (where reason is null
-                     and {{ last_slot_crossed('position_seconds') }} >= {{ first_slot_crossed('position_seconds', 'watched_seconds') }}) as crossings
+        array_agg(occurred_at) filter (where reason is null and crosses_a_slot) as crossed_at,
+        array_agg({{ slots_crossed('position_seconds', 'watched_seconds') }})
+            filter (where reason is null and crosses_a_slot) as crossed_slots
     from judged
     group by user_id, video_id
 ),
@@ -139,6 +140,8 @@ refolded as (
     left join {{ ref('stg_platform__videos') }} as videos on videos.video_id = events.video_id
     where {{ on_run_day('events.occurred_at') }}
       and {{ watch_event_reason('events', 'videos') }} is null
+      -- (the day is read again only when such a pair exists)
+      and exists (select 1 from resolved where not resolved.first_counts)
 ),
 
 fold_items as (
@@ -199,14 +202,19 @@ folded as (
         max(occurred_at) filter (where counts) as last_counted_at,
         jsonb_agg(jsonb_build_object('reason', 'implausible_watch', 'event', event, 'sequence', true))
             filter (where not counts) as rejected,
-        jsonb_agg(jsonb_build_array(occurred_at, first_slot, last_slot))
-            filter (where counts and last_slot >= first_slot) as crossings
+        array_agg(occurred_at) filter (where counts and crosses_a_slot) as crossed_at,
+        array_agg({{ slots_crossed('position_seconds', 'watched_seconds') }}) filter (where counts and crosses_a_slot) as crossed_slots
     from (
         select
             verdicts.*,
-            {{ first_slot_crossed("(event ->> 'position_seconds')::integer", "(event ->> 'watched_seconds')::integer") }} as first_slot,
-            {{ last_slot_crossed("(event ->> 'position_seconds')::integer") }} as last_slot
+            position_seconds,
+            watched_seconds,
+            {{ crosses_a_slot('position_seconds', 'watched_seconds') }} as crosses_a_slot
         from verdicts
+        cross join lateral (
+            select (event ->> 'position_seconds')::integer as position_seconds,
+                   (event ->> 'watched_seconds')::integer as watched_seconds
+        ) as claimed
     ) as judged_items
     group by user_id, video_id
 )
@@ -227,8 +235,10 @@ select
     (case when resolved.first_counts is false then 0 else resolved.events end + coalesce(folded.events, 0))::bigint as events,
     jsonb_array_length(rejected.events)::bigint as rejected_events,
     nullif(rejected.events, '[]'::jsonb) as rejected,
-    case when resolved.first_counts is false then folded.crossings
-         else nullif(coalesce(resolved.crossings, '[]') || coalesce(folded.crossings, '[]'), '[]') end as crossings
+    case when resolved.first_counts is false then folded.crossed_at
+         else resolved.crossed_at || folded.crossed_at end as crossed_at,
+    case when resolved.first_counts is false then folded.crossed_slots
+         else resolved.crossed_slots || folded.crossed_slots end as crossed_slots
 from resolved
 left join folded on folded.user_id = resolved.user_id and folded.video_id = resolved.video_id
 cross join lateral (

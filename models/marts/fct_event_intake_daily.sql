@@ -1,4 +1,4 @@
-{{ config(materialized='day_partition') }}
+{{ config(materialized='day_partition', publish=true) }}
 
 -- What came in on the run date and what became of it: every ingested event (each copy of it that
 -- arrived, duplicates included) is either counted or quarantined (the data test on this model checks

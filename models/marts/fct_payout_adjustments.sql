@@ -1,15 +1,16 @@
-{{ config(materialized='day_partition', partition_column='booked_on') }}
+{{ config(materialized='day_partition', partition_column='booked_on', publish=true) }}
 
 -- Credit notes: when a closed day's payouts come out different on a later settlement (late events),
 -- the difference per video is booked on the run date, if that day is open, as an adjustment that
--- belongs to the closed day. What earlier runs booked already is taken into account, so a rerun of
--- the run date books the same again and nothing twice.
+-- belongs to the closed day: what the engine settles now for it, less what was paid with it, less what
+-- other days booked for it already. A rerun of an open day books the same again, nothing twice. A
+-- closed run date keeps the adjustments it was closed (and paid) with, whatever happens later.
 {%- set booked_before = execute and not flags.FULL_REFRESH and load_relation(this) is not none %}
 
-with run_day_is_open as (
-    select not exists (
+with run_day_is_closed as (
+    select exists (
         select 1 from {{ ref('stg_platform__closed_days') }} where closed_day = {{ run_date() }}
-    ) as is_open
+    ) as is_closed
 ),
 
 recent_closed_days as (
@@ -66,6 +67,12 @@ select
     payout_delta,
     'late events changed a closed day'::text as reason
 from differences
-cross join run_day_is_open
-where run_day_is_open.is_open
+cross join run_day_is_closed
+where not run_day_is_closed.is_closed
   and payout_delta <> 0
+
+union all
+
+select booked_on, belongs_to, video_id, seller_id, payout_delta, reason
+from {{ ref('stg_platform__closed_payout_adjustments') }}
+where booked_on = {{ run_date() }}

@@ -1,4 +1,4 @@
-{{ config(materialized='day_partition') }}
+{{ config(materialized='day_partition', publish=true) }}
 
 -- The ad part of the run date's payout, per (video, ad) pair: the day's ad views priced on the ad tiers
 -- from zero each day, truncated per pair. (An ad view counts only for an ad ACTIVE that day in a slot

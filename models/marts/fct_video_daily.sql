@@ -1,4 +1,4 @@
-{{ config(materialized='day_partition', indexes=[{'columns': ['seller_id', 'settled_on']}]) }}
+{{ config(materialized='day_partition', publish=true, indexes=[{'columns': ['seller_id', 'settled_on']}]) }}
 
 -- One row per video with views, watch time or ad views on the run date:
 -- payout = truncated video part + the sum of the truncated ad parts of its (video, ad) pairs.
@@ -25,7 +25,7 @@ ads as (
         video_id,
         sum(ad_views)::bigint as ad_views,
         sum(ad_payout) as ad_payout
-    from {{ ref('fct_video_ad_daily') }}
+    from {{ staged(ref('fct_video_ad_daily')) }}
     where settled_on = {{ run_date() }}
     group by video_id
 ),

@@ -1,5 +1,6 @@
 {{ config(
     materialized='period_slice',
+    publish=true,
     indexes=[{'columns': ['period', 'period_start', 'seller_id']}, {'columns': ['video_id', 'period']}]
 ) }}
 
@@ -10,7 +11,9 @@ select
     video_payout + ad_payout + adjustment as payout
 from (
     {{ sum_over_run_date_periods(
-        ref('fct_video_payable_daily'),
+        payable_through_run_date(
+            ref('fct_video_payable_daily'),
+            video_payable_rows(staged(ref('fct_video_daily')), staged(ref('fct_payout_adjustments')))),
         keys=['video_id', 'seller_id'],
         measures=['views', 'watch_seconds', 'ad_views', 'video_payout', 'ad_payout', 'adjustment']
     ) }}

@@ -1,5 +1,6 @@
 {{ config(
     materialized='period_slice',
+    publish=true,
     indexes=[{'columns': ['period', 'period_start', 'scope', 'metric']}]
 ) }}
 
@@ -10,7 +11,7 @@
 
 with periods as (
     select *
-    from {{ ref('fct_video_payouts') }}
+    from {{ staged(ref('fct_video_payouts')) }}
     where {{ is_run_date_period() }}
 ),
 

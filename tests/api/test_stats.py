@@ -27,10 +27,9 @@ async def watch(client, viewer, video, at, minute: float, until: int) -> None:
     assert (await client.post(f"{url}/progress", json=body, headers=viewer.headers)).status_code == 200
 
 
-@pytest.fixture
-async def settled(client, make_account, add_ads, upload, at, event_day, test_settings):
+async def load_scenario(client, make_account, add_ads, upload, at):
     """Seller A: LONG (2 views, 310 s and 100 s watched, 1 ad view) and SHORT (1 view, 200 s);
-    seller B: OTHER (1 view, 50 s). Then the day is settled by the pipeline."""
+    seller B: OTHER (1 view, 50 s)."""
     seller_a, seller_b = await make_account("a", seller=True), await make_account("b", seller=True)
     add_ads(3)
     videos = {}
@@ -41,6 +40,13 @@ async def settled(client, make_account, add_ads, upload, at, event_day, test_set
     await watch(client, second, videos["long"], at, 5, until=100)
     await watch(client, first, videos["short"], at, 10, until=200)
     await watch(client, second, videos["other"], at, 15, until=50)
+    return seller_a, seller_b, videos
+
+
+@pytest.fixture
+async def settled(client, make_account, add_ads, upload, at, event_day, test_settings):
+    """The scenario, played on event_day, then the day settled by the pipeline."""
+    seller_a, seller_b, videos = await load_scenario(client, make_account, add_ads, upload, at)
     results = await asyncio.to_thread(run_days, test_settings, event_day)
     assert [result.status for result in results][-1] == "SUCCEEDED", results
     return seller_a, seller_b, videos
@@ -84,15 +90,25 @@ async def test_seller_payouts_for_a_day_week_and_month(client, settled, event_da
         assert by_video[videos["short"]["id"]]["ads"] == []
 
 
-async def test_late_views_of_a_closed_day_are_adjustments_of_the_next_day(client, settled, event_day, make_account, at, test_settings):
-    seller_a, seller_b, videos = settled
-    closing.close_days(test_settings, [event_day])
+async def test_late_views_of_a_closed_day_are_adjustments_of_the_next_day(
+    client, make_account, add_ads, upload, event_day, api_settings, test_settings
+):
+    # The closed day is the day before yesterday, so that the next day (yesterday) has ended and can be settled.
+    closed_day, next_day = event_day - dt.timedelta(days=1), event_day
+    noon = dt.datetime.combine(closed_day, dt.time(12, 0), tzinfo=api_settings.zone)
+
+    def at(minutes=0.0):
+        return (noon + dt.timedelta(minutes=minutes)).isoformat()
+
+    seller_a, seller_b, videos = await load_scenario(client, make_account, add_ads, upload, at)
+    assert [r.status for r in await asyncio.to_thread(run_days, test_settings, closed_day)][-1] == "SUCCEEDED"
+    closing.close_days(test_settings, [closed_day])
     late_viewer = await make_account("late")
     await watch(client, late_viewer, videos["long"], at, 30, until=60)  # seller A: one more view
     await watch(client, late_viewer, videos["other"], at, 40, until=50)  # seller B: one more view
-    next_day = event_day + dt.timedelta(days=1)
     results = await asyncio.to_thread(run_days, test_settings, next_day)
-    assert [(result.run_date, result.status) for result in results] == [(event_day, "SUCCEEDED"), (next_day, "SUCCEEDED")]
+    assert [(result.run_date, result.status) for result in results] == [(closed_day, "SUCCEEDED"), (next_day, "SUCCEEDED")]
+    event_day = closed_day  # what the checks below call the closed day
 
     async def payouts(seller, day, period="day"):
         response = await client.get(

@@ -21,7 +21,7 @@ async def ops_app(database_url):
 @pytest.fixture
 def runs(conn):
     """pipeline_runs, emptied; add(...) inserts a run and returns its id."""
-    conn.execute("TRUNCATE pipeline_runs RESTART IDENTITY")
+    conn.execute("TRUNCATE pipeline_runs, settled_days RESTART IDENTITY")
 
     def add(run_date, status="SUCCEEDED", started_at="2026-03-02 00:30:00+09", seconds=12.5, row_counts="{}",
             error=None, trigger="scheduler", quarantined="{}"):

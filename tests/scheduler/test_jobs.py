@@ -5,7 +5,7 @@ import threading
 import psycopg
 import pytest
 
-from settlement import pipeline, scheduler
+from settlement import pipeline, scheduler, warehouse
 from settlement.pipeline import RunResult
 
 UTC = dt.timezone.utc
@@ -108,11 +108,11 @@ def test_a_busy_pipeline_is_logged_and_skipped_not_retried(settings, logs):
     assert "settlement run --date 2026-03-01" in logs.text
 
 
-def test_the_real_pipeline_lock_held_elsewhere_makes_the_job_busy(settings, database_url):
-    with psycopg.connect(database_url, autocommit=True) as other:
-        assert other.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (pipeline.PIPELINE_LOCK,)).fetchone()[0]
+def test_the_real_pipeline_lease_held_elsewhere_makes_the_job_busy(settings, database_url, conn):
+    with psycopg.connect(database_url, autocommit=True) as other:  # a live run of another process
+        warehouse.begin_run(other, dt.date(2026, 1, 1), "manual", 600, settings.timezone)
         outcome = scheduler.settle_yesterday_job(settings, clock=at(SETTLE_TIME), sleep=FakeSleep())
-    assert outcome.status == "BUSY"
+    assert outcome.status == "BUSY" and "another settlement run holds the pipeline" in outcome.error
 
 
 def hold_job_lock(database_url: str, job: str) -> psycopg.Connection:

@@ -1,0 +1,53 @@
+{#-
+    What sellers are paid per day: open days as settled, closed days as they were closed, and
+    adjustments (credit notes for closed days) on the day they were booked. The payable views read the
+    published marts; the period marts read them for the other days of the period and, for the run date,
+    what this run settled (staged, not published yet).
+-#}
+{% macro video_payable_rows(video_daily, adjustments) -%}
+    select settled_on, video_id, seller_id, views, watch_seconds, ad_views, video_payout, ad_payout,
+           0::numeric as adjustment
+    from {{ video_daily }}
+    where not exists (
+        select 1 from {{ ref('stg_platform__closed_days') }} as closed where closed.closed_day = settled_on
+    )
+
+    union all
+
+    select settled_on, video_id, seller_id, views, watch_seconds, ad_views, video_payout, ad_payout,
+           0::numeric as adjustment
+    from {{ ref('stg_platform__closed_video_payouts') }}
+
+    union all
+
+    select booked_on as settled_on, video_id, seller_id, 0::bigint, 0::bigint, 0::bigint, 0::numeric, 0::numeric,
+           payout_delta as adjustment
+    from {{ adjustments }}
+{%- endmacro %}
+
+{% macro video_ad_payable_rows(video_ad_daily) -%}
+    select settled_on, video_id, ad_id, seller_id, ad_views, ad_payout
+    from {{ video_ad_daily }}
+    where not exists (
+        select 1 from {{ ref('stg_platform__closed_days') }} as closed where closed.closed_day = settled_on
+    )
+
+    union all
+
+    select settled_on, video_id, ad_id, seller_id, ad_views, ad_payout
+    from {{ ref('stg_platform__closed_video_ad_payouts') }}
+{%- endmacro %}
+
+{#- The payable rows of the days of the run date's day, ISO week and month: published ones for the other
+    days, and the run date's as this run settled it. -#}
+{% macro payable_through_run_date(payable_view, run_date_rows) -%}
+    (
+    select * from {{ payable_view }}
+    where settled_on >= {{ period_start('month', run_date()) }} - 6
+      and settled_on < {{ period_end('month', run_date()) }} + 6
+      and settled_on <> {{ run_date() }}
+    union all
+    select * from ({{ run_date_rows }}) as run_date_rows
+    where settled_on = {{ run_date() }}
+    ) as payable
+{%- endmacro %}

@@ -1,0 +1,134 @@
+{#-
+    A settlement run is one `dbt build` (or `dbt run`) for one platform day, however it was started: a
+    plain `dbt build` from an orchestrator, or `settlement run` / the scheduler, which start the run
+    themselves and pass its id (var run_id). Every way goes through the same steps:
+
+    on-run-start  begin_settlement_run(): the day must have ended, the pipeline lease must be free
+                  (pipeline_runs, migration 0011), and the days before must be settled, or the run is
+                  refused, naming them and the command that settles them;
+    every model   renew_settlement_run(): the lease stays ours (a run that lost it stops there);
+    on-run-end    publish_settlement_run(): if every node succeeded, one transaction swaps in everything
+                  readers see for the day (the `publish` models, built meanwhile in the build schema),
+                  marks the day settled and the run SUCCEEDED; else the run is FAILED and nothing moves.
+-#}
+
+{#- Whether this invocation settles a day: dbt build or dbt run, executing. -#}
+{% macro is_settlement_run() -%}
+    {{ return(execute and flags.WHICH in ('build', 'run')) }}
+{%- endmacro %}
+
+{#- A SQL string literal of any text (quotes doubled). -#}
+{% macro sql_text(value) -%}
+    '{{ value | string | replace("'", "''") }}'
+{%- endmacro %}
+
+{% macro lease_interval() -%}
+    make_interval(secs => {{ var('run_lease_seconds') | int }})
+{%- endmacro %}
+
+{% macro begin_settlement_run() %}
+    {%- if not is_settlement_run() -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set day = settlement_run_date() -%}
+    {%- if var('run_id', none) is not none -%}
+        {%- set joined = run_query("select join_settlement_run(" ~ var('run_id') ~ ", '" ~ invocation_id ~ "', "
+                                   ~ lease_interval() ~ ")").columns[0].values()[0] | string -%}
+        {%- if joined != day -%}
+            {{ exceptions.raise_compiler_error("run " ~ var('run_id') ~ " settles " ~ joined ~ ", not " ~ day) }}
+        {%- endif -%}
+        {%- do drop_staged_relations() -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set run_id = run_query(
+            "select begin_settlement_run('" ~ day ~ "', 'dbt', " ~ lease_interval() ~ ", '" ~ var('time_zone') ~ "')"
+        ).columns[0].values()[0] -%}
+    {%- do run_query("update pipeline_runs set invocation_id = '" ~ invocation_id ~ "' where id = " ~ run_id) -%}
+    {%- do drop_staged_relations() -%}
+    {%- set before = run_query(
+            "select days_to_settle_before('" ~ day ~ "', " ~ var('late_event_horizon_days') ~ ", '" ~ var('time_zone') ~ "')"
+        ).columns[0].values()[0] -%}
+    {%- if before -%}
+        {%- set message = "cannot settle " ~ day ~ " yet: " ~ before[0] ~ (" .. " ~ before[-1] if before | length > 1 else "")
+            ~ " must be settled first (not settled yet, or events arrived after they were); "
+            ~ "run `settlement run --date " ~ day ~ "` (it settles them in order), or `dbt build --vars '{run_date: "
+            ~ before[0] ~ "}'` and each day after it" -%}
+        {%- do run_query("select finish_settlement_run(" ~ run_id ~ ", 'FAILED', " ~ sql_text(message) ~ ", null, null)") -%}
+        {{ exceptions.raise_compiler_error(message) }}
+    {%- endif -%}
+    {{ log("settling " ~ day ~ " (run " ~ run_id ~ ")", info=true) }}
+    {{ return('') }}
+{% endmacro %}
+
+{#- A model's pre-hook: the run still holds the pipeline, and shows it is alive. -#}
+{% macro renew_settlement_run() -%}
+    {%- if is_settlement_run() -%}
+        select renew_settlement_run('{{ invocation_id }}', {{ lease_interval() }})
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro publish_settlement_run(results) %}
+    {%- if not is_settlement_run() -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set run = run_query("select id from pipeline_runs where invocation_id = '" ~ invocation_id ~ "' and status = 'RUNNING'") -%}
+    {%- if run.rows | length == 0 -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set run_id = run.columns[0].values()[0] -%}
+    {%- set problems = [] -%}
+    {%- set built = [] -%}
+    {%- set row_counts = {} -%}
+    {%- for result in results -%}
+        {%- if result.status in ('error', 'fail', 'runtime error', 'skipped') -%}
+            {%- do problems.append(result.node.name ~ ": " ~ (result.message or result.status)) -%}
+        {%- elif result.node.resource_type == 'model' -%}
+            {%- do built.append(result.node.name) -%}
+            {%- set rows = (result.adapter_response or {}).get('rows_affected') -%}
+            {%- if rows is not none and rows >= 0 -%}
+                {%- do row_counts.update({result.node.name: rows}) -%}
+            {%- endif -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- set unbuilt = published_models() | map(attribute='name') | reject('in', built) | list -%}
+    {%- if unbuilt and not problems -%}
+        {%- do problems.append("not built in this run, so nothing is published: " ~ unbuilt | join(', ')) -%}
+    {%- endif -%}
+    {%- if problems -%}
+        {%- do run_query("select finish_settlement_run(" ~ run_id ~ ", 'FAILED', " ~ sql_text(problems | join('; '))
+                         ~ ", " ~ sql_text(tojson(row_counts)) ~ ", null)") -%}
+        {%- do drop_staged_relations() -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- call statement('publish', fetch_result=False) -%}
+        {{ publish_statements(run_id, row_counts) }}
+    {%- endcall -%}
+    {{ log("published " ~ settlement_run_date() ~ " (run " ~ run_id ~ ")", info=true) }}
+    {{ return('') }}
+{% endmacro %}
+
+{#- One transaction: the publish lock (readers of results hold it shared, so they see a day all old or
+    all new), the lease (a run that lost it publishes nothing), every published model's swap, the
+    settled day, the run's outcome. -#}
+{% macro publish_statements(run_id, row_counts) -%}
+    begin;
+    select pg_advisory_xact_lock(settlement_lock_key('publish'));
+    do $fence$ begin
+        perform 1 from pipeline_runs where id = {{ run_id }} and status = 'RUNNING' for update;
+        if not found then
+            raise exception 'settlement run {{ run_id }} lost the pipeline lease before publishing: nothing published'
+                using errcode = '55P03';
+        end if;
+    end $fence$;
+    {% for node in published_models() -%}
+        {{ publish_model(node) }}
+    {% endfor -%}
+    insert into settled_days (day, run_id, run_started_at)
+    select run_date, id, started_at from pipeline_runs where id = {{ run_id }}
+    on conflict (day) do update
+        set run_id = excluded.run_id, run_started_at = excluded.run_started_at, settled_at = clock_timestamp();
+    select finish_settlement_run({{ run_id }}, 'SUCCEEDED', null, {{ sql_text(tojson(row_counts)) }},
+        (select coalesce(jsonb_object_agg(source, quarantined_by_reason), '{}')
+         from {{ model_relation('fct_event_intake_daily') }} where settled_on = {{ run_date() }}));
+    commit;
+{%- endmacro %}

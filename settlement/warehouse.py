@@ -1,0 +1,157 @@
+"""The warehouse boundary, in one place: where the engine's results live, how the pipeline's state is
+read and changed (settled days, runs and their lease, migration 0011), and the lock keys. The CLI, the
+scheduler and the API read through here; the dbt project's hooks call the same SQL functions.
+"""
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+
+import psycopg
+from psycopg import sql
+
+from settlement.config import ENGINE_DEFAULTS
+
+ANALYTICS_SCHEMA = "analytics"  # dbt_project.yml: +schema; what readers see
+BUILD_SCHEMA = ENGINE_DEFAULTS["build_schema"]  # where a run stages what it publishes
+
+
+def relation(name: str) -> sql.Composed:
+    """An analytics relation, quoted: relation('fct_video_daily')."""
+    return sql.Identifier(ANALYTICS_SCHEMA, name)
+
+
+class Lock(StrEnum):
+    """The project's advisory locks; settlement_lock_key() (migration 0011) hashes every name alike."""
+
+    PIPELINE = "pipeline"  # taking the pipeline lease, closing days
+    PUBLISH = "publish"  # held by a run's publish; readers of results hold it shared
+    AD_SLOTS = "ad_slots"
+
+
+def lock_key_sql(lock: str) -> sql.Composed:
+    """The key expression of a lock, for pg_advisory_* calls."""
+    return sql.SQL("settlement_lock_key({})").format(sql.Literal(str(lock)))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Runs and the pipeline lease
+
+
+class PipelineBusy(RuntimeError):
+    """A live run holds the pipeline."""
+
+
+class DayNotEnded(ValueError):
+    """A day that has not ended in the platform's time zone cannot be settled (or closed)."""
+
+
+LEASE_BUSY, NOT_ENDED = "55P03", "22023"
+
+
+def begin_run(conn: psycopg.Connection, day: dt.date, trigger: str, lease_seconds: int, time_zone: str) -> int:
+    """Takes the pipeline for settling `day`; the lease lives while this connection's backend does."""
+    try:
+        return conn.execute(
+            "SELECT begin_settlement_run(%s, %s, make_interval(secs => %s), %s, pg_backend_pid())",
+            (day, trigger, lease_seconds, time_zone),
+        ).fetchone()[0]
+    except psycopg.errors.LockNotAvailable as exc:
+        raise PipelineBusy(exc.diag.message_primary) from None
+    except psycopg.errors.InvalidParameterValue as exc:
+        raise DayNotEnded(exc.diag.message_primary) from None
+
+
+def renew_run(conn: psycopg.Connection, run_id: int, lease_seconds: int) -> bool:
+    """Extends the run's lease; False when the run no longer holds the pipeline."""
+    row = conn.execute(
+        """UPDATE pipeline_runs SET heartbeat_at = clock_timestamp(),
+                  lease_until = greatest(lease_until, clock_timestamp() + make_interval(secs => %s))
+           WHERE id = %s AND status = 'RUNNING' RETURNING id""",
+        (lease_seconds, run_id),
+    ).fetchone()
+    return row is not None
+
+
+def fail_run(conn: psycopg.Connection, run_id: int, error: str) -> None:
+    """Marks a run FAILED unless it finished already (its dbt invocation may have recorded why)."""
+    conn.execute("SELECT finish_settlement_run(%s, 'FAILED', %s, NULL, NULL)", (run_id, error))
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: int
+    run_date: dt.date
+    status: str
+    error: str | None
+    row_counts: dict
+    quarantined: dict
+
+
+def run_record(conn: psycopg.Connection, run_id: int) -> RunRecord:
+    row = conn.execute(
+        "SELECT id, run_date, status, error, row_counts, quarantined FROM pipeline_runs WHERE id = %s", (run_id,)
+    ).fetchone()
+    return RunRecord(*row)
+
+
+def days_to_settle_before(conn: psycopg.Connection, day: dt.date, horizon_days: int, time_zone: str) -> list[dt.date]:
+    """The days that must be settled, in order, before `day` can be (SQL: days_to_settle_before)."""
+    return conn.execute("SELECT days_to_settle_before(%s, %s, %s)", (day, horizon_days, time_zone)).fetchone()[0]
+
+
+def settled_days(conn: psycopg.Connection, first: dt.date | None = None, last: dt.date | None = None) -> list[dt.date]:
+    rows = conn.execute(
+        "SELECT day FROM settled_days WHERE day >= coalesce(%s, '-infinity'::date) AND day <= coalesce(%s, 'infinity'::date) ORDER BY day",
+        (first, last),
+    ).fetchall()
+    return [day for (day,) in rows]
+
+
+def today(time_zone: str) -> dt.date:
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.now(ZoneInfo(time_zone)).date()
+
+
+# ----------------------------------------------------------------------------------------------------
+# What a day's results are: pending, settled or closed
+
+
+class DayStatus(StrEnum):
+    PENDING = "pending"  # not settled yet: nothing to read, or an earlier settlement about to change
+    SETTLED = "settled"  # settled; late events may still change it
+    CLOSED = "closed"  # paid and frozen; later changes arrive as adjustments on an open day
+
+
+DAY_STATUS_SQL = """
+    SELECT d::date AS day,
+           CASE WHEN closed.day IS NOT NULL THEN 'closed'
+                WHEN settled.day IS NOT NULL THEN 'settled'
+                ELSE 'pending' END AS status
+    FROM generate_series(%(first)s::date, %(last)s::date, interval '1 day') AS d
+    LEFT JOIN closed_days AS closed ON closed.day = d::date
+    LEFT JOIN settled_days AS settled ON settled.day = d::date
+    ORDER BY 1
+"""
+
+
+def day_statuses(conn: psycopg.Connection, first: dt.date, last: dt.date) -> dict[dt.date, DayStatus]:
+    rows = conn.execute(DAY_STATUS_SQL, {"first": first, "last": last}).fetchall()
+    return {day: DayStatus(status) for day, status in rows}
+
+
+def quarantine_by_reason(conn: psycopg.Connection, day: dt.date) -> dict[str, dict[str, int]]:
+    """What the quality gate turned down on a settled day, per source and reason."""
+    rows = conn.execute(
+        sql.SQL("SELECT source, quarantined_by_reason FROM {} WHERE settled_on = %s").format(
+            relation("fct_event_intake_daily")
+        ),
+        (day,),
+    ).fetchall()
+    return {source: by_reason for source, by_reason in rows}
+
+
+def to_json(value) -> str:
+    return json.dumps(value, default=str)
