@@ -139,13 +139,13 @@ class Platform:
             row[0]
             for row in self.conn.execute(
                 """INSERT INTO users (email, username, password_hash)
-                   SELECT 'bulk' || n || '-' || %s || '-' || %s || '@example.com', 'bulk', 'x'
+                   SELECT 'bulk-' || gen_random_uuid() || '@example.com', 'bulk', 'x'
                    FROM generate_series(1, %s) AS n
                    RETURNING id""",
-                (video_id, day.isoformat(), count),
+                (count,),
             ).fetchall()
         ]
-        start, received_at = at(day, 3), at(day, 3, 0, 1)
+        start, received_at = at(day, 3), dt.datetime.now(dt.UTC)
         rows = self.conn.execute(
             """WITH registered AS (
                    INSERT INTO watch_event_ids (event_id, user_id)

@@ -101,3 +101,44 @@ def test_closing_needs_a_settled_day_and_happens_once(platform, conn, settings):
         closing.close_days(settings, [D1])
     with pytest.raises(closing.CannotClose, match="not a month"):
         closing.days_of_month("2026-13")
+
+
+def adjustments_by_booking(conn) -> dict:
+    return {
+        (booked_on, belongs_to): amount
+        for booked_on, belongs_to, amount in conn.execute(
+            """SELECT booked_on, belongs_to, sum(payout_delta) FROM analytics.fct_payout_adjustments
+               GROUP BY 1, 2"""
+        )
+    }
+
+
+def test_a_closed_day_keeps_its_adjustments_and_a_later_difference_is_booked_once(conn, settings):
+    """D1 closed; late events for it book +30 on D2, then +40 in all; D2 is closed (paid with its +40);
+    5 more late events for D1: D2 stays as paid, D3 books +5, not +45, and the sum of what was paid
+    for D1 (its payout and every adjustment) is what D1 comes to now."""
+    p = Platform(conn)
+    video = p.video(p.user("seller", "SELLER"), 600)
+    d1, d2, d3 = (dt.date(2026, 11, 16) + dt.timedelta(days=n) for n in range(3))
+    p.bulk_starts(video, d1, 3)
+    assert_settled(pipeline.run_days(settings, d1), [d1])
+    closing.close_days(settings, [d1])
+    paid_d1 = conn.execute("SELECT sum(payout) FROM closed_video_payouts WHERE day = %s", (d1,)).fetchone()[0]
+
+    p.bulk_starts(video, d1, 30)
+    assert_settled(pipeline.run_days(settings, d2), [d1, d2])
+    assert adjustments_by_booking(conn) == {(d2, d1): 30}
+    p.bulk_starts(video, d1, 10)
+    assert_settled(pipeline.run_days(settings, d2), [d1, d2])
+    assert adjustments_by_booking(conn) == {(d2, d1): 40}  # an open day: its booking follows the facts
+    closing.close_days(settings, [d2])
+    paid_d2 = payouts(conn, "day", d2, video)
+
+    p.bulk_starts(video, d1, 5)
+    assert_settled(pipeline.run_days(settings, d3), [d1, d2, d3])
+    assert adjustments_by_booking(conn) == {(d2, d1): 40, (d3, d1): 5}
+    assert payouts(conn, "day", d2, video) == paid_d2  # a paid day never changes, adjustments included
+    restated_d1 = conn.execute("SELECT payout FROM analytics.fct_video_daily WHERE settled_on = %s", (d1,)).fetchone()[0]
+    assert paid_d1 + 40 + 5 == restated_d1 == 3 + 45
+    frozen = conn.execute("SELECT booked_on, payout_delta FROM closed_payout_adjustments").fetchall()
+    assert frozen == [(d2, 40)]
