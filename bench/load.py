@@ -5,8 +5,10 @@
 1. `settlement generate` end to end (catalog, then events) at each size, on a fresh database.
 2. The parts, on one day of --copy-events events generated once: generating and encoding alone (one
    process), then COPY alone of the same bytes into the partitioned parent (rows routed), straight into
-   the day's partition, into a table without the unique event_id index (then building it), and straight
-   into the partition with random version-4 event ids instead of time-ordered ones.
+   the day's partition, the events' keys alone into the registry (what makes (user_id, event_id) unique
+   on every day), both (what `settlement generate` does now), the partition with a unique event_id index
+   of its own (what it did before the registry), and both with random version-4 event ids instead of
+   time-ordered ones.
 Server CPU seconds come from /proc of the backend when the server runs on this machine.
 Uses (drops and recreates) the database settlement_bench_load unless --database-url is given.
 """
@@ -69,7 +71,8 @@ def end_to_end(args, events: int) -> str:
             f"({report.event_seconds:.1f} s events, {report.seconds:.1f} s in all; load average {before})")
 
 
-def generated_chunks(url: str, args, events: int, settings: Settings) -> tuple[list[bytes], float]:
+def generated_chunks(url: str, args, events: int, settings: Settings) -> tuple[list[bytes], list[bytes], float]:
+    """(the watch events' COPY data, their keys' COPY data, CPU seconds generating and encoding them)."""
     config = generator.GenerateConfig(
         videos=args.videos, users=args.users, days=1, events_per_day=events, seed=2, first_day=DAY
     ).resolved(settings.timezone)
@@ -78,8 +81,8 @@ def generated_chunks(url: str, args, events: int, settings: Settings) -> tuple[l
         days = generator.day_bounds(conn, config.first_day, config.last_day, settings.timezone)
         migrations.ensure_day_partitions(conn, config.first_day, config.last_day, settings.timezone)
     started = client_cpu_seconds()
-    chunks = [c.data for c in generator.produce_chunks(config, catalog, days) if not c.impressions]
-    return chunks, client_cpu_seconds() - started
+    chunks = [c for c in generator.produce_chunks(config, catalog, days) if not c.impressions]
+    return [c.data for c in chunks], [c.keys for c in chunks], client_cpu_seconds() - started
 
 
 def random_v4_ids(occurred_us: np.ndarray, counter: int, salt: int, table: int) -> np.ndarray:
@@ -90,50 +93,58 @@ def random_v4_ids(occurred_us: np.ndarray, counter: int, salt: int, table: int) 
     return ids.astype(">u8").view("V16").ravel()
 
 
-def timed_copy(conn: psycopg.Connection, target: str, chunks: list[bytes], events: int, build_key: bool = False) -> str:
-    conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(target)))
+def timed_copies(conn: psycopg.Connection, copies: list[tuple[str, sql.Composable, list[bytes]]], events: int) -> str:
+    """COPYs each (table, statement, data) in turn, in one transaction, after emptying the tables."""
+    for table, _, _ in copies:
+        conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(table)))
     conn.commit()
     conn.execute("CHECKPOINT")
     server_before, started = backend_cpu_seconds(conn), time.perf_counter()
     with conn.cursor() as cursor:
-        generator.copy_binary(cursor, generator.copy_statement("watch_events", target), iter(chunks))
-    copied = time.perf_counter() - started
-    if build_key:
-        # the same unique event_id index as each day partition has
-        conn.execute(sql.SQL("CREATE UNIQUE INDEX bare_events_event_id ON {} (event_id)").format(sql.Identifier(target)))
+        for _, statement, data in copies:
+            generator.copy_binary(cursor, statement, iter(data))
     conn.commit()
     seconds = time.perf_counter() - started
     server_after = backend_cpu_seconds(conn)
     server = f"; server CPU {(server_after - server_before) / events * 1e6:.2f} s per million" if server_after else ""
-    keyed = f" (COPY {copied:.2f} s + key {seconds - copied:.2f} s)" if build_key else ""
-    return f"{events / seconds:>10,.0f} events/s{keyed}{server}; load average {load_average()}"
+    return f"{events / seconds:>10,.0f} events/s{server}; load average {load_average()}"
 
 
 def parts(args, events: int) -> list[str]:
     url = fresh_database(args, BENCH_DATABASE)
     settings = Settings(database_url=url)
     lines = []
-    chunks, cpu = generated_chunks(url, args, events, settings)
+    chunks, keys, cpu = generated_chunks(url, args, events, settings)
     lines.append(f"generate and encode only: {events / cpu:>10,.0f} events per CPU second of one process")
     real_uuids = generator.event_uuids
     generator.event_uuids = random_v4_ids
     try:
-        random_chunks, _ = generated_chunks(url, args, events, settings)
+        random_chunks, random_keys, _ = generated_chunks(url, args, events, settings)
     finally:
         generator.event_uuids = real_uuids
     with psycopg.connect(url) as conn:
         partition = generator.day_partitions(conn, [DAY])[-1]
-        conn.execute(sql.SQL("CREATE TABLE bare_events (LIKE watch_events INCLUDING DEFAULTS)"))
+        # The partition as it was before the registry: its own unique event_id index.
+        conn.execute(sql.SQL("CREATE TABLE day_with_id_index (LIKE {} INCLUDING DEFAULTS)").format(sql.Identifier(partition)))
+        conn.execute("CREATE UNIQUE INDEX day_with_id_index_event_id ON day_with_id_index (event_id)")
         conn.commit()
-        for label, target, data, build_key in (
-            ("COPY into watch_events (routed)", "watch_events", chunks, False),
-            (f"COPY into {partition}", partition, chunks, False),
-            ("COPY into a table without the index, then the index", "bare_events", chunks, True),
-            (f"COPY into {partition}, random v4 ids", partition, random_chunks, False),
+        into = {
+            "routed": ("watch_events", generator.copy_statement("watch_events"), chunks),
+            "partition": (partition, generator.copy_statement("watch_events", partition), chunks),
+            "keys": ("watch_event_ids", generator.registry_copy_statement("watch_events"), keys),
+            "indexed": ("day_with_id_index", generator.copy_statement("watch_events", "day_with_id_index"), chunks),
+            "random": (partition, generator.copy_statement("watch_events", partition), random_chunks),
+            "random keys": ("watch_event_ids", generator.registry_copy_statement("watch_events"), random_keys),
+        }
+        for label, parts_of in (
+            ("COPY into watch_events (routed)", ["routed"]),
+            (f"COPY into {partition}", ["partition"]),
+            ("COPY of the keys alone into watch_event_ids", ["keys"]),
+            (f"COPY into {partition} + keys (generate now)", ["partition", "keys"]),
+            ("COPY into the partition with its own id index (before)", ["indexed"]),
+            (f"COPY into {partition} + keys, random v4 ids", ["random", "random keys"]),
         ):
-            if build_key:
-                conn.execute("DROP INDEX IF EXISTS bare_events_event_id")
-            lines.append(f"{label:<52} {timed_copy(conn, target, data, events, build_key)}")
+            lines.append(f"{label:<58} {timed_copies(conn, [into[part] for part in parts_of], events)}")
     return lines
 
 
