@@ -204,10 +204,12 @@ def run_days(
     rebuild: bool = False,
     on_day: Callable[[int, int, RunResult], None] | None = None,
     plan: list[dt.date] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[RunResult]:
     """Settles first..last (after the days that must be settled first), stopping at the first failed day.
     rebuild: drop everything the pipeline built and settle again from the first day with data (after a
-    change of the models' columns). on_day(n, total, result) is told of each day as it ends."""
+    change of the models' columns). on_day(n, total, result) is told of each day as it ends; when
+    should_stop() says so, no further day is begun (a day in progress is finished)."""
     last = last or first
     if first > last:
         raise ValueError(f"the range {first} .. {last} is empty: the first day is after the last")
@@ -230,6 +232,9 @@ def run_days(
             if on_day:
                 on_day(n, len(days), result)
             if not result.succeeded:
+                break
+            if should_stop and should_stop() and n < len(days):
+                log.warning("stopping: %s .. %s left unsettled", days[n], days[-1])
                 break
         return results
 

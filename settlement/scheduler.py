@@ -9,6 +9,7 @@ elsewhere is logged and skipped, not retried.
 
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,7 +30,11 @@ Sleep = Callable[[float], None]
 
 REFRESH_ADS = "refresh_ads"
 SETTLE_YESTERDAY = "settle_yesterday"
-JOB_LOCK_PREFIX = "settlement.scheduler."
+JOB_LOCK_PREFIX = "scheduler."
+
+# Set when the process is asked to stop (SIGTERM): a settlement in progress finishes the day it is
+# publishing and settles no more, and nothing is retried.
+STOPPING = threading.Event()
 
 
 def utc_now() -> dt.datetime:
@@ -60,12 +65,12 @@ def job_lock(database_url: str, job: str) -> Iterator[bool]:
     """Yields whether this process got the job's lock; held (on its own session) until the block ends."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         key = JOB_LOCK_PREFIX + job
-        got = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchone()[0]
+        got = conn.execute("SELECT pg_try_advisory_lock(settlement_lock_key(%s))", (key,)).fetchone()[0]
         try:
             yield got
         finally:
             if got and not conn.closed:
-                conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+                conn.execute("SELECT pg_advisory_unlock(settlement_lock_key(%s))", (key,))
 
 
 def backoff_seconds(settings: Settings, failed_attempt: int) -> float:
@@ -97,7 +102,7 @@ def run_job(settings: Settings, job: str, day: dt.date, work: Callable[[], dict[
             row_counts = getattr(exc, "row_counts", row_counts)
             error = f"{type(exc).__name__}: {exc}"
             seconds = time.perf_counter() - attempt_started
-            if attempt == attempts:
+            if attempt == attempts or STOPPING.is_set():
                 log.error(
                     "%s for %s: FAILED after %d attempts (last took %.2f s, %s): %s",
                     job, day, attempts, seconds, describe_rows(row_counts), error,
@@ -142,7 +147,7 @@ def settle_yesterday_job(
     run_days = run_days or pipeline.run_days
 
     def settle() -> dict[str, int]:
-        results = run_days(settings, day, trigger="scheduler")
+        results = run_days(settings, day, trigger="scheduler", should_stop=STOPPING.is_set)
         row_counts: dict[str, int] = {}
         for result in results:
             for model, rows in result.row_counts.items():

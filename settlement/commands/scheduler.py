@@ -29,8 +29,15 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     process = scheduler.build_scheduler(settings)
 
     def stop(*_) -> None:
+        # A settlement in progress finishes the day it is on and begins no other; this waits for it
+        # (the main thread must not end under it: dbt's thread pool refuses work once the interpreter
+        # shuts down). Compose's stop_grace_period covers the longest day.
+        if scheduler.STOPPING.is_set():
+            return
+        scheduler.STOPPING.set()
+        log.info("stopping: waiting for the job in progress, if any")
         if process.running:
-            process.shutdown(wait=False)  # a job in progress still finishes before the process exits
+            process.shutdown(wait=True)
 
     def on_started(_event) -> None:
         # Only now: a signal before the scheduler runs just ends the process, nothing is in progress.

@@ -15,6 +15,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from settlement.cli import build_parser
 from settlement.config import PROJECT_ROOT, Settings
+from settlement.generate import GenerateConfig, generate
 from settlement.migrations import alembic_config
 from tests.deploy.compose import MissingVariable, Process, free_port, load_compose, local_command, service_environment
 
@@ -185,3 +186,34 @@ def test_a_scheduled_settlement_is_served_to_operators(services, migrated_url):
     # uvicorn shuts down gracefully, then re-raises the signal it got
     assert code in (0, -signal.SIGTERM), api.output
     assert "Application shutdown complete" in api.output
+
+
+def test_sigterm_during_a_scheduled_settlement_finishes_the_day_and_exits_promptly(services, migrated_url):
+    """Three days to settle at the scheduled time; SIGTERM once the first is under way: that day is
+    published, no further day is begun, nothing is retried, and the process exits at once after it."""
+    settings = Settings(_env_file=None, database_url=migrated_url)
+    yesterday = dt.datetime.now(settings.zone).date() - dt.timedelta(days=1)
+    generate(migrated_url, GenerateConfig(videos=30, users=300, days=3, events_per_day=3_000, seed=7,
+                                          first_day=yesterday - dt.timedelta(days=2)), progress=False, settings=settings)
+    settle_at = (dt.datetime.now(settings.zone) + dt.timedelta(seconds=20)).strftime("%H:%M:%S")
+    environment = {**service_environment(services["scheduler"], migrated_url), "SETTLEMENT_SCHEDULER_SETTLE_AT": settle_at}
+    scheduler = Process(services["scheduler"]["command"], environment)
+    try:
+        assert scheduler.wait_for("scheduler started", STARTUP_SECONDS), scheduler.output
+        with psycopg.connect(migrated_url, autocommit=True) as conn:
+            deadline = time.monotonic() + 60
+            while not conn.execute("SELECT 1 FROM pipeline_runs WHERE status = 'RUNNING'").fetchone():
+                assert time.monotonic() < deadline and scheduler.popen.poll() is None, scheduler.output
+                time.sleep(0.05)
+            signalled = time.monotonic()
+            code = scheduler.stop(timeout=120)
+            stopped_after = time.monotonic() - signalled
+            runs = conn.execute("SELECT run_date, status FROM pipeline_runs ORDER BY id").fetchall()
+            settled = [day for (day,) in conn.execute("SELECT day FROM settled_days ORDER BY day")]
+    finally:
+        scheduler.stop()
+    assert code == 0, scheduler.output
+    assert runs == [(yesterday - dt.timedelta(days=2), "SUCCEEDED")], (runs, scheduler.output)
+    assert settled == [yesterday - dt.timedelta(days=2)]
+    assert "cannot schedule new futures" not in scheduler.output and "retrying" not in scheduler.output
+    assert stopped_after < 60, stopped_after  # the day's own time, not retries' backoff
