@@ -45,18 +45,31 @@ def test_docs_generate_and_every_model_and_column_is_described(built, database_u
     undescribed = [uid for uid, node in models.items() if not node["description"].strip()]
     assert undescribed == []
 
-    missing_columns = []
-    for uid, node in models.items():
-        built_columns = catalog["nodes"].get(uid, {}).get("columns", {})
+    # Every column the database has, of every model, seed and source table (the sources' columns are
+    # the alembic migrations'): a column added without a description fails here.
+    sources = manifest["sources"]
+    assert len(sources) >= 12
+    assert [uid for uid, source in sources.items() if not source["description"].strip()] == []
+    missing_columns, stale_columns = [], []
+    for uid, node in {**models, **sources}.items():
+        built_columns = {**catalog["nodes"], **catalog["sources"]}.get(uid, {}).get("columns", {})
         assert built_columns, f"{uid} is not in the catalog"
         for column in built_columns:
             documented = node["columns"].get(column, {}).get("description", "").strip()
             if not documented:
                 missing_columns.append(f"{node['name']}.{column}")
+        stale_columns += [f"{node['name']}.{column}" for column in node["columns"] if column not in built_columns]
     assert missing_columns == []
+    assert stale_columns == [], "documented, but the relation has no such column"
 
     exposures = {node["name"]: node for node in manifest["exposures"].values()}
     assert {"seller_payouts_api", "video_stats_api", "top_videos_api"} <= set(exposures)
+
+    # The docs open on the project's own overview, not dbt's "Welcome!" page.
+    overview = manifest["docs"]["doc.settlement.__overview__"]["block_contents"]
+    for topic in ("## Where to start", "## What a view is", "## The quality gate", "## How pricing works",
+                  "## Closed days and adjustments", "## How days are settled"):
+        assert topic in overview
 
 
 def test_dbt_sessions_run_without_jit(database_url):
