@@ -46,10 +46,11 @@
     {%- do run_query("update pipeline_runs set invocation_id = '" ~ invocation_id ~ "' where id = " ~ run_id) -%}
     {%- do drop_staged_relations() -%}
     {%- set before = run_query(
-            "select days_to_settle_before('" ~ day ~ "', " ~ var('late_event_horizon_days') ~ ", '" ~ var('time_zone') ~ "')"
-        ).columns[0].values()[0] -%}
-    {%- if before -%}
-        {%- set message = "cannot settle " ~ day ~ " yet: " ~ before[0] ~ (" .. " ~ before[-1] if before | length > 1 else "")
+            "select min(d)::text, max(d)::text, count(d) from unnest(days_to_settle_before('" ~ day ~ "', "
+            ~ var('late_event_horizon_days') ~ ", '" ~ var('time_zone') ~ "')) as d"
+        ).rows[0] -%}
+    {%- if before[2] > 0 -%}
+        {%- set message = "cannot settle " ~ day ~ " yet: " ~ before[0] ~ (" .. " ~ before[1] if before[2] > 1 else "")
             ~ " must be settled first (not settled yet, or events arrived after they were); "
             ~ "run `settlement run --date " ~ day ~ "` (it settles them in order), or `dbt build --vars '{run_date: "
             ~ before[0] ~ "}'` and each day after it" -%}
