@@ -1,6 +1,11 @@
-"""Finding a PostgreSQL server: DATABASE_URL, else a server on 127.0.0.1:5432, else an embedded one."""
+"""Finding a PostgreSQL server: DATABASE_URL, else a server on 127.0.0.1:5432, else an embedded one.
+
+The embedded server is the fallback only when nothing was configured: a DATABASE_URL that does not
+answer, or a local server host/port that was set and does not answer, is an error (DatabaseUnavailable),
+never a silent switch to another server."""
 
 import logging
+import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +27,14 @@ class Database:
 
     def connect(self, **kwargs) -> psycopg.Connection:
         return psycopg.connect(self.url, **kwargs)
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The configured database cannot be used: what is wrong, and the next step to fix it."""
+
+    def __init__(self, what: str, next_step: str):
+        super().__init__(f"{what}; {next_step}")
+        self.what, self.next_step = what, next_step
 
 
 def server_answers(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -96,12 +109,21 @@ def stop_embedded_server(data_dir: Path) -> None:
     pg_ctl(["-w", "stop", "-m", "fast"], pgdata=server.pgdata, user=server.system_user)
 
 
+LOCAL_SERVER_SETTINGS = {"local_server_host": "SETTLEMENT_LOCAL_SERVER_HOST", "local_server_port": "SETTLEMENT_LOCAL_SERVER_PORT"}
+
+
 def server_url(settings: Settings) -> tuple[str, str]:
     """(URL of a maintenance database on the chosen server, which source chose it)."""
     if settings.database_url:
         return settings.database_url, "DATABASE_URL"
     if server_answers(settings.local_server_host, settings.local_server_port):
         return local_server_url(settings), "local"
+    configured = [name for field, name in LOCAL_SERVER_SETTINGS.items() if field in settings.model_fields_set]
+    if configured:
+        raise DatabaseUnavailable(
+            f"nothing answers on {settings.local_server_host}:{settings.local_server_port} ({', '.join(configured)})",
+            "start PostgreSQL there, fix the setting, or unset it to use the embedded server",
+        )
     return embedded_server_url(settings.embedded_data_dir), "embedded"
 
 
@@ -109,8 +131,55 @@ def resolve_database(settings: Settings) -> Database:
     url, source = server_url(settings)
     if source == "DATABASE_URL":
         return Database(url=url, source=source)
-    create_database_if_missing(url, settings.database_name)
+    try:
+        create_database_if_missing(url, settings.database_name)
+    except psycopg.OperationalError as exc:
+        raise connection_problem(exc, Database(url, source)) from exc
     return Database(url=with_database(url, settings.database_name), source=source)
+
+
+SETTING_OF_SOURCE = {
+    "DATABASE_URL": "DATABASE_URL",
+    "local": "SETTLEMENT_LOCAL_SERVER_HOST/_PORT/_USER",
+    "embedded": "SETTLEMENT_EMBEDDED_DATA_DIR",
+}
+
+
+def connection_problem(exc: psycopg.OperationalError, database: Database) -> DatabaseUnavailable:
+    """Why a connection to the database failed, in one line, with the setting to look at."""
+    message = str(exc)
+    where = f"{describe(database.url)} ({database.source})"
+    setting = SETTING_OF_SOURCE.get(database.source, "DATABASE_URL")
+    params = conninfo_to_dict(database.url)
+    if match := re.search(r'role "([^"]+)" does not exist', message):
+        return DatabaseUnavailable(
+            f"role {match[1]} does not exist on {where}", f"fix the user in {setting}, or create the role (createuser {match[1]})"
+        )
+    if match := re.search(r'database "([^"]+)" does not exist', message):
+        return DatabaseUnavailable(
+            f"database {match[1]} does not exist on {where}",
+            f"create it (createdb {match[1]}) and run `settlement db upgrade`, or fix {setting}",
+        )
+    if "password authentication failed" in message or "no password supplied" in message:
+        return DatabaseUnavailable(f"the server refused the password of {params.get('user', 'postgres')} on {where}", f"check the password in {setting}")
+    if re.search(r"Connection refused|No such file or directory|timeout expired|could not translate host name|Name or service not known", message):
+        reason = first_line(message).rsplit(": ", 1)[-1]
+        return DatabaseUnavailable(f"cannot reach {where}: {reason}", f"is PostgreSQL running there? check {setting}")
+    return DatabaseUnavailable(f"cannot connect to {where}: {first_line(message)}", f"check {setting}")
+
+
+def first_line(message: str) -> str:
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return lines[0] if lines else message
+
+
+def ensure_reachable(database: Database, timeout_seconds: int = 10) -> None:
+    """Connects once, so that a database that cannot be used fails here, in one line, not mid-work."""
+    try:
+        with psycopg.connect(database.url, connect_timeout=timeout_seconds):
+            pass
+    except psycopg.OperationalError as exc:
+        raise connection_problem(exc, database) from exc
 
 
 def describe(url: str) -> str:

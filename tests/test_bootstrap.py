@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import psycopg
+import pytest
 
 from settlement import db
 from settlement.config import Settings
@@ -28,8 +29,6 @@ def test_database_url_wins(database_url, tmp_path):
 
 def test_local_server_gets_its_own_database(server_url, tmp_path):
     if not server_url.startswith("postgresql://postgres@127.0.0.1"):
-        import pytest
-
         pytest.skip("no server on 127.0.0.1:5432 here")
     name = "settlement_bootstrap_probe"
     db.drop_database(server_url, name)
@@ -44,9 +43,10 @@ def test_local_server_gets_its_own_database(server_url, tmp_path):
         db.drop_database(server_url, name)
 
 
-def test_embedded_server_starts_when_nothing_answers(tmp_path):
+def test_embedded_server_starts_when_nothing_is_configured_and_nothing_answers(tmp_path, monkeypatch):
     data_dir = tmp_path / "pg"
-    settings = Settings(_env_file=None, database_url=None, local_server_port=closed_port(), embedded_data_dir=data_dir)
+    monkeypatch.setattr(db, "server_answers", lambda host, port, timeout=1.0: False)  # nothing on 127.0.0.1:5432
+    settings = Settings(_env_file=None, database_url=None, embedded_data_dir=data_dir)
     database = db.resolve_database(settings)
     try:
         assert database.source == "embedded"
@@ -56,6 +56,14 @@ def test_embedded_server_starts_when_nothing_answers(tmp_path):
         assert query_server_version(database.url)
     finally:
         db.stop_embedded_server(data_dir)
+
+
+def test_a_configured_local_server_that_does_not_answer_is_an_error(tmp_path):
+    port = closed_port()
+    settings = Settings(_env_file=None, database_url=None, local_server_port=port, embedded_data_dir=tmp_path / "pg")
+    with pytest.raises(db.DatabaseUnavailable, match=f"nothing answers on 127.0.0.1:{port}.*SETTLEMENT_LOCAL_SERVER_PORT"):
+        db.resolve_database(settings)
+    assert not (tmp_path / "pg").exists()  # no embedded server instead
 
 
 def test_cli_prints_the_url_in_use(database_url):
