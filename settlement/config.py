@@ -85,6 +85,9 @@ class Settings(BaseSettings):
         default=ENGINE_DEFAULTS["run_lease_seconds"], ge=10,
         description="A settlement run that shows no sign of life this long loses the pipeline to the next.",
     )
+    run_confirm_days: int = Field(
+        default=7, ge=1, description="`settlement run` asks for --yes before settling more days than this."
+    )
     api_pool_min_size: int = Field(default=1, ge=0)
     api_pool_max_size: int = Field(default=10, ge=1)
 

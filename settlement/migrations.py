@@ -4,6 +4,7 @@ import datetime as dt
 
 import psycopg
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 from alembic import command
 from settlement.config import PROJECT_ROOT
@@ -21,6 +22,18 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 def downgrade(database_url: str, revision: str = "base") -> None:
     command.downgrade(alembic_config(database_url), revision)
+
+
+def schema_problem(database_url: str) -> str | None:
+    """Why the database cannot be worked on (its schema is missing or not the code's), or None."""
+    heads = set(ScriptDirectory.from_config(alembic_config(database_url)).get_heads())
+    with psycopg.connect(database_url) as conn:
+        if conn.execute("SELECT to_regclass('alembic_version')").fetchone()[0] is None:
+            return "the database has no schema yet"
+        current = {row[0] for row in conn.execute("SELECT version_num FROM alembic_version")}
+    if current != heads:
+        return f"the schema is at revision {', '.join(sorted(current)) or 'none'}, the code needs {', '.join(sorted(heads))}"
+    return None
 
 
 def ensure_day_partitions(conn: psycopg.Connection, first: dt.date, last: dt.date, time_zone: str) -> int:

@@ -101,6 +101,15 @@ def days_to_settle_before(conn: psycopg.Connection, day: dt.date, horizon_days: 
     return conn.execute("SELECT days_to_settle_before(%s, %s, %s)", (day, horizon_days, time_zone)).fetchone()[0]
 
 
+def first_day_with_events(conn: psycopg.Connection, before: dt.date, time_zone: str) -> dt.date | None:
+    """The first platform day with watch events before `before`: where settling starts when no day is
+    settled (days_to_settle_before reads it the same way), e.g. after a rebuild."""
+    return conn.execute(
+        "SELECT min((occurred_at AT TIME ZONE %s)::date) FROM watch_events WHERE occurred_at < %s::date::timestamp AT TIME ZONE %s",
+        (time_zone, before, time_zone),
+    ).fetchone()[0]
+
+
 def settled_days(conn: psycopg.Connection, first: dt.date | None = None, last: dt.date | None = None) -> list[dt.date]:
     rows = conn.execute(
         "SELECT day FROM settled_days WHERE day >= coalesce(%s, '-infinity'::date) AND day <= coalesce(%s, 'infinity'::date) ORDER BY day",
