@@ -1,11 +1,100 @@
-"""Subcommands of `settlement`: each module here has `register(subparsers)`."""
+"""Subcommands of `settlement`: each module here defines one Click command (or group), `command`.
 
-import argparse
+What they share: the exit codes, the errors a command raises to end with one line on stderr
+(`error: <what> — <next step>`), the date parameter, and opening the database the app uses.
+"""
+
 import datetime as dt
+from dataclasses import dataclass
+
+import click
+
+# Names, not the module `db`: the subcommand module settlement.commands.db would shadow it here.
+from settlement.db import Database, describe, ensure_reachable, resolve_database
+from settlement.migrations import schema_problem
+from settlement.config import Settings
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2  # also Click's own, for unknown options and bad values
+EXIT_BUSY = 75  # EX_TEMPFAIL: another run holds the pipeline, try again later
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = f"""\b
+Exit codes:
+  {EXIT_OK:<3} done
+  {EXIT_FAILED:<3} failed (the database cannot be used, a day failed to settle, a day cannot be closed)
+  {EXIT_USAGE:<3} usage: the command cannot run as typed (a bad option or date, a day that has not
+      ended, a reversed range, a range longer than the bound without --yes)
+  {EXIT_BUSY:<3} busy: another settlement run holds the pipeline; try again when it has finished
+  {EXIT_INTERRUPTED:<3} interrupted (Ctrl-C)
+Every failure is one line on stderr, `error: <what> — <next step>`; --verbose adds the traceback."""
 
 
-def parse_date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+class CommandError(Exception):
+    """Ends the command with one line on stderr and an exit code."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, what: str, next_step: str, exit_code: int | None = None):
+        super().__init__(what)
+        self.what, self.next_step = what, next_step
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+    def line(self) -> str:
+        return f"error: {self.what} — {self.next_step}"
+
+
+class UsageProblem(CommandError):
+    exit_code = EXIT_USAGE
+
+
+class Busy(CommandError):
+    exit_code = EXIT_BUSY
+
+
+class DateParam(click.ParamType):
+    name = "YYYY-MM-DD"
+
+    def convert(self, value, param, ctx) -> dt.date:
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            self.fail(f"not a date (YYYY-MM-DD): {value!r}", param, ctx)
+
+
+DATE = DateParam()
+
+
+@dataclass
+class CliState:
+    """What the whole invocation knows, for the error handler: --verbose, and the database in use."""
+
+    verbose: bool = False
+    database: Database | None = None
+
+
+def cli_state() -> CliState:
+    ctx = click.get_current_context(silent=True)
+    state = ctx.find_object(CliState) if ctx else None
+    return state if state is not None else CliState()
+
+
+def open_database(settings: Settings, needs_schema: bool = True) -> Database:
+    """The database the app uses, reachable, and (needs_schema) migrated to the code's schema."""
+    database = resolve_database(settings)
+    cli_state().database = database
+    ensure_reachable(database)
+    if needs_schema:
+        problem = schema_problem(database.url)
+        if problem:
+            raise CommandError(f"{problem} ({describe(database.url)})", "run `settlement db upgrade` first")
+    return database
+
+
+def settings_on(settings: Settings, database: Database) -> Settings:
+    """The settings, pinned to a database found once (the engine does not look for it again)."""
+    return settings.model_copy(update={"database_url": database.url})

@@ -1,32 +1,24 @@
 """`settlement ads refresh [--as-of DATE]`: the daily ad lifecycle, run by hand."""
 
-import argparse
+import click
 
-from settlement import ads, db
-from settlement.commands import parse_date
+from settlement import ads
+from settlement.commands import DATE, open_database
 from settlement.config import get_settings
 
 
-def cmd_ads_refresh(args: argparse.Namespace) -> int:
+@click.group("ads", help="Ads: their lifecycle and slots.")
+def command() -> None:
+    pass
+
+
+@command.command("refresh", help="Set ad statuses from their contract dates and refill the slots of ads no longer active.")
+@click.option("--as-of", type=DATE, default=None, help="Platform day (default: today in the platform time zone).")
+def refresh(as_of) -> None:
     settings = get_settings()
-    as_of = args.as_of or ads.platform_today(settings)
-    with db.resolve_database(settings).connect() as conn:
+    as_of = as_of or ads.platform_today(settings)
+    with open_database(settings).connect() as conn:
         result = ads.refresh_lifecycle(conn, as_of)
-    print(f"ads refreshed for {as_of} ({settings.timezone})")
+    click.echo(f"ads refreshed for {as_of} ({settings.timezone})")
     for name, count in result.counts().items():
-        print(f"  {name:<13} {count:>8}")
-    return 0
-
-
-def register(commands) -> None:
-    group = commands.add_parser("ads", help="ads: lifecycle and slots").add_subparsers(
-        dest="ads_command", required=True
-    )
-    refresh = group.add_parser(
-        "refresh",
-        help="set ad statuses from their contract dates and refill the slots of expired ads",
-    )
-    refresh.add_argument(
-        "--as-of", type=parse_date, default=None, help="platform day (YYYY-MM-DD); default: today in the platform time zone"
-    )
-    refresh.set_defaults(func=cmd_ads_refresh)
+        click.echo(f"  {name:<13} {count:>8}")

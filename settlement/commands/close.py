@@ -1,30 +1,55 @@
 """`settlement close`: freeze the payouts of a paid day or month."""
 
-import argparse
-import sys
+import datetime as dt
 
-from settlement import closing, pipeline
-from settlement.commands import parse_date
-from settlement.config import get_settings
+import click
+
+from settlement import closing, warehouse
+from settlement.commands import DATE, CommandError, UsageProblem, open_database, settings_on
+from settlement.config import Settings, get_settings
 
 
-def cmd_close(args: argparse.Namespace) -> int:
-    if bool(args.date) == bool(args.month):
-        raise SystemExit("error: give either --date or --month")
+@click.command(
+    "close",
+    short_help="Freeze the payouts of a settled day or month.",
+    help="""Freeze the payouts of a paid day or month; late events for it then become adjustments
+    booked on the next open day. Only settled days can be closed.""",
+)
+@click.option("--date", type=DATE, help="The day to close.")
+@click.option("--month", metavar="YYYY-MM", help="Every day of a month; all must be settled.")
+def command(date, month) -> None:
+    if bool(date) == bool(month):
+        raise UsageProblem("give either --date or --month", "e.g. settlement close --date 2026-11-23, or --month 2026-11")
     try:
-        days = [args.date] if args.date else closing.days_of_month(args.month)
-        closing.close_days(get_settings(), days)
-    except (closing.CannotClose, pipeline.PipelineBusy) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"closed {days[0]}" + (f" .. {days[-1]}" if len(days) > 1 else ""))
-    return 0
+        days = [date] if date else closing.days_of_month(month)
+    except closing.CannotClose as exc:
+        raise UsageProblem(str(exc), "e.g. settlement close --month 2026-11") from None
+    settings = get_settings()
+    refuse_unended(days, settings)
+    database = open_database(settings)
+    with database.connect() as conn:
+        refuse_unclosable(warehouse.day_statuses(conn, days[0], days[-1]))
+    closing.close_days(settings_on(settings, database), days)
+    click.echo(f"closed {closing.describe_days(days)}")
 
 
-def register(commands) -> None:
-    close = commands.add_parser(
-        "close", help="freeze the payouts of a paid day or month (late events then become adjustments)"
-    )
-    close.add_argument("--date", type=parse_date, help="the day to close (YYYY-MM-DD)")
-    close.add_argument("--month", help="every day of a month (YYYY-MM); all must be settled")
-    close.set_defaults(func=cmd_close)
+def refuse_unended(days: list[dt.date], settings: Settings) -> None:
+    today = warehouse.today(settings.timezone)
+    if days[-1] >= today:
+        what = "today" if days[-1] == today else "in the future"
+        raise UsageProblem(
+            f"cannot close {closing.describe_days(days)}: {days[-1]} is {what} in {settings.timezone} (today is {today}); "
+            "a day can be closed once it is settled, and settled once it has ended",
+            f"close a settled day, yesterday ({today - dt.timedelta(days=1)}) or earlier",
+        )
+
+
+def refuse_unclosable(statuses: dict[dt.date, warehouse.DayStatus]) -> None:
+    """What close_days would refuse, said with the command that fixes it (it checks again under its lock)."""
+    closed = [day for day, status in statuses.items() if status is warehouse.DayStatus.CLOSED]
+    if closed:
+        raise CommandError(f"already closed: {closing.describe_days(closed)}", "nothing to do; a closed day stays as paid")
+    pending = [day for day, status in statuses.items() if status is warehouse.DayStatus.PENDING]
+    if pending:
+        settle = f"--date {pending[0]}" if len(pending) == 1 else f"--from {pending[0]} --to {pending[-1]}"
+        raise CommandError(f"cannot close {closing.describe_days(pending)}: not settled", f"settle first: settlement run {settle}")

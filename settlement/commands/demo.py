@@ -1,12 +1,13 @@
 """`settlement demo`: a fresh demo database, a built-in demo day of data, settled, results printed."""
 
-import argparse
 import datetime as dt
 import time
 
+import click
 import psycopg
 
 from settlement import db, generate, migrations, pipeline
+from settlement.commands import CommandError
 from settlement.commands.run import print_day_summary
 from settlement.config import get_settings
 
@@ -18,34 +19,28 @@ DEMO_DATA = generate.GenerateConfig(
 )
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+@click.command("demo", help="Set up a demo database, load a demo day, settle it, print the results.")
+def command() -> None:
     settings = get_settings()
     server, source = db.server_url(settings)
+    db.ensure_reachable(db.Database(db.with_database(server, "postgres"), source))
     db.drop_database(server, DEMO_DATABASE)
     db.create_database_if_missing(server, DEMO_DATABASE)
     url = db.with_database(server, DEMO_DATABASE)
-    print(f"demo database: {db.describe(url)} ({source}), recreated")
+    click.echo(f"demo database: {db.describe(url)} ({source}), recreated")
 
     migrations.upgrade(url)
     report = generate.generate(url, DEMO_DATA, progress=False, settings=settings)
-    print(f"generated: {', '.join(f'{count:,} {table}' for table, count in report.rows.items())}")
+    click.echo(f"generated: {', '.join(f'{count:,} {table}' for table, count in report.rows.items())}")
 
     demo_settings = settings.model_copy(update={"database_url": url})
     started = time.perf_counter()
     results = pipeline.run_days(demo_settings, DEMO_DAY, trigger="demo")
     for result in results:
-        print(f"settled {result.run_date}: {result.status} in {result.seconds:.2f} s")
-    print(f"pipeline: {time.perf_counter() - started:.2f} s for {len(results)} days")
+        click.echo(f"settled {result.run_date}: {result.status} in {result.seconds:.2f} s")
+    click.echo(f"pipeline: {time.perf_counter() - started:.2f} s for {len(results)} days")
     if not all(result.succeeded for result in results):
-        print(results[-1].error)
-        return 1
+        raise CommandError(f"settling the demo day failed: {results[-1].error}", "run with --verbose for the details")
     with psycopg.connect(url) as conn:
         print_day_summary(conn, DEMO_DAY)
-    print(f"\nexplore: DATABASE_URL={url} settlement serve   (then http://127.0.0.1:8000/docs)")
-    return 0
-
-
-def register(commands) -> None:
-    commands.add_parser("demo", help="set up a demo database, load a demo day, settle it, print the results").set_defaults(
-        func=cmd_demo
-    )
+    click.echo(f"\nexplore: DATABASE_URL={url} settlement serve   (then http://127.0.0.1:8000/docs)")

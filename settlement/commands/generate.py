@@ -1,67 +1,68 @@
 """`settlement generate`: synthetic users, videos, ads and days of watch events, loaded with COPY."""
 
-import argparse
-import sys
+import click
 
 from settlement import db, migrations
-from settlement.commands import parse_date
+from settlement.commands import DATE, UsageProblem, open_database
 from settlement.config import get_settings
 from settlement.generate import GenerateConfig, generate
 
 
 def count(text: str) -> int:
-    """A count such as 5000, 5_000, 250k or 2M."""
+    """A count such as 5000, 5_000, 250k or 2M; ValueError otherwise."""
     cleaned = text.strip().replace("_", "").replace(",", "")
     scale = {"k": 1_000, "m": 1_000_000}.get(cleaned[-1:].lower(), 1)
     try:
         value = int(float(cleaned[:-1]) * scale) if scale > 1 else int(cleaned)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a count: {text!r} (e.g. 5000, 250k, 2M)") from None
+        raise ValueError(f"not a count: {text!r} (e.g. 5000, 250k, 2M)") from None
     if value < 0:
-        raise argparse.ArgumentTypeError(f"a count cannot be negative: {text!r}")
+        raise ValueError(f"a count cannot be negative: {text!r}")
     return value
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
+class CountParam(click.ParamType):
+    name = "COUNT"
+
+    def convert(self, value, param, ctx) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            return count(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+COUNT = CountParam()
+
+
+@click.command(
+    "generate",
+    short_help="Append synthetic users, videos, ads and days of watch events.",
+    help="""Append synthetic users, videos, ads and days of watch events, loaded with COPY
+    (deterministic for a seed). Migrates the database first.""",
+)
+@click.option("--videos", type=COUNT, default=200, show_default=True, help="New videos.")
+@click.option("--users", type=COUNT, default=2_000, show_default=True, help="New users, sellers included.")
+@click.option("--sellers", type=COUNT, default=None, help="How many of the users sell (default users/20).")
+@click.option("--ads", type=COUNT, default=None, help="New ads (default max(5, videos/50)).")
+@click.option("--days", type=COUNT, default=3, show_default=True, help="Consecutive platform days of events.")
+@click.option("--events-per-day", type=COUNT, default=20_000, show_default=True, help="Watch events per day.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Same seed and options, same data.")
+@click.option("--first-day", type=DATE, default=None, help="First platform day (default: the last day is yesterday).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def command(videos, users, sellers, ads, days, events_per_day, seed, first_day, quiet) -> None:
     settings = get_settings()
     config = GenerateConfig(
-        videos=args.videos,
-        users=args.users,
-        days=args.days,
-        events_per_day=args.events_per_day,
-        seed=args.seed,
-        sellers=args.sellers,
-        ads=args.ads,
-        first_day=args.first_day,
-    )
+        videos=videos, users=users, days=days, events_per_day=events_per_day, seed=seed,
+        sellers=sellers, ads=ads, first_day=first_day,
+    )  # fmt: skip
     try:
         config = config.resolved(settings.timezone)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    database = db.resolve_database(settings)
-    print(f"database: {db.describe(database.url)} ({database.source})", file=sys.stderr)
+        raise UsageProblem(str(exc), "see `settlement generate --help`") from None
+    database = open_database(settings, needs_schema=False)
+    click.echo(f"database: {db.describe(database.url)} ({database.source})", err=True)
     migrations.upgrade(database.url)
-    report = generate(database.url, config, progress=not args.quiet, settings=settings)
-    print("\n".join(report.lines()))
-    return 0
-
-
-def register(commands) -> None:
-    parser = commands.add_parser(
-        "generate",
-        help="append synthetic users, videos, ads and days of watch events (deterministic for a seed)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--videos", type=count, default=200, help="new videos")
-    parser.add_argument("--users", type=count, default=2_000, help="new users, sellers included")
-    parser.add_argument("--sellers", type=count, default=None, help="how many of the users sell (default users/20)")
-    parser.add_argument("--ads", type=count, default=None, help="new ads (default max(5, videos/50))")
-    parser.add_argument("--days", type=count, default=3, help="consecutive platform days of events")
-    parser.add_argument("--events-per-day", type=count, default=20_000, help="watch events per day")
-    parser.add_argument("--seed", type=int, default=1, help="same seed and options, same data")
-    parser.add_argument(
-        "--first-day", type=parse_date, default=None, help="first platform day (default: the last day is yesterday)"
-    )
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(func=cmd_generate)
+    report = generate(database.url, config, progress=not quiet, settings=settings)
+    click.echo("\n".join(report.lines()))

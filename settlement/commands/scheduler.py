@@ -1,29 +1,36 @@
 """`settlement scheduler`: the long-running process (ads at 00:00, yesterday's settlement at 00:30)."""
 
-import argparse
 import logging
 import signal
-import sys
 
+import click
 from apscheduler.events import EVENT_SCHEDULER_STARTED
 
 from settlement import db, scheduler
+from settlement.commands import EXIT_BUSY, EXIT_FAILED, EXIT_OK, open_database
 from settlement.config import get_settings
 
 log = logging.getLogger("settlement.scheduler")
 
-EXIT_CODES = {"SUCCEEDED": 0, "FAILED": 1, "BUSY": 75, "SKIPPED": 75}  # 75: EX_TEMPFAIL, try again later
+EXIT_CODES = {"SUCCEEDED": EXIT_OK, "FAILED": EXIT_FAILED, "BUSY": EXIT_BUSY, "SKIPPED": EXIT_BUSY}
+JOB_NAMES = [job.replace("_", "-") for job in scheduler.JOBS]
 
 
-def cmd_scheduler(args: argparse.Namespace) -> int:
+@click.command(
+    "scheduler",
+    short_help="Run the daily jobs: ads at 00:00, settle yesterday at 00:30.",
+    help="""Run the daily jobs on the platform's clock: the ad refresh at 00:00 and settling yesterday
+    at 00:30 (platform time), each with its lock and retries. SIGTERM stops it after a job in progress.""",
+)
+@click.option(
+    "--run", "job", type=click.Choice(JOB_NAMES),
+    help="Run this job once now (with its lock and retries) and exit: 0 done, 1 failed, 75 busy.",
+)
+def command(job: str | None) -> int:
     settings = get_settings()
-    try:
-        database_url = scheduler.check_database(settings)
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    if args.run:
-        outcome = scheduler.JOBS[args.run.replace("-", "_")](settings)
+    database_url = open_database(settings).url
+    if job:
+        outcome = scheduler.JOBS[job.replace("-", "_")](settings)
         return EXIT_CODES[outcome.status]
 
     process = scheduler.build_scheduler(settings)
@@ -49,7 +56,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
             "scheduler started on %s (%s); next runs: %s",
             db.describe(database_url),
             settings.timezone,
-            ", ".join(f"{job} at {when.isoformat()}" for job, when in upcoming.items()),
+            ", ".join(f"{name} at {when.isoformat()}" for name, when in upcoming.items()),
         )
 
     process.add_listener(on_started, EVENT_SCHEDULER_STARTED)
@@ -58,16 +65,4 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     log.info("scheduler stopped")
-    return 0
-
-
-def register(commands) -> None:
-    parser = commands.add_parser(
-        "scheduler", help="run the daily jobs: ad refresh at 00:00, settle yesterday at 00:30 (platform time)"
-    )
-    parser.add_argument(
-        "--run",
-        choices=[job.replace("_", "-") for job in scheduler.JOBS],
-        help="run this job once now (with its lock and retries) and exit, instead of scheduling",
-    )
-    parser.set_defaults(func=cmd_scheduler)
+    return EXIT_OK
