@@ -1,46 +1,176 @@
-"""`settlement demo`: a fresh demo database, a built-in demo day of data, settled, results printed."""
+"""`settlement demo`: fills the default database (the one the next commands use) with two days of demo
+data ending yesterday, settles them and prints yesterday's results and the commands to try next.
+
+It never drops a database that holds someone's data: it recreates a database only if the demo made it
+(COMMENT ON DATABASE marks it), fills one that is missing or empty, and refuses any other."""
 
 import datetime as dt
-import time
+import shutil
+import sys
+from pathlib import Path
 
 import click
 import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
-from settlement import db, generate, migrations, pipeline
-from settlement.commands import CommandError
-from settlement.commands.run import print_day_summary
-from settlement.config import get_settings
+from settlement import db, generate, migrations, pipeline, warehouse
+from settlement.commands import CommandError, cli_state, settings_on
+from settlement.commands.run import describe_plan, planned_days, print_day_summary, settle_with_progress
+from settlement.config import PROJECT_ROOT, Settings, get_settings
 
-DEMO_DATABASE = "settlement_demo"
-DEMO_DAY = dt.date(2026, 11, 23)
-# A few hundred videos and thousands of events a day; the day before gives the view window a history.
-DEMO_DATA = generate.GenerateConfig(
-    videos=300, users=3_000, days=2, events_per_day=20_000, seed=2026, first_day=DEMO_DAY - dt.timedelta(days=1)
+DEMO_MARK = "made by `settlement demo`, which may drop and recreate it"
+DERIVED_SCHEMAS = (warehouse.ANALYTICS_SCHEMA, warehouse.BUILD_SCHEMA)  # rebuilt by every run: not data
+
+
+def demo_data(last_day: dt.date) -> generate.GenerateConfig:
+    """A few hundred videos and thousands of events a day; the first day gives the view window a history."""
+    return generate.GenerateConfig(
+        videos=300, users=3_000, days=2, events_per_day=20_000, seed=2026, first_day=last_day - dt.timedelta(days=1)
+    )
+
+
+@click.command(
+    "demo",
+    short_help="Fill the default database with demo days, settle them, print the results.",
+    help="""Fill the default database with two days of demo data ending yesterday, settle them and
+    print yesterday's results, then the commands to try next (they use the same database).
+    A database the demo did not make is filled only if it is empty; one holding data is left alone.""",
 )
-
-
-@click.command("demo", help="Set up a demo database, load a demo day, settle it, print the results.")
-def command() -> None:
+@click.option(
+    "--database-name", metavar="NAME",
+    help="Fill this database on the same server instead (default: SETTLEMENT_DATABASE_NAME, or DATABASE_URL's).",
+)
+def command(database_name: str | None) -> None:
     settings = get_settings()
     server, source = db.server_url(settings)
-    db.ensure_reachable(db.Database(db.with_database(server, "postgres"), source))
-    db.drop_database(server, DEMO_DATABASE)
-    db.create_database_if_missing(server, DEMO_DATABASE)
-    url = db.with_database(server, DEMO_DATABASE)
-    click.echo(f"demo database: {db.describe(url)} ({source}), recreated")
+    name = database_name or default_database_name(settings)
+    database = db.Database(db.with_database(server, name), source)
+    cli_state().database = database
+    how = prepare_demo_database(database, server, name)
+    click.echo(f"demo database: {db.describe(database.url)} ({source}), {how}")
 
-    migrations.upgrade(url)
-    report = generate.generate(url, DEMO_DATA, progress=False, settings=settings)
+    migrations.upgrade(database.url)
+    last_day = pipeline.yesterday(settings)
+    report = generate.generate(database.url, demo_data(last_day), progress=False, settings=settings)
     click.echo(f"generated: {', '.join(f'{count:,} {table}' for table, count in report.rows.items())}")
 
-    demo_settings = settings.model_copy(update={"database_url": url})
-    started = time.perf_counter()
-    results = pipeline.run_days(demo_settings, DEMO_DAY, trigger="demo")
-    for result in results:
-        click.echo(f"settled {result.run_date}: {result.status} in {result.seconds:.2f} s")
-    click.echo(f"pipeline: {time.perf_counter() - started:.2f} s for {len(results)} days")
-    if not all(result.succeeded for result in results):
-        raise CommandError(f"settling the demo day failed: {results[-1].error}", "run with --verbose for the details")
+    on_demo_database = settings_on(settings, database)
+    with psycopg.connect(database.url, autocommit=True) as conn:
+        plan = planned_days(conn, last_day, last_day, on_demo_database, rebuild=False)
+        click.echo(describe_plan(plan, last_day, rebuild=False))
+        settle_with_progress(on_demo_database, last_day, last_day, plan, trigger="demo")
+        print_day_summary(conn, last_day)
+    print_next_steps(database, settings, name, last_day)
+
+
+def default_database_name(settings: Settings) -> str:
+    if settings.database_url:
+        return conninfo_to_dict(settings.database_url)["dbname"]
+    return settings.database_name
+
+
+def prepare_demo_database(database: db.Database, server: str, name: str) -> str:
+    """Makes `name` ready for the demo's rows; says what it did. Refuses a database holding data."""
+    maintenance = db.Database(db.with_database(server, "postgres"), database.source)
+    db.ensure_reachable(maintenance)
+    with maintenance.connect(autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (name,)
+        ).fetchone()
+        if row is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            mark_as_demo(conn, name)
+            return "created"
+        if row[0] == DEMO_MARK:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            mark_as_demo(conn, name)
+            return "recreated (the demo made it)"
+        holding = tables_with_rows(database.url)
+        if holding:
+            raise CommandError(
+                f"the database {name} on {db.describe(server)} holds data the demo did not make "
+                f"({', '.join(holding[:3])}{', ...' if len(holding) > 3 else ''}); it is left alone",
+                "fill another one: settlement demo --database-name settlement_demo",
+            )
+        mark_as_demo(conn, name)
+        return "filled (it was empty)"
+
+
+def mark_as_demo(conn: psycopg.Connection, name: str) -> None:
+    conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(DEMO_MARK)))
+
+
+def tables_with_rows(url: str) -> list[str]:
+    """The tables of a database that hold rows, but for the migration's bookkeeping and the engine's
+    derived schemas."""
     with psycopg.connect(url) as conn:
-        print_day_summary(conn, DEMO_DAY)
-    click.echo(f"\nexplore: DATABASE_URL={url} settlement serve   (then http://127.0.0.1:8000/docs)")
+        tables = [
+            row[0] for row in conn.execute(
+                """SELECT format('%%I.%%I', n.nspname, c.relname) FROM pg_class c
+                   JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relname <> 'alembic_version'
+                     AND n.nspname NOT IN ('information_schema') AND n.nspname NOT LIKE 'pg\\_%%'
+                     AND n.nspname <> ALL(%s)
+                   ORDER BY 1""",
+                (list(DERIVED_SCHEMAS),),
+            )
+        ]  # fmt: skip
+        return [table for table in tables if conn.execute(f"SELECT EXISTS (SELECT FROM {table})").fetchone()[0]]
+
+
+def print_next_steps(database: db.Database, settings: Settings, name: str, last_day: dt.date) -> None:
+    """The next commands as they can be typed, from the project root, on the demo's database."""
+    bin_prefix = command_prefix()
+    app_env = "" if name == default_database_name(settings) else app_environment(database, name)
+    steps = [
+        (f"{app_env}{bin_prefix}settlement run --date {last_day}", "settle yesterday again (a rerun gives the same result)"),
+        (f"{dbt_environment(database.url)}{bin_prefix}dbt build", "the same with dbt itself, as the data team's scheduler runs it"),
+        (f"{app_env}{bin_prefix}settlement serve", "the API on this data: http://127.0.0.1:8000/docs"),
+    ]
+    where = "" if Path.cwd().resolve() == PROJECT_ROOT else f", from {PROJECT_ROOT}"
+    click.echo(f"\nnext{where}:")
+    width = max(len(step) for step, _ in steps)
+    for step, why in steps:
+        click.echo(f"  {step:<{width}}   # {why}")
+    if bin_prefix:
+        click.echo(f"(or `source {bin_prefix}activate` once, then type them without {bin_prefix})")
+    if database.source == "DATABASE_URL" and not app_env:
+        click.echo("(with DATABASE_URL set as it is now: the settlement commands use it)")
+
+
+def command_prefix() -> str:
+    """How to name this environment's commands: nothing when they are on PATH, else their folder."""
+    bin_dir = Path(sys.executable).parent
+    found = shutil.which("settlement")
+    if found and Path(found).parent.resolve() == bin_dir.resolve():
+        return ""
+    try:
+        return f"{bin_dir.relative_to(PROJECT_ROOT)}/"
+    except ValueError:
+        return f"{bin_dir}/"
+
+
+def app_environment(database: db.Database, name: str) -> str:
+    if database.source == "DATABASE_URL":
+        return f"DATABASE_URL={db.describe(database.url)} "
+    return f"SETTLEMENT_DATABASE_NAME={name} "
+
+
+# What profiles.yml connects to when nothing is set: a plain `dbt build` needs no variables there.
+DBT_PROFILE_DEFAULTS = {
+    "SETTLEMENT_DBT_HOST": "127.0.0.1", "SETTLEMENT_DBT_PORT": "5432", "SETTLEMENT_DBT_USER": "postgres",
+    "SETTLEMENT_DBT_PASSWORD": "", "SETTLEMENT_DBT_DBNAME": "settlement",
+}  # fmt: skip
+
+
+def dbt_environment(url: str) -> str:
+    """The profile's variables a plain `dbt build` needs to reach this database (none for the default)."""
+    needed = {
+        name: value for name, value in pipeline.dbt_environment(url).items()
+        if name in DBT_PROFILE_DEFAULTS and value != DBT_PROFILE_DEFAULTS[name]
+    }  # fmt: skip
+    if "SETTLEMENT_DBT_PASSWORD" in needed:
+        needed["SETTLEMENT_DBT_PASSWORD"] = "'<the password>'"
+    return "".join(f"{name}={value} " for name, value in needed.items())
