@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo run serve test bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,13 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/settlement demo
+
+# After `make demo`, on the same database: settle a day again (DATE=YYYY-MM-DD, default yesterday), serve the API.
+run: install
+	$(BIN)/settlement run $(if $(DATE),--date $(DATE))
+
+serve: install
+	$(BIN)/settlement serve
 
 test: install
 	$(BIN)/pytest
