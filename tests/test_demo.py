@@ -110,12 +110,6 @@ def test_settlement_run_as_printed_settles_the_demo_day_again(demo):
     assert migrations.schema_problem(url) is None  # what `settlement serve` requires
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug, macros/pipeline/run_lifecycle.sql: begin_settlement_run reads days_to_settle_before() "
-    "through run_query, which hands the date[] back as the text '[]' (truthy), so a plain `dbt build` always "
-    "refuses with 'cannot settle D yet: [ .. ] must be settled first'",
-)
 def test_a_plain_dbt_build_as_printed_settles_yesterday(demo):
     url, env, out = demo
     yesterday = pipeline.yesterday(Settings(_env_file=None))
