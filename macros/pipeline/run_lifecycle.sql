@@ -31,6 +31,7 @@
         {{ return('') }}
     {%- endif -%}
     {%- set day = settlement_run_date() -%}
+    {%- do run_query(create_fold_watch_events(model_relation('int_pair_daily').schema)) -%}
     {%- if var('run_id', none) is not none -%}
         {%- set joined = run_query("select join_settlement_run(" ~ var('run_id') ~ ", '" ~ invocation_id ~ "', "
                                    ~ lease_interval() ~ ")").columns[0].values()[0] | string -%}

@@ -1,0 +1,2 @@
+{{ config(materialized='day_partition', session_settings=pair_pass_settings()) }}
+{{ pair_pass(shard=0, shards=2) }}

@@ -1,0 +1,2 @@
+{{ config(materialized='day_partition', session_settings=pair_pass_settings()) }}
+{{ pair_pass(shard=1, shards=2) }}
