@@ -1,4 +1,4 @@
-{{ config(materialized='table') }}
+{{ config(materialized='view') }}
 
 -- Each tier covers the zero-based view positions [lower_bound, upper_bound) of its kind.
 select

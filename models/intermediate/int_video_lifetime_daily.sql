@@ -1,8 +1,9 @@
 {{ config(materialized='day_partition') }}
 
--- Lifetime views of every video ever viewed, through the run date: the previous day's lifetime
--- carried forward plus the day's views. Cost tracks the number of videos, not the days of history.
--- settlement/pipeline.py settles days in order, so the previous day is always there.
+-- Every video ever viewed, as of the run date: its views and watch time on the day (summed over the
+-- pairs of int_pair_daily, where the view window and the quality gate are applied), and its lifetime
+-- views, the previous day's carried forward. Cost tracks the number of videos, not the days of history.
+-- Days are settled in order (days_to_settle_before), so the previous day is always there.
 {% set previous_day_exists = execute and not flags.FULL_REFRESH and load_relation(this) is not none %}
 
 with previous as (
@@ -17,15 +18,18 @@ with previous as (
 ),
 
 today as (
-    select video_id, views
-    from {{ ref('int_video_activity_daily') }}
+    select video_id, sum(views)::bigint as views, sum(watched_seconds)::bigint as watch_seconds
+    from {{ ref('int_pair_daily') }}
     where settled_on = {{ run_date() }}
-      and views > 0
+      and events > 0
+    group by video_id
 )
 
 select
     {{ run_date() }} as settled_on,
     coalesce(today.video_id, previous.video_id) as video_id,
+    today.video_id is not null as has_activity,
+    coalesce(today.watch_seconds, 0)::bigint as watch_seconds,
     coalesce(previous.views_through, 0)::bigint as views_before,
     coalesce(today.views, 0)::bigint as views_on_day,
     (coalesce(previous.views_through, 0) + coalesce(today.views, 0))::bigint as views_through

@@ -9,7 +9,7 @@
         'counted': "select coalesce(sum(events), 0) from " ~ ref('int_pair_daily') ~ " where settled_on = " ~ run_date()},
     'ad_impressions': {
         'raw': ref('stg_platform__ad_impressions'),
-        'counted': "select coalesce(sum(ad_views), 0) from " ~ ref('int_ad_views_daily') ~ " where settled_on = " ~ run_date()},
+        'counted': "select count(*) from " ~ ref('int_ad_impressions_daily') ~ " where settled_on = " ~ run_date() ~ " and reason is null"},
 } %}
 
 {%- for source, parts in sources.items() %}

@@ -3,9 +3,10 @@
 -- One row per video with views, watch time or ad views on the run date:
 -- payout = truncated video part + the sum of the truncated ad parts of its (video, ad) pairs.
 with activity as (
-    select video_id, views, watch_seconds
-    from {{ ref('int_video_activity_daily') }}
+    select video_id, views_on_day as views, watch_seconds
+    from {{ ref('int_video_lifetime_daily') }}
     where settled_on = {{ run_date() }}
+      and has_activity
 ),
 
 pricing as (
