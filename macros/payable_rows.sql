@@ -38,16 +38,3 @@
     from {{ ref('stg_platform__closed_video_ad_payouts') }}
 {%- endmacro %}
 
-{#- The payable rows of the days of the run date's day, ISO week and month: published ones for the other
-    days, and the run date's as this run settled it. -#}
-{% macro payable_through_run_date(payable_view, run_date_rows) -%}
-    (
-    select * from {{ payable_view }}
-    where settled_on >= {{ period_start('month', run_date()) }} - 6
-      and settled_on < {{ period_end('month', run_date()) }} + 6
-      and settled_on <> {{ run_date() }}
-    union all
-    select * from ({{ run_date_rows }}) as run_date_rows
-    where settled_on = {{ run_date() }}
-    ) as payable
-{%- endmacro %}

@@ -1,6 +1,7 @@
 {#-
     period_slice: a table with columns period and period_start, of which each run replaces the day,
-    ISO week and month containing the run date. The model must select exactly those periods. A model of
+    ISO week and month containing the run date (config replace_keys: only the rows of the keys the model
+    selects, and of those only the ones for which keep_when holds). A model of
     the working state replaces them at once (delete and insert, one transaction); a published model
     (config publish=true) leaves its new slice in the build schema for the run's one publish.
     (The slice is computed at run time: a config value would be fixed when the project is parsed.)

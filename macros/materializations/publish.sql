@@ -65,8 +65,17 @@
         for values from ('{{ day }}') to ('{{ day }}'::date + 1);
     {%- elif node.config.materialized == 'period_slice' %}
     {%- set columns = adapter.get_columns_in_relation(published) | map(attribute='quoted') | join(', ') %}
+    {%- set keys = node.config.get('replace_keys') %}
+    {%- if keys %}
+    {#- only the rows the run changed; of those, the ones that are still rows -#}
+    delete from {{ published }} as published
+    where exists (select 1 from {{ staged_rel }} as changed
+                  where {% for key in keys %}changed.{{ key }} = published.{{ key }}{% if not loop.last %} and {% endif %}{% endfor %});
+    {%- else %}
     delete from {{ published }} where {{ is_run_date_period() }};
-    insert into {{ published }} ({{ columns }}) select {{ columns }} from {{ staged_rel }};
+    {%- endif %}
+    insert into {{ published }} ({{ columns }})
+    select {{ columns }} from {{ staged_rel }} where {{ node.config.get('keep_when', 'true') }};
     drop table {{ staged_rel }};
     {%- else -%}
         {{ exceptions.raise_compiler_error("model " ~ node.name ~ " is published but materialized as " ~ node.config.materialized) }}

@@ -11,7 +11,7 @@
 
 with periods as (
     select *
-    from {{ staged(ref('fct_video_payouts')) }}
+    from {{ run_periods_as_published(ref('fct_video_payouts'), keys=['video_id']) }} as periods
     where {{ is_run_date_period() }}
 ),
 
