@@ -199,3 +199,14 @@ def test_a_video_is_live_from_its_creation_until_taken_down_and_again_once_back(
         (seller,),
     ).fetchone()[0]
     assert conn.execute(periods, (hidden,)).fetchall() == []  # never live
+
+
+def test_days_with_events_before_the_first_settled_day_are_settled_first(conn):
+    """An empty yesterday settled first must not hide the days with events before it."""
+    migrations.ensure_day_partitions(conn, dt.date(2026, 11, 18), dt.date(2026, 11, 22), TZ)
+    run = conn.execute("INSERT INTO pipeline_runs (run_date, status, finished_at) VALUES ('2026-11-22', 'SUCCEEDED', now()) RETURNING id").fetchone()[0]
+    conn.execute("INSERT INTO settled_days (day, run_id, run_started_at) VALUES ('2026-11-22', %s, now())", (run,))
+    insert_event(conn, dt.datetime(2026, 11, 19, 12, tzinfo=dt.timezone(dt.timedelta(hours=9))))
+    days = conn.execute("SELECT days_to_settle_before('2026-11-22', 40, %s)", (TZ,)).fetchone()[0]
+    assert days == [dt.date(2026, 11, 19), dt.date(2026, 11, 20), dt.date(2026, 11, 21)]
+    assert conn.execute("SELECT days_to_settle_before('2026-11-19', 40, %s)", (TZ,)).fetchone()[0] == []

@@ -16,6 +16,7 @@ from psycopg.conninfo import conninfo_to_dict
 from settlement import cli
 from settlement.config import PROJECT_ROOT, Settings
 from settlement.generate import GenerateConfig, generate
+from settlement import migrations
 from settlement.migrations import alembic_config
 from tests.deploy.compose import MissingVariable, Process, free_port, load_compose, local_command, service_environment
 
@@ -189,9 +190,11 @@ def test_a_scheduled_settlement_is_served_to_operators(services, migrated_url):
     assert "Application shutdown complete" in api.output
 
 
-def test_sigterm_during_a_scheduled_settlement_finishes_the_day_and_exits_promptly(services, migrated_url):
+def test_sigterm_during_a_scheduled_settlement_finishes_the_day_and_exits_promptly(services, fresh_database):
     """Three days to settle at the scheduled time; SIGTERM once the first is under way: that day is
     published, no further day is begun, nothing is retried, and the process exits at once after it."""
+    migrated_url = fresh_database("settlement_deploy")
+    migrations.upgrade(migrated_url)
     settings = Settings(_env_file=None, database_url=migrated_url)
     yesterday = dt.datetime.now(settings.zone).date() - dt.timedelta(days=1)
     generate(migrated_url, GenerateConfig(videos=30, users=300, days=3, events_per_day=3_000, seed=7,

@@ -162,7 +162,7 @@ class Gate:
             elif "settlement_lock_key('publish')" in query:
                 points[PUBLISH] = pid
             else:  # the run's start (join_settlement_run), its heartbeat: let through
-                points[f"other:{pid}:{query[:40]}"] = pid
+                points[f"other:{pid}:{query[:200]}"] = pid
         return points
 
     def let_through(self, pids: set[int], timeout: float = 10) -> None:
@@ -198,8 +198,9 @@ def stop_at(gate: Gate, conn, run_id: int, point: str, process: multiprocessing.
         waiting = gate.waiting()
         if point in waiting:
             return waiting[point]
-        if waiting and set(waiting) - passed:
-            passed |= set(waiting)
+        others = {name for name in waiting if name.startswith("other:")}  # let through every time
+        if waiting and (set(waiting) - passed or others):
+            passed |= set(waiting) - others
             trace.append(sorted(waiting))
             gate.open()  # let the waiting nodes through; the gate closes again behind them
             gate.let_through(set(waiting.values()))

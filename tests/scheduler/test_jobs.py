@@ -32,7 +32,7 @@ class FakeRunDays:
         self.outcomes = list(outcomes)
         self.calls = []
 
-    def __call__(self, settings, first, last=None, trigger="manual"):
+    def __call__(self, settings, first, last=None, trigger="manual", should_stop=None):
         self.calls.append((first, last, trigger))
         outcome = self.outcomes.pop(0)
         if isinstance(outcome, BaseException):
@@ -137,7 +137,7 @@ def test_a_job_held_by_another_scheduler_is_skipped(settings, database_url, conn
 def test_two_schedulers_never_run_the_same_job_at_once(settings):
     entered, release = threading.Event(), threading.Event()
 
-    def slow_run_days(settings, first, last=None, trigger="manual"):
+    def slow_run_days(settings, first, last=None, trigger="manual", should_stop=None):
         entered.set()
         assert release.wait(timeout=30)
         return [RunResult(1, first, "SUCCEEDED", 0.1, {"fct_video_daily": 1})]
