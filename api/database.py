@@ -53,3 +53,12 @@ async def get_results_connection(request: Request) -> AsyncIterator[AsyncConnect
 
 Connection = Annotated[AsyncConnection[DictRow], Depends(get_connection, scope="function")]
 ResultsConnection = Annotated[AsyncConnection[DictRow], Depends(get_results_connection, scope="function")]
+
+
+async def get_pool(request: Request) -> AsyncConnectionPool:
+    """The pool itself, for endpoints that must not hold a connection while they wait on something
+    else (password hashing, another server): they take one per transaction."""
+    return request.app.state.pool
+
+
+Pool = Annotated[AsyncConnectionPool, Depends(get_pool)]

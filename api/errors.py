@@ -15,6 +15,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.middleware import SECURITY_HEADERS
+
 
 class ErrorOut(BaseModel):
     detail: str
@@ -66,11 +68,13 @@ SCALARS = (str, int, float, bool, type(None))
 
 def without_secrets(error: dict) -> dict:
     """A validation error without the value sent when it is secret or may hold a secret: a body
-    field named in SECRET_FIELDS, or a whole object or list (a body sent as a list, say)."""
-    location = error.get("loc", ())
+    field named in SECRET_FIELDS, the whole body (a JSON string holding an encoded object, say), or
+    any object or list."""
+    location = tuple(error.get("loc", ()))
     if location[:1] != ("body",) or "input" not in error:
         return error
-    if SECRET_FIELDS.intersection(map(str, location)) or not isinstance(error["input"], SCALARS):
+    whole_body = location == ("body",)
+    if whole_body or SECRET_FIELDS.intersection(map(str, location)) or not isinstance(error["input"], SCALARS):
         return {key: value for key, value in error.items() if key != "input"}
     return error
 
@@ -105,6 +109,37 @@ def documented_methods(app: FastAPI, path: str) -> set[str]:
     return methods
 
 
+async def internal_error(request: Request, exc: Exception) -> Response:
+    """A 500 without details; it is answered outside the middleware, so it sets their headers itself."""
+    return JSONResponse(
+        {"detail": "internal server error"},
+        status.HTTP_500_INTERNAL_SERVER_ERROR,
+        headers={name.decode(): value.decode() for name, value in SECURITY_HEADERS},
+    )
+
+
+def document_body_limit(app: FastAPI) -> None:
+    """Adds the 413 of api.middleware.BodySizeLimit to the spec of every operation that takes a body."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        fresh = app.openapi_schema is None
+        spec = build()
+        if fresh:
+            too_large = {
+                "description": "The body is larger than the server's limit (refused before it is read)",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+            }
+            for operations in spec["paths"].values():
+                for operation in operations.values():
+                    if "requestBody" in operation:
+                        operation["responses"].setdefault(str(status.HTTP_413_CONTENT_TOO_LARGE), too_large)
+        return spec
+
+    app.openapi = openapi
+
+
 def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Exception, internal_error)

@@ -1,14 +1,21 @@
 """The FastAPI application: `create_app(settings)`; `settlement serve` runs it with uvicorn."""
 
+import asyncio
 import logging
 import secrets
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.auth.passwords import Passwords
 from api.auth.router import router as auth_router
+from api.auth.throttle import Throttle
 from api.database import open_pool
-from api.errors import register_error_handlers
+from api.email.outbox import OutboxDispatcher
+from api.email.senders import load_sender
+from api.errors import document_body_limit, register_error_handlers
+from api.logs import redact_access_log
+from api.middleware import BodySizeLimit, SecurityHeaders
 from api.ops.router import router as ops_router
 from api.playback.router import router as playback_router
 from api.stats.router import router as stats_router
@@ -26,10 +33,15 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         version="0.1.0",
         lifespan=lifespan,
     )
-    configure(app, settings or get_settings(), database_url)
+    settings = settings or get_settings()
+    configure(app, settings, database_url)
     register_error_handlers(app)
+    # The last added runs first: headers go on every answer, the 413 included.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(SecurityHeaders)
     for router in (auth_router, videos_router, playback_router, stats_router, ops_router):
         app.include_router(router)
+    document_body_limit(app)
     return app
 
 
@@ -43,9 +55,19 @@ def configure(app: FastAPI, settings: Settings, database_url: str | None = None)
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    async with open_pool(app.state.settings, app.state.database_url) as pool:
+    settings = app.state.settings
+    redact_access_log()
+    app.state.passwords = Passwords(settings)
+    app.state.throttle = Throttle(settings.throttle_storage_uri)
+    async with open_pool(settings, app.state.database_url) as pool:
         app.state.pool = pool
-        yield
+        app.state.outbox = OutboxDispatcher(pool, load_sender(settings), settings)
+        delivering = asyncio.create_task(app.state.outbox.run(), name="email-outbox")
+        try:
+            yield
+        finally:
+            await app.state.outbox.stop(delivering)
+            app.state.passwords.close()
 
 
 def jwt_secret(settings: Settings) -> str:

@@ -91,6 +91,51 @@ class Settings(BaseSettings):
     api_pool_min_size: int = Field(default=1, ge=0)
     api_pool_max_size: int = Field(default=10, ge=1)
 
+    # API hardening: what a client may cost the server
+    max_request_body_bytes: int = Field(
+        default=128 * 1024, ge=1024,
+        description="Larger request bodies are refused (413) before they are read; the largest valid body is under 80 KB.",
+    )
+    password_hash_concurrency: int = Field(
+        default=1, ge=1, description="Password hashes computed at once (each takes one core for ~0.1 s)."
+    )
+    password_hash_max_waiting: int = Field(
+        default=32, ge=0, description="Logins and signups that may wait for a hashing slot; more are answered 503."
+    )
+    password_hash_time_cost: int = Field(default=3, ge=1, description="argon2id passes.")
+    password_hash_memory_kib: int = Field(default=64 * 1024, ge=8 * 1024, description="argon2id memory per hash.")
+    password_hash_parallelism: int = Field(
+        default=1, ge=1, description="argon2id lanes (threads) per hash; 1 leaves the other cores to the requests."
+    )
+    login_account_limits: str = Field(
+        default="5/minute;20/hour",
+        description="Login attempts per account (email), as `limits` strings; a successful login clears them.",
+    )
+    login_address_limits: str = Field(
+        default="60/minute;600/hour", description="Login attempts per client address, successful or not."
+    )
+    signup_address_limits: str = Field(default="20/hour", description="Signups per client address.")
+    throttle_storage_uri: str = Field(
+        default="async+memory://",
+        description="Where the throttle counts live (a `limits` storage URI); memory: per API process.",
+    )
+    email_verification_ttl_hours: int = Field(
+        default=24, ge=1, le=24 * 30, description="How long a signup's verification link works."
+    )
+    email_verification_url: str = Field(
+        default="http://127.0.0.1:8000/verify-email",
+        description="The web page the verification link opens (with ?token=); it POSTs the token to /auth/verify-email.",
+    )
+    email_sender: str = Field(
+        default="api.email.senders:LogSender",
+        description="module:Class delivering the outbox's mail; the default logs each message (development).",
+    )
+    email_outbox_poll_seconds: float = Field(default=5.0, gt=0, description="How often the outbox is looked at.")
+    email_outbox_max_attempts: int = Field(default=5, ge=1, description="Delivery tries of an outbox message.")
+    kakao_max_response_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Larger answers from Kakao are refused (502) unread."
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_time_zone(cls, value: str) -> str:

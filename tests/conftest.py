@@ -15,7 +15,7 @@ from settlement import db, migrations
 from settlement.config import PROJECT_ROOT, Settings
 
 ANALYTICS_SCHEMA = "analytics"
-SOURCE_TABLES = ("settled_days", "closed_payout_adjustments", "watch_event_ids", "ad_impression_ids", "video_live_periods", "duplicate_events", "closed_video_ad_payouts", "closed_video_payouts", "closed_days", "playback_positions", "ad_impressions", "watch_events", "video_ads", "ads", "videos", "users")
+SOURCE_TABLES = ("used_kakao_states", "email_outbox", "email_verifications", "settled_days", "closed_payout_adjustments", "watch_event_ids", "ad_impression_ids", "video_live_periods", "duplicate_events", "closed_video_ad_payouts", "closed_video_payouts", "closed_days", "playback_positions", "ad_impressions", "watch_events", "video_ads", "ads", "videos", "users")
 
 
 def _test_server_url() -> tuple[str, object | None]:

@@ -16,6 +16,9 @@ bearer = HTTPBearer(
 )
 
 
+INVALID_TOKEN = "invalid or expired access token: log in again"
+
+
 async def jwt_secret(request: Request) -> str:
     return request.app.state.jwt_secret
 
@@ -33,11 +36,12 @@ async def current_user(
         raise unauthorized("log in first: send 'Authorization: Bearer <access_token>'")
     try:
         user_id = service.user_id_of(secret, credentials.credentials)
-    except service.InvalidToken as exc:
-        raise unauthorized(f"invalid access token: {exc}") from None
+    except service.InvalidToken:
+        # One answer for every failed check: which one failed helps only someone forging tokens.
+        raise unauthorized(INVALID_TOKEN) from None
     user = await service.user_by_id(conn, user_id)
     if user is None:
-        raise unauthorized("the token's user no longer exists")
+        raise unauthorized(INVALID_TOKEN)
     return user
 
 

@@ -1,46 +1,144 @@
-"""Sign up, log in (password or Kakao), who am I, become a seller."""
+"""Sign up (and verify the email), log in (password or Kakao), who am I, become a seller.
 
+Login and signup do not hold a database connection while a password is hashed, nor the Kakao
+callback while Kakao answers: each takes one from the pool per transaction.
+"""
+
+import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Cookie, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Cookie, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
 from psycopg.rows import DictRow
 
 from api.auth import service
 from api.auth.dependencies import CurrentUser, jwt_secret, unauthorized
-from api.auth.schemas import LoginIn, SignupIn, TokenOut, UserOut
-from api.database import Connection
+from api.auth.passwords import HashingBusy, Passwords
+from api.auth.schemas import LoginIn, SignupIn, TokenOut, UserOut, VerifyEmailIn
+from api.auth.throttle import Throttle, client_address
+from api.database import Connection, Pool
 from api.dependencies import AppSettings
 from api.errors import conflict, error_responses, forbidden, not_found
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["auth"])
 Secret = Annotated[str, Depends(jwt_secret)]
 KAKAO_STATE_COOKIE = "kakao_login_nonce"
+# OAuth 2.0 error codes (RFC 6749 4.1.2.1, OpenID Connect): repeated to the client; any other text is not.
+OAUTH_ERRORS = frozenset({
+    "access_denied", "invalid_request", "unauthorized_client", "unsupported_response_type", "invalid_scope",
+    "server_error", "temporarily_unavailable", "consent_required", "login_required", "interaction_required",
+})  # fmt: skip
 
 
-def token_for(settings, secret: str, user: DictRow) -> TokenOut:
+async def get_passwords(request: Request) -> Passwords:
+    return request.app.state.passwords
+
+
+async def get_throttle(request: Request) -> Throttle:
+    return request.app.state.throttle
+
+
+PasswordHashing = Annotated[Passwords, Depends(get_passwords)]
+Throttling = Annotated[Throttle, Depends(get_throttle)]
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}}
+THROTTLED = {
+    429: {"description": "Too many attempts: wait Retry-After seconds", "headers": RETRY_AFTER},
+    503: {"description": "Too many passwords waiting to be checked: wait Retry-After seconds", "headers": RETRY_AFTER},
+}
+
+
+def busy() -> HTTPException:
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE, "the server is busy checking passwords: try again", headers={"Retry-After": "1"}
+    )
+
+
+def no_store(response: Response) -> None:
+    """Keeps a token out of browser and proxy caches."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+
+
+def token_for(settings, secret: str, user: DictRow, response: Response) -> TokenOut:
     token, expires_in = service.issue_access_token(settings, secret, user["id"])
+    no_store(response)
     return TokenOut(access_token=token, expires_in=expires_in)
 
 
 @router.post(
-    "/auth/signup", status_code=status.HTTP_201_CREATED, response_model=UserOut, responses=error_responses(409)
+    "/auth/signup",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserOut,
+    responses={**error_responses(409), **THROTTLED},
 )
-async def signup(body: SignupIn, conn: Connection) -> DictRow:
-    password_hash = await service.hash_password(body.password)
-    user = await service.create_user(conn, body.email.lower(), body.username, password_hash)
-    if user is None:
-        raise conflict("this email is already registered: log in instead")
+async def signup(
+    body: SignupIn, request: Request, pool: Pool, settings: AppSettings, passwords: PasswordHashing, throttle: Throttling
+) -> DictRow:
+    """Creates an unverified account and sends a one-time verification link to the email; the
+    account logs in once the link is followed (POST /auth/verify-email). Signing up again with an
+    email not verified yet is allowed (a new link); a verified one is taken (409)."""
+    await throttle.admit(settings.signup_address_limits, "signup-address", client_address(request))
+    email = body.email.lower()
+    async with pool.connection() as conn:
+        if await service.email_is_taken(conn, email):
+            raise conflict("this email is already registered: log in instead")
+    try:
+        password_hash = await passwords.hash(body.password)
+    except HashingBusy:
+        raise busy() from None
+    async with pool.connection() as conn:  # one transaction: the account, its link, the mail
+        user = await service.create_unverified_user(conn, email, body.username, password_hash)
+        await service.send_verification_link(conn, settings, user)
+    request.app.state.outbox.wake()
     return user
 
 
-@router.post("/auth/login", response_model=TokenOut, responses=error_responses(401))
-async def login(body: LoginIn, conn: Connection, settings: AppSettings, secret: Secret) -> TokenOut:
-    user = await service.user_by_email(conn, body.email.lower())
-    password_hash = user["password_hash"] if user else None
-    if not await service.password_matches(password_hash, body.password):
+@router.post("/auth/verify-email", response_model=UserOut, responses=error_responses(404, 409))
+async def verify_email(body: VerifyEmailIn, conn: Connection) -> DictRow:
+    """Follows a verification link: its account is verified (and can log in); other unverified
+    signups of the email are forgotten. A link works once."""
+    try:
+        user = await service.verify_email(conn, body.token)
+    except service.EmailTaken:
+        raise conflict("another account has verified this email meanwhile") from None
+    if user is None:
+        raise not_found("unknown, used or expired verification link: sign up again for a new one")
+    return user
+
+
+@router.post("/auth/login", response_model=TokenOut, responses={**error_responses(401, 403), **THROTTLED})
+async def login(
+    body: LoginIn,
+    request: Request,
+    response: Response,
+    pool: Pool,
+    settings: AppSettings,
+    secret: Secret,
+    passwords: PasswordHashing,
+    throttle: Throttling,
+) -> TokenOut:
+    """Checks the password; attempts are limited per account and per client address (429 with
+    Retry-After). An account logs in once its email is verified (403 before)."""
+    email = body.email.lower()
+    await throttle.admit(settings.login_address_limits, "login-address", client_address(request))
+    await throttle.admit(settings.login_account_limits, "login-account", email)
+    async with pool.connection() as conn:
+        user = await service.user_for_login(conn, email)
+    stored_hash = user["password_hash"] if user else None
+    try:
+        matches, new_hash = await passwords.verify(body.password, stored_hash)
+    except HashingBusy:
+        raise busy() from None
+    if not matches:
         raise unauthorized("wrong email or password")
-    return token_for(settings, secret, user)
+    if not user["email_verified"]:
+        raise forbidden("confirm your email first: follow the link sent to it at signup")
+    await throttle.forget(settings.login_account_limits, "login-account", email)
+    if new_hash:
+        async with pool.connection() as conn:
+            await service.replace_password_hash(conn, user["id"], stored_hash, new_hash)
+    return token_for(settings, secret, user, response)
 
 
 @router.get(
@@ -68,7 +166,8 @@ async def kakao_login(settings: AppSettings, secret: Secret) -> RedirectResponse
 
 @router.get("/auth/kakao/callback", response_model=TokenOut, responses=error_responses(400, 403, 404, 409, 502))
 async def kakao_callback(
-    conn: Connection,
+    response: Response,
+    pool: Pool,
     settings: AppSettings,
     secret: Secret,
     state: Annotated[str, Query(max_length=2048)] = "",
@@ -77,22 +176,31 @@ async def kakao_callback(
     error_description: Annotated[str | None, Query(max_length=2048)] = None,
     nonce: Annotated[str | None, Cookie(alias=KAKAO_STATE_COOKIE)] = None,
 ) -> TokenOut:
+    """Where Kakao sends the browser back. The state works once, in the browser that started the login."""
     if not settings.kakao_client_id:
         raise not_found("Kakao login is not configured on this server (SETTLEMENT_KAKAO_CLIENT_ID)")
-    if not service.kakao_state_is_valid(secret, state, nonce):
+    login_state = service.read_kakao_state(secret, state, nonce)
+    if login_state is None:
         raise forbidden("invalid or expired login state: start again at /auth/kakao/login")
+    async with pool.connection() as conn:  # committed at once: a failure below does not make it reusable
+        if not await service.use_kakao_state(conn, login_state):
+            raise forbidden("this login state was used already: start again at /auth/kakao/login")
+    response.delete_cookie(KAKAO_STATE_COOKIE)
     if error:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"Kakao login refused: {error} {error_description or ''}".strip())
+        refused = f"Kakao login refused: {error}" if error in OAUTH_ERRORS else "Kakao login refused"
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, refused)
     if not code:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "the callback has no authorization code")
     try:
         profile = await service.kakao_profile_for_code(settings, code)
     except service.KakaoError as exc:
-        raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"Kakao login failed at {exc}") from None
-    user = await service.find_or_create_kakao_user(conn, profile)
+        log.warning("Kakao login failed at %s", exc)
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"Kakao login failed at the {exc.step}: try again later") from None
+    async with pool.connection() as conn:
+        user = await service.find_or_create_kakao_user(conn, profile)
     if user is None:
         raise conflict("the Kakao account's email is already registered: log in with your password")
-    return token_for(settings, secret, user)
+    return token_for(settings, secret, user, response)
 
 
 @router.get("/me", response_model=UserOut, responses=error_responses(401))

@@ -2,11 +2,13 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, JsonValue, StrictInt, StrictStr
 
-from api.schemas import text
+from api.schemas import BIGINT_MAX, text
 
+USERNAME_MAX_LENGTH = 50
 Password = Annotated[str, Field(min_length=8, max_length=256)]
+VERIFICATION_TOKEN_PATTERN = "^[A-Za-z0-9_-]{43}$"
 
 
 class Role(StrEnum):
@@ -16,15 +18,20 @@ class Role(StrEnum):
 
 class SignupIn(BaseModel):
     email: EmailStr = Field(
-        description="A deliverable address: special-use domains (.test, .invalid, .localhost...) are refused."
+        description="A deliverable address: special-use domains (.test, .invalid, .localhost...) are refused. "
+        "The verification link is sent there; the account logs in once it is followed."
     )
     password: Password
-    username: text(min_length=1, max_length=50)
+    username: text(min_length=1, max_length=USERNAME_MAX_LENGTH)
 
 
 class LoginIn(BaseModel):
     email: text(max_length=320)
     password: Annotated[str, Field(max_length=256)]
+
+
+class VerifyEmailIn(BaseModel):
+    token: Annotated[str, Field(pattern=VERIFICATION_TOKEN_PATTERN, description="The token of the link sent at signup.")]
 
 
 class TokenOut(BaseModel):
@@ -39,4 +46,33 @@ class UserOut(BaseModel):
     username: str
     role: Role
     kakao_linked: bool
+    email_verified: bool = Field(description="Whether the owner of the email has proved it; only then can the account log in.")
     created_at: dt.datetime
+
+
+# What Kakao answers (its REST API documentation of /oauth/token and /v2/user/me): only the
+# fields used, strictly typed; anything else in the answer is ignored.
+
+
+class KakaoAnswer(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class KakaoTokenIn(KakaoAnswer):
+    access_token: Annotated[StrictStr, Field(min_length=1, max_length=4096)]
+
+
+class KakaoProfileIn(KakaoAnswer):
+    nickname: StrictStr | None = None
+
+
+class KakaoAccountIn(KakaoAnswer):
+    email: Annotated[StrictStr, Field(max_length=320)] | None = None
+    # Read as is: anything but a JSON true (a string "true", 1) is an unverified email, not an error.
+    is_email_verified: JsonValue = None
+    profile: KakaoProfileIn | None = None
+
+
+class KakaoUserInfoIn(KakaoAnswer):
+    id: Annotated[StrictInt, Field(ge=1, le=BIGINT_MAX)]
+    kakao_account: KakaoAccountIn | None = None

@@ -1,30 +1,38 @@
-"""Users, passwords, login tokens and the Kakao OAuth 2.0 authorization-code flow."""
+"""Users, login tokens, email verification and the Kakao OAuth 2.0 authorization-code flow."""
 
-import asyncio
 import datetime as dt
+import hashlib
+import logging
+import re
 import secrets
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urlencode
 
 import httpx
 import jwt
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, errors
 from psycopg.rows import DictRow
+from pydantic import BaseModel
 
+from api.auth.schemas import USERNAME_MAX_LENGTH, KakaoTokenIn, KakaoUserInfoIn
+from api.email.outbox import enqueue
+from api.email.senders import OutgoingEmail
 from api.schemas import BIGINT_MAX
 from settlement.config import Settings
+
+log = logging.getLogger(__name__)
+Answer = TypeVar("Answer", bound=BaseModel)
 
 JWT_ALGORITHM = "HS256"
 ACCESS_PURPOSE = "access"
 KAKAO_STATE_PURPOSE = "kakao-state"
 
-_hasher = PasswordHasher()
-# Verified against when the email is unknown, so a wrong email takes as long as a wrong password.
-_UNKNOWN_USER_HASH = _hasher.hash(secrets.token_hex(16))
-
-USER_COLUMNS = "id, email, username, role, password_hash, kakao_id IS NOT NULL AS kakao_linked, created_at"
+USER_ID = re.compile("[0-9]{1,19}")
+USER_COLUMNS = (
+    "id, email, username, role, password_hash, kakao_id IS NOT NULL AS kakao_linked, "
+    "email_verified_at IS NOT NULL AS email_verified, created_at"
+)
 
 
 class InvalidToken(Exception):
@@ -32,22 +40,15 @@ class InvalidToken(Exception):
 
 
 class KakaoError(Exception):
-    """The provider refused or failed; the message says which step."""
+    """The provider refused, failed or answered something unexpected; the message is for the log."""
+
+    def __init__(self, step: str, reason: str) -> None:
+        super().__init__(f"{step}: {reason}")
+        self.step = step
 
 
-# Passwords -------------------------------------------------------------------------------------
-
-
-async def hash_password(password: str) -> str:
-    # argon2 is deliberately slow: keep it off the event loop.
-    return await asyncio.to_thread(_hasher.hash, password)
-
-
-async def password_matches(password_hash: str | None, password: str) -> bool:
-    try:
-        return await asyncio.to_thread(_hasher.verify, password_hash or _UNKNOWN_USER_HASH, password)
-    except (VerifyMismatchError, InvalidHashError):
-        return False
+class EmailTaken(Exception):
+    """A verified account has this email already."""
 
 
 # Tokens ----------------------------------------------------------------------------------------
@@ -59,15 +60,19 @@ def issue_token(secret: str, purpose: str, subject: str, ttl: dt.timedelta) -> s
     return jwt.encode(claims, secret, algorithm=JWT_ALGORITHM)
 
 
-def read_token(secret: str, purpose: str, token: str) -> str:
-    """The token's subject, if it is ours, unexpired and made for this purpose."""
+def read_claims(secret: str, purpose: str, token: str) -> dict:
+    """The token's claims, if it is ours, unexpired and made for this purpose."""
     try:
         claims = jwt.decode(token, secret, algorithms=[JWT_ALGORITHM], options={"require": ["sub", "exp"]})
     except jwt.InvalidTokenError as exc:
         raise InvalidToken(str(exc)) from None
-    if claims.get("purpose") != purpose:
+    if claims.get("purpose") != purpose or not isinstance(claims["sub"], str):
         raise InvalidToken("token made for another purpose")
-    return claims["sub"]
+    return claims
+
+
+def read_token(secret: str, purpose: str, token: str) -> str:
+    return read_claims(secret, purpose, token)["sub"]
 
 
 def issue_access_token(settings: Settings, secret: str, user_id: int) -> tuple[str, int]:
@@ -77,7 +82,8 @@ def issue_access_token(settings: Settings, secret: str, user_id: int) -> tuple[s
 
 def user_id_of(secret: str, token: str) -> int:
     subject = read_token(secret, ACCESS_PURPOSE, token)
-    if not subject.isdecimal() or not 1 <= int(subject) <= BIGINT_MAX:
+    # ASCII digits only: int() also reads other scripts' digits ("١٢") and surrounding spaces.
+    if not USER_ID.fullmatch(subject) or not 1 <= int(subject) <= BIGINT_MAX:
         raise InvalidToken("token subject is not a user id")
     return int(subject)
 
@@ -85,12 +91,12 @@ def user_id_of(secret: str, token: str) -> int:
 # Users -----------------------------------------------------------------------------------------
 
 
-async def create_user(conn: AsyncConnection[DictRow], email: str, username: str, password_hash: str) -> DictRow | None:
-    """The new user, or None when the email is taken."""
+async def create_unverified_user(
+    conn: AsyncConnection[DictRow], email: str, username: str, password_hash: str
+) -> DictRow:
     cursor = await conn.execute(
         f"""
-        INSERT INTO users (email, username, password_hash) VALUES (%s, %s, %s)
-        ON CONFLICT (email) DO NOTHING
+        INSERT INTO users (email, username, password_hash, email_verified_at) VALUES (%s, %s, %s, NULL)
         RETURNING {USER_COLUMNS}
         """,
         (email, username, password_hash),
@@ -98,9 +104,30 @@ async def create_user(conn: AsyncConnection[DictRow], email: str, username: str,
     return await cursor.fetchone()
 
 
-async def user_by_email(conn: AsyncConnection[DictRow], email: str) -> DictRow | None:
-    cursor = await conn.execute(f"SELECT {USER_COLUMNS} FROM users WHERE email = %s", (email,))
+async def email_is_taken(conn: AsyncConnection[DictRow], email: str) -> bool:
+    cursor = await conn.execute(
+        "SELECT 1 FROM users WHERE email = %s AND email_verified_at IS NOT NULL", (email,)
+    )
+    return await cursor.fetchone() is not None
+
+
+async def user_for_login(conn: AsyncConnection[DictRow], email: str) -> DictRow | None:
+    """The account a password login with this email is checked against: the verified one, else
+    the newest unverified signup."""
+    cursor = await conn.execute(
+        f"""
+        SELECT {USER_COLUMNS} FROM users WHERE email = %s
+        ORDER BY email_verified_at IS NOT NULL DESC, id DESC LIMIT 1
+        """,
+        (email,),
+    )
     return await cursor.fetchone()
+
+
+async def replace_password_hash(conn: AsyncConnection[DictRow], user_id: int, old: str, new: str) -> None:
+    await conn.execute(
+        "UPDATE users SET password_hash = %s WHERE id = %s AND password_hash = %s", (new, user_id, old)
+    )
 
 
 async def user_by_id(conn: AsyncConnection[DictRow], user_id: int) -> DictRow | None:
@@ -115,14 +142,87 @@ async def make_seller(conn: AsyncConnection[DictRow], user_id: int) -> DictRow:
     return await cursor.fetchone()
 
 
+async def forget_unverified_signups(conn: AsyncConnection[DictRow], email: str) -> None:
+    """Signups of this email that never proved it: they can no longer become its account."""
+    await conn.execute("DELETE FROM users WHERE email = %s AND email_verified_at IS NULL", (email,))
+
+
+# Email verification ----------------------------------------------------------------------------
+
+
+def token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+
+async def send_verification_link(conn: AsyncConnection[DictRow], settings: Settings, user: DictRow) -> None:
+    """A one-time link for this signup, queued in the outbox in the signup's transaction. Also
+    clears signups whose links expired unused."""
+    await conn.execute(
+        """
+        DELETE FROM users WHERE email_verified_at IS NULL AND password_hash IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM email_verifications v WHERE v.user_id = users.id AND v.expires_at > now())
+          AND created_at < now() - make_interval(hours => %s)
+        """,
+        (settings.email_verification_ttl_hours,),
+    )
+    token = secrets.token_urlsafe(32)
+    await conn.execute(
+        """
+        INSERT INTO email_verifications (user_id, token_hash, expires_at)
+        VALUES (%s, %s, now() + make_interval(hours => %s))
+        """,
+        (user["id"], token_digest(token), settings.email_verification_ttl_hours),
+    )
+    link = f"{settings.email_verification_url}?{urlencode({'token': token})}"
+    body = (
+        f"Hello {user['username']},\n\nconfirm that this address is yours to finish signing up:\n{link}\n\n"
+        f"The link works once, for {settings.email_verification_ttl_hours} hours. "
+        "If you did not sign up, ignore this message: nothing happens without the link."
+    )
+    await enqueue(conn, OutgoingEmail(user["email"], "Confirm your email address", body))
+
+
+async def verify_email(conn: AsyncConnection[DictRow], token: str) -> DictRow | None:
+    """The account whose link this is, now verified; None for an unknown, used or expired link.
+    Raises EmailTaken when another account has verified the email meanwhile."""
+    cursor = await conn.execute(
+        "DELETE FROM email_verifications WHERE token_hash = %s AND expires_at > now() RETURNING user_id",
+        (token_digest(token),),
+    )
+    pending = await cursor.fetchone()
+    if pending is None:
+        return None
+    try:
+        async with conn.transaction():
+            cursor = await conn.execute(
+                f"""
+                UPDATE users SET email_verified_at = now() WHERE id = %s AND email_verified_at IS NULL
+                RETURNING {USER_COLUMNS}
+                """,
+                (pending["user_id"],),
+            )
+            user = await cursor.fetchone()
+    except errors.UniqueViolation:
+        raise EmailTaken from None
+    if user is not None:
+        await forget_unverified_signups(conn, user["email"])
+    return user
+
+
 # Kakao -----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class KakaoProfile:
     kakao_id: int
-    email: str | None
+    email: str | None  # only when Kakao verified it
     nickname: str | None
+
+
+@dataclass(frozen=True)
+class KakaoState:
+    nonce: str
+    expires_at: dt.datetime
 
 
 def new_kakao_state(settings: Settings, secret: str) -> tuple[str, str]:
@@ -132,15 +232,36 @@ def new_kakao_state(settings: Settings, secret: str) -> tuple[str, str]:
     return state, nonce
 
 
-def kakao_state_is_valid(secret: str, state: str, cookie_nonce: str | None) -> bool:
+def read_kakao_state(secret: str, state: str, cookie_nonce: str | None) -> KakaoState | None:
+    """The state, if it is ours, unexpired and was issued to the browser sending this cookie."""
     try:
-        nonce = read_token(secret, KAKAO_STATE_PURPOSE, state)
+        claims = read_claims(secret, KAKAO_STATE_PURPOSE, state)
     except InvalidToken:
-        return False
+        return None
     # Bytes: compare_digest refuses str with non-ASCII characters, and the cookie is the browser's to send.
-    return cookie_nonce is not None and secrets.compare_digest(
-        nonce.encode(), cookie_nonce.encode("utf-8", "surrogatepass")
+    if cookie_nonce is None or not secrets.compare_digest(
+        claims["sub"].encode(), cookie_nonce.encode("utf-8", "surrogatepass")
+    ):
+        return None
+    return KakaoState(claims["sub"], dt.datetime.fromtimestamp(claims["exp"], dt.UTC))
+
+
+def kakao_state_is_valid(secret: str, state: str, cookie_nonce: str | None) -> bool:
+    return read_kakao_state(secret, state, cookie_nonce) is not None
+
+
+async def use_kakao_state(conn: AsyncConnection[DictRow], state: KakaoState) -> bool:
+    """Marks the state used; False when it was used before (a replay)."""
+    cursor = await conn.execute(
+        """
+        WITH expired AS (DELETE FROM used_kakao_states WHERE expires_at < now())
+        INSERT INTO used_kakao_states (nonce, expires_at) VALUES (%s, %s)
+        ON CONFLICT DO NOTHING
+        RETURNING 1
+        """,
+        (state.nonce, state.expires_at),
     )
+    return await cursor.fetchone() is not None
 
 
 def kakao_authorize_url(settings: Settings, state: str) -> str:
@@ -154,7 +275,7 @@ def kakao_authorize_url(settings: Settings, state: str) -> str:
 
 
 async def kakao_profile_for_code(settings: Settings, code: str) -> KakaoProfile:
-    """Code -> access token -> user info."""
+    """Code -> access token -> user info, each answer size-bounded and checked against its schema."""
     form = {
         "grant_type": "authorization_code",
         "client_id": settings.kakao_client_id,
@@ -163,47 +284,60 @@ async def kakao_profile_for_code(settings: Settings, code: str) -> KakaoProfile:
     }
     if settings.kakao_client_secret:
         form["client_secret"] = settings.kakao_client_secret.get_secret_value()
-    async with httpx.AsyncClient(timeout=settings.kakao_timeout_seconds) as client:
-        token = await _kakao_json(client.post(settings.kakao_token_url, data=form), "token exchange")
-        access_token = token.get("access_token")
-        if not isinstance(access_token, str):
-            raise KakaoError("token exchange: no access_token in the answer")
-        info = await _kakao_json(
-            client.get(settings.kakao_user_info_url, headers={"Authorization": f"Bearer {access_token}"}),
-            "user info",
+    # identity: the size bound applies to what is read, not to what it would decompress to
+    async with httpx.AsyncClient(timeout=settings.kakao_timeout_seconds, headers={"Accept-Encoding": "identity"}) as client:
+        token_request = client.build_request("POST", settings.kakao_token_url, data=form)
+        token = await _kakao_answer(client, token_request, "token exchange", KakaoTokenIn, settings)
+        info_request = client.build_request(
+            "GET", settings.kakao_user_info_url, headers={"Authorization": f"Bearer {token.access_token}"}
         )
+        info = await _kakao_answer(client, info_request, "user info", KakaoUserInfoIn, settings)
     return _profile_from(info)
 
 
-async def _kakao_json(request, step: str) -> dict:
+async def _kakao_answer(
+    client: httpx.AsyncClient, request: httpx.Request, step: str, schema: type[Answer], settings: Settings
+) -> Answer:
     try:
-        response = await request
+        response = await client.send(request, stream=True)
+        try:
+            if response.status_code != 200:
+                raise KakaoError(step, f"HTTP {response.status_code}")
+            body = await _read_at_most(response, settings.kakao_max_response_bytes, step)
+        finally:
+            await response.aclose()
     except httpx.HTTPError as exc:
-        raise KakaoError(f"{step}: {exc.__class__.__name__}: {exc}") from None
-    if response.status_code != 200:
-        raise KakaoError(f"{step}: HTTP {response.status_code} {response.text[:200]}")
+        raise KakaoError(step, exc.__class__.__name__) from None
     try:
-        body = response.json()
+        return schema.model_validate_json(body)
     except ValueError:
-        raise KakaoError(f"{step}: the answer is not JSON") from None
-    if not isinstance(body, dict):
-        raise KakaoError(f"{step}: the answer is not a JSON object")
-    return body
+        raise KakaoError(step, "the answer is not what Kakao documents") from None
 
 
-def _profile_from(info: dict) -> KakaoProfile:
-    kakao_id = info.get("id")
-    if not isinstance(kakao_id, int) or not 1 <= kakao_id <= BIGINT_MAX:
-        raise KakaoError("user info: no usable id")
-    account = info.get("kakao_account") or {}
-    profile = account.get("profile") or {}
-    email = account.get("email") if account.get("is_email_verified", True) else None
-    return KakaoProfile(kakao_id=kakao_id, email=_clean(email), nickname=_clean(profile.get("nickname")))
+async def _read_at_most(response: httpx.Response, max_bytes: int, step: str) -> bytes:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise KakaoError(step, f"the answer is larger than {max_bytes} bytes")
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > max_bytes:
+            raise KakaoError(step, f"the answer is larger than {max_bytes} bytes")
+    return bytes(body)
 
 
-def _clean(value) -> str | None:
-    """A provider's string as storable text, or None."""
-    if not isinstance(value, str):
+def _profile_from(info: KakaoUserInfoIn) -> KakaoProfile:
+    account = info.kakao_account
+    # An email counts only when Kakao says, with a JSON true, that the user verified it.
+    verified = account is not None and account.is_email_verified is True
+    email = _clean(account.email) if verified else None
+    nickname = _clean(account.profile.nickname) if account and account.profile else None
+    return KakaoProfile(kakao_id=info.id, email=email, nickname=nickname[:USERNAME_MAX_LENGTH] if nickname else None)
+
+
+def _clean(value: str | None) -> str | None:
+    """A provider's string as storable text (no NUL, valid UTF-8, trimmed), or None."""
+    if value is None:
         return None
     value = value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8").strip()
     return value or None
@@ -211,18 +345,21 @@ def _clean(value) -> str | None:
 
 async def find_or_create_kakao_user(conn: AsyncConnection[DictRow], profile: KakaoProfile) -> DictRow | None:
     """The user of this Kakao account, created on first login; None when its email belongs to
-    another account (linking accounts is left to a logged-in user, not done silently)."""
+    another verified account (linking accounts is left to a logged-in user, not done silently).
+    Unverified signups of the email are forgotten: Kakao has shown who owns it."""
     select = f"SELECT {USER_COLUMNS} FROM users WHERE kakao_id = %s"
     existing = await (await conn.execute(select, (profile.kakao_id,))).fetchone()
     if existing:
         return existing
+    if profile.email:
+        await forget_unverified_signups(conn, profile.email.lower())
     # Kakao shares the email only with the user's consent: without it, a placeholder that cannot
     # receive mail (.invalid is reserved) keeps users.email unique and non-null.
     email = (profile.email or f"kakao-{profile.kakao_id}@users.kakao.invalid").lower()
     created = await (
         await conn.execute(
             f"""
-            INSERT INTO users (email, username, kakao_id) VALUES (%s, %s, %s)
+            INSERT INTO users (email, username, kakao_id, email_verified_at) VALUES (%s, %s, %s, now())
             ON CONFLICT DO NOTHING
             RETURNING {USER_COLUMNS}
             """,

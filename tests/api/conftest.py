@@ -1,8 +1,10 @@
 """The API under test: one app (and pool) per session against the session database, an httpx client
 per test (tables emptied first by the `conn` fixture), and a fake Kakao served over real HTTP."""
 
+import contextlib
 import datetime as dt
 import json
+import re
 import secrets
 import threading
 import uuid
@@ -20,6 +22,7 @@ BASE_URL = "http://test"
 # Events are dated at noon of the platform's yesterday, so a scenario's events fall on one day.
 EVENT_AGE_HOURS = 24 * 7
 OPS_TOKEN = "test-operator-token"
+UNTHROTTLED = "1000000/minute"
 DEFAULT_KAKAO_ACCOUNT = {"id": 4242, "email": "kakao.user@example.com", "nickname": "kakao user"}
 
 
@@ -33,6 +36,9 @@ class FakeKakao:
     codes: dict = field(default_factory=dict)  # code -> (account, redirect_uri)
     tokens: dict = field(default_factory=dict)  # access token -> account
     base_url: str = ""
+    # step ("token" or "user info") -> what to answer instead: (status, JSON value, raw bytes or a Flood)
+    answers: dict = field(default_factory=dict)
+    bytes_sent: int = 0  # of the last Flood
 
     def authorize(self, query: dict) -> tuple[int, dict, dict | None]:
         if query.get("client_id") != self.client_id or query.get("response_type") != "code":
@@ -62,8 +68,18 @@ class FakeKakao:
             return 401, {}, {"code": -401, "msg": "this access token does not exist"}
         kakao_account = {"profile": {"nickname": account["nickname"]}}
         if account.get("email"):
-            kakao_account |= {"email": account["email"], "is_email_verified": True}
+            kakao_account |= {"email": account["email"], "is_email_verified": account.get("is_email_verified", True)}
         return 200, {}, {"id": account["id"], "kakao_account": kakao_account}
+
+
+@dataclass(frozen=True)
+class Flood:
+    """A user-info answer of size bytes (a nickname of x's), with or without its Content-Length."""
+
+    size: int
+    declared: bool = True
+    prefix: bytes = b'{"id": 4242, "kakao_account": {"profile": {"nickname": "'
+    suffix: bytes = b'"}}}'
 
 
 def serve_fake_kakao(fake: FakeKakao) -> ThreadingHTTPServer:
@@ -73,19 +89,23 @@ def serve_fake_kakao(fake: FakeKakao) -> ThreadingHTTPServer:
             if url.path == "/oauth/authorize":
                 self.answer(*fake.authorize({k: v[0] for k, v in parse_qs(url.query).items()}))
             elif url.path == "/v2/user/me":
-                self.answer(*fake.user_info(self.headers.get("Authorization", "")))
+                self.answer(*fake.answers.get("user info") or fake.user_info(self.headers.get("Authorization", "")))
             else:
                 self.answer(404, {}, {"error": "not found"})
 
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
             if self.path == "/oauth/token":
-                self.answer(*fake.token({k: v[0] for k, v in parse_qs(body).items()}))
+                answer = fake.token({k: v[0] for k, v in parse_qs(body).items()})
+                self.answer(*fake.answers.get("token") or answer)
             else:
                 self.answer(404, {}, {"error": "not found"})
 
-        def answer(self, status: int, headers: dict, body: dict | None):
-            payload = json.dumps(body).encode() if body is not None else b""
+        def answer(self, status: int, headers: dict, body):
+            if isinstance(body, Flood):
+                self.flood(status, body)
+                return
+            payload = body if isinstance(body, bytes) else json.dumps(body).encode() if body is not None else b""
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)
@@ -93,6 +113,23 @@ def serve_fake_kakao(fake: FakeKakao) -> ThreadingHTTPServer:
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
+
+        def flood(self, status: int, flood: Flood):
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            if flood.declared:
+                self.send_header("Content-Length", str(flood.size))
+            self.end_headers()
+            chunk = b"x" * 65536
+            fake.bytes_sent = 0
+            try:
+                self.wfile.write(flood.prefix)
+                while fake.bytes_sent < flood.size:
+                    self.wfile.write(chunk)
+                    fake.bytes_sent += len(chunk)
+                self.wfile.write(flood.suffix)
+            except OSError:  # the client stopped reading
+                pass
 
         def log_message(self, *args):
             pass
@@ -117,6 +154,7 @@ def fake_kakao(kakao_server):
     """The fake provider; a test may change its logged-in account."""
     yield kakao_server
     kakao_server.account = dict(DEFAULT_KAKAO_ACCOUNT)
+    kakao_server.answers = {}
 
 
 @pytest.fixture(scope="session")
@@ -134,6 +172,13 @@ def api_settings(database_url, kakao_server) -> Settings:
         playback_max_event_age_hours=EVENT_AGE_HOURS,
         ops_token=OPS_TOKEN,
         api_pool_max_size=20,
+        # The suites log in hundreds of times a minute from one address; tests/api/test_throttle.py
+        # checks the throttle with its default limits.
+        login_address_limits=UNTHROTTLED,
+        signup_address_limits=UNTHROTTLED,
+        # Apps deliver the mail of their own signups, at once; a test's own app is not raced by
+        # the session's app polling the shared outbox.
+        email_outbox_poll_seconds=3600,
     )
 
 
@@ -141,6 +186,7 @@ def api_settings(database_url, kakao_server) -> Settings:
 async def app(api_settings):
     application = create_app(api_settings)
     async with application.router.lifespan_context(application):
+        await application.state.outbox.settled()  # see client()
         yield application
 
 
@@ -148,6 +194,9 @@ async def app(api_settings):
 async def client(app, conn):
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as http:
         yield http
+    # The next test empties the tables from this thread, blocking the event loop: a delivery
+    # holding outbox rows would never finish.
+    await app.state.outbox.settled()
 
 
 @dataclass
@@ -157,14 +206,33 @@ class Account:
     headers: dict
 
 
+def verification_link(conn, email: str) -> str:
+    """The newest verification link mailed to email, read from the outbox."""
+    row = conn.execute(
+        "SELECT body FROM email_outbox WHERE recipient = %s ORDER BY id DESC LIMIT 1", (email.lower(),)
+    ).fetchone()
+    assert row is not None, f"no mail to {email} in the outbox"
+    return re.search(r"https?://\S+", row[0])[0]
+
+
+def verification_token(conn, email: str) -> str:
+    return parse_qs(urlsplit(verification_link(conn, email)).query)["token"][0]
+
+
+async def verify_email(client, conn, email: str) -> httpx.Response:
+    """Follows the verification link mailed to email, as the web page it opens does."""
+    return await client.post("/auth/verify-email", json={"token": verification_token(conn, email)})
+
+
 @pytest.fixture
-def make_account(client):
-    """Signs a user up (a seller if asked) and logs them in."""
+def make_account(client, conn):
+    """Signs a user up (a seller if asked), verifies the email and logs them in."""
 
     async def make(name: str = "viewer", seller: bool = False) -> Account:
         email = f"{name}-{uuid.uuid4().hex[:6]}@example.com"
         response = await client.post("/auth/signup", json={"email": email, "password": "correct horse", "username": name})
         assert response.status_code == 201, response.text
+        assert (await verify_email(client, conn, email)).status_code == 200
         login = await client.post("/auth/login", json={"email": email, "password": "correct horse"})
         headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
         if seller:
@@ -227,3 +295,23 @@ def at(api_settings, event_day):
     """at(minutes) -> an aware time that many minutes after noon of event_day."""
     noon = dt.datetime.combine(event_day, dt.time(12, 0), tzinfo=api_settings.zone)
     return lambda minutes=0.0: (noon + dt.timedelta(minutes=minutes)).isoformat()
+
+
+@pytest.fixture
+async def app_with(api_settings, conn):
+    """start(**changes): an app of its own, on the session database, with these settings changed
+    (its throttle counts, say, start from zero); stopped at the end of the test."""
+    async with contextlib.AsyncExitStack() as running:
+
+        async def start(**changes):
+            application = create_app(api_settings.model_copy(update=changes))
+            await running.enter_async_context(application.router.lifespan_context(application))
+            await application.state.outbox.settled()  # see client()
+            return application
+
+        yield start
+
+
+def client_of(app, address: str = "127.0.0.1") -> httpx.AsyncClient:
+    """A client of app whose requests come from this address."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(address, 50000)), base_url=BASE_URL)

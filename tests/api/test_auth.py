@@ -3,6 +3,7 @@ import datetime as dt
 import jwt
 
 from api.auth.service import ACCESS_PURPOSE, JWT_ALGORITHM
+from tests.api.conftest import verify_email
 
 
 async def test_signup_login_and_me(client, conn):
@@ -15,7 +16,9 @@ async def test_signup_login_and_me(client, conn):
     assert "password_hash" not in user
     stored = conn.execute("SELECT password_hash FROM users WHERE id = %s", (user["id"],)).fetchone()[0]
     assert stored.startswith("$argon2id$") and "correct horse" not in stored
+    assert user["email_verified"] is False
 
+    assert (await verify_email(client, conn, "mina@example.com")).status_code == 200
     login = await client.post("/auth/login", json={"email": "mina@example.com", "password": "correct horse"})
     assert login.status_code == 200
     token = login.json()
@@ -25,9 +28,10 @@ async def test_signup_login_and_me(client, conn):
     assert me.status_code == 200 and me.json()["id"] == user["id"]
 
 
-async def test_duplicate_email_is_a_conflict(client):
+async def test_duplicate_email_is_a_conflict(client, conn):
     body = {"email": "twice@example.com", "password": "correct horse", "username": "t"}
     assert (await client.post("/auth/signup", json=body)).status_code == 201
+    assert (await verify_email(client, conn, body["email"])).status_code == 200  # an unverified one is no conflict
     again = await client.post("/auth/signup", json={**body, "email": "TWICE@example.com"})
     assert again.status_code == 409 and "already registered" in again.json()["detail"]
 

@@ -60,10 +60,15 @@ async def test_a_refused_login_or_a_reused_code_is_reported(client, fake_kakao):
     refused = await client.get("/auth/kakao/callback", params={"state": state, "error": "access_denied"})
     assert refused.status_code == 400 and "access_denied" in refused.json()["detail"]
 
+    # (a state works once: the code is used again with the state of a new login)
+    start = await client.get("/auth/kakao/login")
     async with httpx.AsyncClient() as browser:
         callback = (await browser.get(start.headers["location"])).headers["location"].removeprefix(BASE_URL)
     assert (await client.get(callback)).status_code == 200
-    reused = await client.get(callback)
+    code = parse_qs(urlsplit(callback).query)["code"][0]
+    new_start = await client.get("/auth/kakao/login")
+    new_state = parse_qs(urlsplit(new_start.headers["location"]).query)["state"][0]
+    reused = await client.get("/auth/kakao/callback", params={"code": code, "state": new_state})
     assert reused.status_code == 502 and "token exchange" in reused.json()["detail"]
 
 

@@ -61,3 +61,25 @@ def test_serve_answers_on_its_port(database_url):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_the_access_log_keeps_no_oauth_code_nor_state(database_url):
+    port = free_port()
+    process = settlement(["serve", "--port", str(port), "--log-level", "info"], database_url)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/openapi.json")
+                break
+            except httpx.ConnectError:
+                assert process.poll() is None, process.stderr.read()
+                assert time.monotonic() < deadline, "the server did not start within 30 s"
+                time.sleep(0.2)
+        httpx.get(f"http://127.0.0.1:{port}/auth/kakao/callback?code=SECRET-CODE-1&state=SECRET-STATE-2")
+    finally:
+        process.terminate()
+        stdout, stderr = process.communicate(timeout=30)
+    log = stdout + stderr
+    assert "/auth/kakao/callback?code=REDACTED&state=REDACTED" in log, log
+    assert "SECRET" not in log

@@ -1,0 +1,144 @@
+"""Password accounts start unverified and log in once the link mailed through the outbox is
+followed; an unverified signup never blocks the owner of the email."""
+
+import asyncio
+import logging
+
+import pytest
+
+from api.email.senders import OutgoingEmail
+from tests.api.conftest import client_of, verification_link, verification_token, verify_email
+from tests.api.test_kakao import kakao_login
+
+PASSWORD = "correct horse"
+
+
+async def signup(client, email: str, password: str = PASSWORD, username: str = "someone"):
+    return await client.post("/auth/signup", json={"email": email, "password": password, "username": username})
+
+
+async def login(client, email: str, password: str = PASSWORD):
+    return await client.post("/auth/login", json={"email": email, "password": password})
+
+
+async def test_an_account_logs_in_once_its_link_is_followed(client, conn):
+    created = await signup(client, "new@example.com")
+    assert created.status_code == 201 and created.json()["email_verified"] is False
+    refused = await login(client, "new@example.com")
+    assert refused.status_code == 403 and "confirm your email" in refused.json()["detail"]
+    assert (await login(client, "new@example.com", "wrong password")).status_code == 401  # no hint without the password
+
+    verified = await verify_email(client, conn, "new@example.com")
+    assert verified.status_code == 200 and verified.json()["email_verified"] is True
+    assert (await login(client, "new@example.com")).status_code == 200
+
+
+async def test_a_link_works_once_and_not_after_it_expires(client, conn):
+    await signup(client, "once@example.com")
+    token = verification_token(conn, "once@example.com")
+    assert (await client.post("/auth/verify-email", json={"token": token})).status_code == 200
+    assert (await client.post("/auth/verify-email", json={"token": token})).status_code == 404
+
+    await signup(client, "late@example.com")
+    conn.execute("UPDATE email_verifications SET expires_at = now() - interval '1 second'")
+    assert (await verify_email(client, conn, "late@example.com")).status_code == 404
+    assert (await login(client, "late@example.com")).status_code == 403
+
+
+async def test_the_outbox_holds_the_link_and_the_development_sender_logs_it(client, conn, caplog):
+    caplog.set_level(logging.INFO, logger="api.email")
+    await signup(client, "mailed@example.com")
+    link = verification_link(conn, "mailed@example.com")
+    assert link.startswith("http://127.0.0.1:8000/verify-email?token=")
+    for _ in range(50):
+        if conn.execute("SELECT sent_at IS NOT NULL FROM email_outbox WHERE recipient = 'mailed@example.com'").fetchone()[0]:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail("the outbox message was not delivered")
+    assert link in caplog.text
+    # the token is stored as a digest only
+    token = verification_token(conn, "mailed@example.com").encode()
+    assert [token not in bytes(row[0]) for row in conn.execute("SELECT token_hash FROM email_verifications")] == [True]
+
+
+async def test_a_squatter_does_not_block_the_owner_who_signs_up(client, conn):
+    assert (await signup(client, "owner@example.com", "squatter's password", "squatter")).status_code == 201
+    squatter_token = verification_token(conn, "owner@example.com")
+    assert (await signup(client, "owner@example.com", PASSWORD, "owner")).status_code == 201  # not 409
+    owner = await verify_email(client, conn, "owner@example.com")
+    assert owner.status_code == 200 and owner.json()["username"] == "owner"
+    assert (await client.post("/auth/verify-email", json={"token": squatter_token})).status_code == 404
+    assert (await login(client, "owner@example.com", "squatter's password")).status_code == 401
+    assert (await login(client, "owner@example.com")).status_code == 200
+    assert (await signup(client, "owner@example.com", "another password")).status_code == 409  # now it is taken
+
+
+async def test_a_squatter_does_not_block_the_owner_who_logs_in_with_kakao(client, conn, fake_kakao):
+    fake_kakao.account = {"id": 9001, "email": "kakao.owner@example.com", "nickname": "owner"}
+    assert (await signup(client, "kakao.owner@example.com", "squatter's password", "squatter")).status_code == 201
+    squatter_token = verification_token(conn, "kakao.owner@example.com")
+    first = await kakao_login(client, fake_kakao)
+    assert first.status_code == 200, first.text
+    me = (await client.get("/me", headers={"Authorization": f"Bearer {first.json()['access_token']}"})).json()
+    assert (me["email"], me["username"], me["kakao_linked"], me["email_verified"]) == ("kakao.owner@example.com", "owner", True, True)
+    assert (await client.post("/auth/verify-email", json={"token": squatter_token})).status_code == 404
+    assert (await login(client, "kakao.owner@example.com", "squatter's password")).status_code == 401
+    assert (await kakao_login(client, fake_kakao)).status_code == 200  # and every later login
+
+
+@pytest.mark.parametrize("claimed", ["true", 1, None, "missing"])
+async def test_a_kakao_email_counts_only_when_verified_is_json_true(client, conn, fake_kakao, claimed):
+    fake_kakao.account = {"id": 9002, "email": "maybe@example.com", "nickname": "maybe", "is_email_verified": claimed}
+    if claimed == "missing":
+        fake_kakao.account["is_email_verified"] = None
+    await signup(client, "maybe@example.com", username="squatter")
+    response = await kakao_login(client, fake_kakao)
+    assert response.status_code == 200, response.text
+    me = (await client.get("/me", headers={"Authorization": f"Bearer {response.json()['access_token']}"})).json()
+    assert me["email"] == "kakao-9002@users.kakao.invalid"  # the unverified email is not taken as the user's
+    # and the unverified claim did not clear the other signup of that email
+    assert (await verify_email(client, conn, "maybe@example.com")).status_code == 200
+
+
+class RecordingSender:
+    sent: list[OutgoingEmail] = []
+
+    def __init__(self, settings) -> None:
+        pass
+
+    async def send(self, message: OutgoingEmail) -> None:
+        RecordingSender.sent.append(message)
+
+
+class FailingSender:
+    def __init__(self, settings) -> None:
+        pass
+
+    async def send(self, message: OutgoingEmail) -> None:
+        raise ConnectionError("the mail server is down")
+
+
+async def wait_for(condition, seconds: float = 5.0) -> bool:
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def test_the_sender_is_pluggable_and_a_failed_delivery_is_tried_again(app_with, conn):
+    recording = await app_with(email_sender="tests.api.test_verification:RecordingSender")
+    async with client_of(recording) as client:
+        await signup(client, "plugged@example.com")
+    assert await wait_for(lambda: any(m.recipient == "plugged@example.com" for m in RecordingSender.sent))
+    [message] = [m for m in RecordingSender.sent if m.recipient == "plugged@example.com"]
+    assert verification_link(conn, "plugged@example.com") in message.body
+
+    failing = await app_with(email_sender="tests.api.test_verification:FailingSender", email_outbox_poll_seconds=0.1)
+    async with client_of(failing) as client:
+        await signup(client, "unlucky@example.com")
+    attempts = "SELECT attempts, sent_at, last_error FROM email_outbox WHERE recipient = 'unlucky@example.com'"
+    assert await wait_for(lambda: conn.execute(attempts).fetchone()[0] >= 2)
+    tries, sent_at, error = conn.execute(attempts).fetchone()
+    assert sent_at is None and error == "ConnectionError"
