@@ -6,6 +6,7 @@ import secrets
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from api.auth.passwords import Passwords
 from api.auth.router import router as auth_router
@@ -14,6 +15,7 @@ from api.database import open_pool
 from api.email.outbox import OutboxDispatcher
 from api.email.senders import load_sender
 from api.errors import document_body_limit, register_error_handlers
+from api.health.router import router as health_router
 from api.logs import redact_access_log
 from api.middleware import BodySizeLimit, SecurityHeaders
 from api.ops.router import router as ops_router
@@ -21,13 +23,15 @@ from api.playback.router import router as playback_router
 from api.stats.router import router as stats_router
 from api.videos.router import router as videos_router
 from settlement.config import Settings, get_settings
+from settlement.migrations import code_heads
 
 log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
-    """The app; its connection pool opens with the lifespan (see configure)."""
-    app = FastAPI(
+    """The app; its connection pool opens with the lifespan (see configure). The docs pages
+    (/docs, /redoc) load their scripts from the fastapi-offline package, not from a CDN."""
+    app = FastAPIOffline(
         title="Settlement API",
         summary="Records video playback and serves sellers their payouts and rankings.",
         version="0.1.0",
@@ -39,7 +43,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     # The last added runs first: headers go on every answer, the 413 included.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(SecurityHeaders)
-    for router in (auth_router, videos_router, playback_router, stats_router, ops_router):
+    for router in (health_router, auth_router, videos_router, playback_router, stats_router, ops_router):
         app.include_router(router)
     document_body_limit(app)
     return app
@@ -51,6 +55,7 @@ def configure(app: FastAPI, settings: Settings, database_url: str | None = None)
     app.state.settings = settings
     app.state.database_url = database_url
     app.state.jwt_secret = jwt_secret(settings)
+    app.state.schema_heads = code_heads()
 
 
 @asynccontextmanager

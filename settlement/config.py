@@ -135,6 +135,7 @@ class Settings(BaseSettings):
     kakao_max_response_bytes: int = Field(
         default=64 * 1024, ge=1024, description="Larger answers from Kakao are refused (502) unread."
     )
+    readiness_timeout_seconds: float = Field(default=2.0, gt=0, description="How long /readyz waits for the database.")
 
     @field_validator("timezone")
     @classmethod

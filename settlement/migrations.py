@@ -16,6 +16,11 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
+def code_heads() -> set[str]:
+    """The schema revisions this code needs (the heads of alembic/versions)."""
+    return set(ScriptDirectory.from_config(alembic_config("")).get_heads())
+
+
 def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
 

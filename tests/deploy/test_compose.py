@@ -4,6 +4,7 @@ run each service's own command, unchanged, against a fresh test database."""
 import datetime as dt
 import signal
 import subprocess
+import sys
 import time
 from zoneinfo import ZoneInfo
 
@@ -137,6 +138,19 @@ def test_the_scheduler_refuses_an_unmigrated_database(services, fresh_database):
     assert "the database has no schema yet" in scheduler.output and "run `settlement db upgrade` first" in scheduler.output
 
 
+def test_the_api_is_healthy_when_ready_and_the_file_names_its_compose_version(services):
+    assert services["api"]["healthcheck"]["test"][:2] == ["CMD", "python"]
+    assert "http://127.0.0.1:8000/readyz" in services["api"]["healthcheck"]["test"][-1]
+    assert "Docker Compose v2.24" in (PROJECT_ROOT / "docker-compose.yml").read_text().split("\nname:")[0]
+
+
+def api_healthcheck(service: dict, port: int) -> subprocess.CompletedProcess:
+    """The service's healthcheck command, run here against the API on a local port."""
+    _, _, *arguments = service["healthcheck"]["test"]
+    arguments = [argument.replace("127.0.0.1:8000", f"127.0.0.1:{port}") for argument in arguments]
+    return subprocess.run([sys.executable, *arguments], capture_output=True, text=True, timeout=30)
+
+
 def with_option(command: list[str], option: str, value: str) -> list[str]:
     at = command.index(option)
     return [*command[: at + 1], value, *command[at + 2 :]]
@@ -178,6 +192,8 @@ def test_a_scheduled_settlement_is_served_to_operators(services, migrated_url):
             except httpx.TransportError:
                 time.sleep(0.2)
         assert docs is not None and docs.status_code == 200, api.output
+        healthcheck = api_healthcheck(services["api"], port)
+        assert healthcheck.returncode == 0, healthcheck.stderr
         runs = httpx.get(f"{base}/ops/runs", headers={"Authorization": f"Bearer {SECRETS['SETTLEMENT_OPS_TOKEN']}"}, timeout=5)
         assert runs.status_code == 200, runs.text
         [run] = runs.json()["items"]
