@@ -49,6 +49,25 @@ def text(min_length: int = 0, max_length: int = 200):
     ]
 
 
+def _json_integer(value: Any) -> Any:
+    # JSON has one number type, and JSON Schema's "integer" is any number without a fraction: 2599.0
+    # is the integer 2599. A string, a boolean or a fraction is not an integer.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ValueError("must be an integer")
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+
+# Special-use domains (RFC 6761 and the like) receive no mail, and email-validator refuses them: the
+# pattern says so in the spec. Kept in step with email_validator.SPECIAL_USE_DOMAIN_NAMES (a test checks).
+SPECIAL_USE_DOMAINS = ("arpa", "invalid", "local", "localhost", "onion", "test")
+_ANY_CASE = "|".join("".join(f"[{c}{c.upper()}]" for c in name) for name in SPECIAL_USE_DOMAINS)
+DELIVERABLE_EMAIL_PATTERN = f"^(?!.*@(?:.*\\.)?(?:{_ANY_CASE})\\.?$)"
+
+
 # Pydantic would also read numbers (and digit strings) as Unix times; the API takes only the
 # formats its OpenAPI spec states.
 ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")

@@ -208,7 +208,14 @@ async def me(user: CurrentUser) -> DictRow:
     return user
 
 
-@router.post("/me/seller", response_model=UserOut, responses=error_responses(401))
+SELLER = {"seller_id": "$response.body#/id"}
+SELLER_LINKS = {
+    "GetPayouts": {"operationId": "seller_payouts_sellers__seller_id__payouts_get", "parameters": SELLER},
+    "GetRankings": {"operationId": "seller_rankings_sellers__seller_id__rankings_get", "parameters": SELLER},
+}
+
+
+@router.post("/me/seller", response_model=UserOut, responses={200: {"links": SELLER_LINKS}, **error_responses(401)})
 async def become_seller(user: CurrentUser, conn: Connection) -> DictRow:
     """Makes the caller a SELLER (allowed to upload videos); calling it again changes nothing."""
     return await service.make_seller(conn, user["id"])

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, JsonValue, StrictInt, StrictStr
 
-from api.schemas import BIGINT_MAX, text
+from api.schemas import BIGINT_MAX, DELIVERABLE_EMAIL_PATTERN, text
 
 USERNAME_MAX_LENGTH = 50
 Password = Annotated[str, Field(min_length=8, max_length=256)]
@@ -18,8 +18,9 @@ class Role(StrEnum):
 
 class SignupIn(BaseModel):
     email: EmailStr = Field(
-        description="A deliverable address: special-use domains (.test, .invalid, .localhost...) are refused. "
-        "The verification link is sent there; the account logs in once it is followed."
+        description="Where the verification link is sent; the account logs in once it is followed. "
+        "Special-use domains (.test, .invalid, .localhost, .local, .onion, .arpa) receive no mail and are refused.",
+        json_schema_extra={"pattern": DELIVERABLE_EMAIL_PATTERN},
     )
     password: Password
     username: text(min_length=1, max_length=USERNAME_MAX_LENGTH)

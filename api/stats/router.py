@@ -13,7 +13,7 @@ from psycopg.rows import DictRow
 from api.auth.dependencies import CurrentUser
 from api.auth.schemas import Role
 from api.database import ResultsConnection
-from api.errors import error_responses, forbidden, invalid, not_found
+from api.errors import error_responses, forbidden, not_found
 from api.schemas import BIGINT_MAX, Day
 from api.stats import service
 from api.stats.schemas import DateInPeriod, PayoutsOut, Period, RankingsOut, VideoStatsOut
@@ -21,7 +21,6 @@ from api.videos.service import video_by_id
 
 router = APIRouter(tags=["stats"])
 SellerId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
-MAX_STATS_DAYS = 366
 
 
 def require_own_seller_data(user: DictRow, seller_id: int) -> None:
@@ -103,11 +102,9 @@ async def video_stats(
     user: CurrentUser,
     conn: ResultsConnection,
 ) -> VideoStatsOut:
-    """Views, watch time, ad views and payouts of one of the caller's videos, per day and in total."""
-    if last < first:
-        raise invalid(("query", "to"), "must not be before 'from'", str(last))
-    if (last - first).days >= MAX_STATS_DAYS:
-        raise invalid(("query", "to"), f"the range may span at most {MAX_STATS_DAYS} days", str(last))
+    """Views, watch time, ad views and payouts of one of the caller's videos, per settled day with
+    activity from `from` to `to` (both included), and in total. Any range: the answer holds at most
+    one row per day the video was settled; `to` before `from` is an empty range."""
     video = await video_by_id(conn, video_id)
     if video is None:
         raise not_found(f"no video {video_id}")

@@ -22,8 +22,25 @@ async def video_with_ads(conn, settings, video: DictRow) -> VideoOut:
     return VideoOut(**video, ads=ads)
 
 
+# OpenAPI links: what a client (and the stateful fuzzer) can do next with an uploaded video.
+NEW_VIDEO = {"video_id": "$response.body#/id"}
+UPLOAD_LINKS = {
+    name: {"operationId": operation_id, "parameters": NEW_VIDEO}
+    for name, operation_id in {
+        "GetVideo": "get_video_videos__video_id__get",
+        "GetVideoStats": "video_stats_videos__video_id__stats_get",
+        "StartPlayback": "start_videos__video_id__playback_start_post",
+        "ReportProgress": "progress_videos__video_id__playback_progress_post",
+        "StopPlayback": "stop_videos__video_id__playback_stop_post",
+    }.items()
+}
+
+
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, response_model=VideoOut, responses=error_responses(401, 403)
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=VideoOut,
+    responses={201: {"links": UPLOAD_LINKS}, **error_responses(401, 403)},
 )
 async def upload_video(body: VideoIn, seller: CurrentSeller, conn: Connection, settings: AppSettings) -> VideoOut:
     """Registers a video (sellers only). Videos longer than 5 minutes get ad slots, filled with the

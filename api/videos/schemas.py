@@ -1,9 +1,9 @@
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, Field, StrictInt, UrlConstraints
+from pydantic import AnyHttpUrl, BaseModel, Field, UrlConstraints
 
-from api.schemas import Page, text
+from api.schemas import JsonInt, Page, text
 
 MAX_VIDEO_SECONDS = 24 * 60 * 60
 VideoStatus = Literal["ACTIVE", "INACTIVE"]
@@ -13,7 +13,7 @@ class VideoIn(BaseModel):
     title: text(min_length=1, max_length=200)
     description: text(max_length=5000) = ""
     video_url: Annotated[AnyHttpUrl, UrlConstraints(max_length=2048)]
-    duration_seconds: StrictInt = Field(ge=1, le=MAX_VIDEO_SECONDS)
+    duration_seconds: JsonInt = Field(ge=1, le=MAX_VIDEO_SECONDS)
 
 
 class VideoAdOut(BaseModel):

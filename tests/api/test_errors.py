@@ -25,9 +25,12 @@ async def test_dates_and_times_only_in_their_documented_formats(client, make_acc
 async def test_numbers_must_be_json_integers(client, make_account):
     seller = await make_account("seller", seller=True)
     body = {"title": "t", "video_url": "https://cdn.example.com/t.mp4"}
-    for duration in ("600", 600.0, True):
+    for duration in ("600", 600.5, True):
         response = await client.post("/videos", json={**body, "duration_seconds": duration}, headers=seller.headers)
         assert response.status_code == 422, duration
+    # 600.0 is the JSON integer 600, as JSON Schema's "integer" (the spec) says (issue 13)
+    whole = await client.post("/videos", json={**body, "duration_seconds": 600.0}, headers=seller.headers)
+    assert whole.status_code == 201 and whole.json()["duration_seconds"] == 600
 
 
 async def test_text_that_postgresql_cannot_store_or_that_is_blank_is_refused(client, make_account):
@@ -39,3 +42,25 @@ async def test_text_that_postgresql_cannot_store_or_that_is_blank_is_refused(cli
     assert blank.json()["detail"][0]["msg"] == "Value error, must not be blank"
     trimmed = await client.post("/videos", json={**body, "title": "  spaced  "}, headers=seller.headers)
     assert trimmed.json()["title"] == "spaced"
+
+
+def test_the_spec_states_the_rules_signup_and_playback_apply():
+    """What JSON Schema can say is in the schema (the special-use domains signup refuses, as a
+    pattern); what it cannot (an event time relative to the server's clock) is in the description."""
+    import re
+
+    import email_validator
+
+    from api.main import create_app
+    from api.schemas import DELIVERABLE_EMAIL_PATTERN, SPECIAL_USE_DOMAINS
+    from settlement.config import Settings
+
+    assert set(SPECIAL_USE_DOMAINS) == set(email_validator.SPECIAL_USE_DOMAIN_NAMES)
+    spec = create_app(Settings(_env_file=None, jwt_secret="only the spec is read")).openapi()
+    schemas = spec["components"]["schemas"]
+    assert schemas["SignupIn"]["properties"]["email"]["pattern"] == DELIVERABLE_EMAIL_PATTERN
+    assert not re.search(DELIVERABLE_EMAIL_PATTERN, "someone@mail.TEST")
+    assert re.search(DELIVERABLE_EMAIL_PATTERN, "test@example.com")
+    for event in ("StartIn", "PositionIn"):
+        described = schemas[event]["properties"]["occurred_at"]["description"]
+        assert "SETTLEMENT_PLAYBACK_MAX_EVENT_AGE_HOURS" in described and "422" in described
