@@ -115,16 +115,16 @@ def serve_fake_kakao(fake: FakeKakao) -> ThreadingHTTPServer:
             self.wfile.write(payload)
 
         def flood(self, status: int, flood: Flood):
+            chunk, chunks = b"x" * 65536, -(-flood.size // 65536)
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             if flood.declared:
-                self.send_header("Content-Length", str(flood.size))
+                self.send_header("Content-Length", str(len(flood.prefix) + chunks * len(chunk) + len(flood.suffix)))
             self.end_headers()
-            chunk = b"x" * 65536
             fake.bytes_sent = 0
             try:
                 self.wfile.write(flood.prefix)
-                while fake.bytes_sent < flood.size:
+                for _ in range(chunks):
                     self.wfile.write(chunk)
                     fake.bytes_sent += len(chunk)
                 self.wfile.write(flood.suffix)
