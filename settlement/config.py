@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     )
     email_outbox_poll_seconds: float = Field(default=5.0, gt=0, description="How often the outbox is looked at.")
     email_outbox_max_attempts: int = Field(default=5, ge=1, description="Delivery tries of an outbox message.")
+    email_outbox_claim_seconds: int = Field(
+        default=300, ge=1, description="How long a delivery may take before the message is tried again."
+    )
     kakao_max_response_bytes: int = Field(
         default=64 * 1024, ge=1024, description="Larger answers from Kakao are refused (502) unread."
     )

@@ -6,7 +6,8 @@
   so do rows written by other means (the column defaults to now(): the data generator, operators).
   The email is unique among verified accounts only: an unverified signup never blocks the owner.
 - email_verifications: one pending link per signup (the token's SHA-256, never the token).
-- email_outbox: mail to deliver, written in the transaction that needs it, sent after commit.
+- email_outbox: mail to deliver, written in the transaction that needs it, sent after commit
+  (claimed_until: a delivery under way).
 - used_kakao_states: Kakao login states already used, kept until they expire: a replayed state is refused.
 
 Downgrade deletes unverified accounts (the unique email constraint comes back) and the tables above.
@@ -51,6 +52,7 @@ def upgrade() -> None:
             body        text NOT NULL,
             created_at  timestamptz NOT NULL DEFAULT now(),
             attempts    integer NOT NULL DEFAULT 0,
+            claimed_until timestamptz,
             sent_at     timestamptz,
             last_error  text,
             CONSTRAINT pk_email_outbox PRIMARY KEY (id),

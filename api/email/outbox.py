@@ -1,7 +1,12 @@
 """The email outbox: mail is written to email_outbox in the transaction that makes it necessary
 (a signup), and delivered after commit by a task of the API process, so a rolled-back signup sends
-nothing and a failed delivery is tried again. Rows are claimed with SKIP LOCKED: several API
-processes share one outbox without sending a message twice."""
+nothing and a failed delivery is tried again.
+
+A round claims pending rows (SKIP LOCKED: several API processes share one outbox without sending a
+message twice), sends them, and marks them sent, each statement in autocommit: no transaction or
+lock is held while a message is sent, nor ever while this task waits. A claim not settled within
+email_outbox_claim_seconds (the process died) lapses, and the message is tried again.
+"""
 
 import asyncio
 import contextlib
@@ -34,7 +39,7 @@ class OutboxDispatcher:
         self._wake = asyncio.Event()
         self._wake.set()  # what is pending at start goes first
         self._stopping = False
-        self._round = asyncio.Lock()
+        self._claim_seconds = settings.email_outbox_claim_seconds
 
     def wake(self) -> None:
         """Delivers soon, not at the next poll (after a commit that queued mail)."""
@@ -43,21 +48,15 @@ class OutboxDispatcher:
     async def run(self) -> None:
         """Delivers until stop()."""
         while not self._stopping:
-            async with self._round:
-                self._wake.clear()
-                try:
-                    while await self.deliver_pending() == BATCH:
-                        pass
-                except Exception:
-                    log.exception("email outbox: delivery round failed")
+            self._wake.clear()
+            try:
+                while await self.deliver_pending() == BATCH:
+                    pass
+            except Exception:
+                log.exception("email outbox: delivery round failed")
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._poll_seconds):
                     await self._wake.wait()
-
-    async def settled(self) -> None:
-        """Returns once no delivery is under way or asked for."""
-        while self._wake.is_set() or self._round.locked():
-            await asyncio.sleep(0.01)
 
     async def stop(self, task: asyncio.Task) -> None:
         """Ends run() (task) after the delivery in progress, if any."""
@@ -71,19 +70,28 @@ class OutboxDispatcher:
     async def deliver_pending(self) -> int:
         """Sends up to BATCH pending messages; how many were tried."""
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(
-                """
-                SELECT id, recipient, subject, body FROM email_outbox
-                WHERE sent_at IS NULL AND attempts < %s
-                ORDER BY id LIMIT %s
-                FOR UPDATE SKIP LOCKED
-                """,
-                (self._max_attempts, BATCH),
-            )
-            pending = await cursor.fetchall()
-            for row in pending:
-                await self._deliver(conn, row)
-        return len(pending)
+            await conn.set_autocommit(True)
+            try:
+                cursor = await conn.execute(
+                    """
+                    UPDATE email_outbox
+                    SET attempts = attempts + 1, claimed_until = now() + make_interval(secs => %s)
+                    WHERE id IN (
+                        SELECT id FROM email_outbox
+                        WHERE sent_at IS NULL AND attempts < %s AND (claimed_until IS NULL OR claimed_until < now())
+                        ORDER BY id LIMIT %s
+                        FOR UPDATE SKIP LOCKED
+                    )
+                    RETURNING id, recipient, subject, body
+                    """,
+                    (self._claim_seconds, self._max_attempts, BATCH),
+                )
+                claimed = await cursor.fetchall()
+                for row in claimed:
+                    await self._deliver(conn, row)
+            finally:
+                await conn.set_autocommit(False)  # the pool's other users work in transactions
+        return len(claimed)
 
     async def _deliver(self, conn: AsyncConnection[DictRow], row: DictRow) -> None:
         try:
@@ -91,10 +99,8 @@ class OutboxDispatcher:
         except Exception as exc:
             log.warning("email outbox: message %s not delivered: %s", row["id"], exc.__class__.__name__)
             await conn.execute(
-                "UPDATE email_outbox SET attempts = attempts + 1, last_error = %s WHERE id = %s",
+                "UPDATE email_outbox SET claimed_until = NULL, last_error = %s WHERE id = %s",
                 (exc.__class__.__name__, row["id"]),
             )
             return
-        await conn.execute(
-            "UPDATE email_outbox SET attempts = attempts + 1, sent_at = now() WHERE id = %s", (row["id"],)
-        )
+        await conn.execute("UPDATE email_outbox SET claimed_until = NULL, sent_at = now() WHERE id = %s", (row["id"],))

@@ -186,7 +186,6 @@ def api_settings(database_url, kakao_server) -> Settings:
 async def app(api_settings):
     application = create_app(api_settings)
     async with application.router.lifespan_context(application):
-        await application.state.outbox.settled()  # see client()
         yield application
 
 
@@ -194,9 +193,6 @@ async def app(api_settings):
 async def client(app, conn):
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as http:
         yield http
-    # The next test empties the tables from this thread, blocking the event loop: a delivery
-    # holding outbox rows would never finish.
-    await app.state.outbox.settled()
 
 
 @dataclass
@@ -306,7 +302,6 @@ async def app_with(api_settings, conn):
         async def start(**changes):
             application = create_app(api_settings.model_copy(update=changes))
             await running.enter_async_context(application.router.lifespan_context(application))
-            await application.state.outbox.settled()  # see client()
             return application
 
         yield start

@@ -2,6 +2,7 @@ import httpx
 import pytest
 
 from api.main import create_app
+from tests.api.conftest import verify_email
 from tests.ops.conftest import OPS_TOKEN, settings_for
 
 AUTH = {"Authorization": f"Bearer {OPS_TOKEN}"}
@@ -71,9 +72,10 @@ async def test_runs_need_the_operator_token(client, runs, headers):
     assert "items" not in response.json()
 
 
-async def test_a_user_login_token_is_not_an_operator_token(client):
+async def test_a_user_login_token_is_not_an_operator_token(client, conn):
     signup = await client.post("/auth/signup", json={"email": "op@example.com", "password": "correct horse", "username": "op"})
     assert signup.status_code == 201, signup.text
+    assert (await verify_email(client, conn, "op@example.com")).status_code == 200
     login = await client.post("/auth/login", json={"email": "op@example.com", "password": "correct horse"})
     response = await client.get("/ops/runs", headers={"Authorization": f"Bearer {login.json()['access_token']}"})
     assert response.status_code == 401
