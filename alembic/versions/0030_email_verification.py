@@ -1,9 +1,10 @@
 """Email verification and single-use Kakao login states.
 
-- users.email_verified_at: when the owner of the email proved it (the link sent at signup, or a
+- users.email_verified: whether the owner of the email proved it (the link sent at signup, or a
   Kakao login whose email Kakao verified). Password accounts start unverified (the API's signup
-  stores NULL) and cannot log in. Accounts that existed before this revision count as verified, and
-  so do rows written by other means (the column defaults to now(): the data generator, operators).
+  stores false) and cannot log in. Accounts that existed before this revision count as verified, and
+  so do rows written by other means (the column defaults to true: the data generator, operators;
+  a constant, so the generator's rows stay the same for the same seed).
   The email is unique among verified accounts only: an unverified signup never blocks the owner.
 - email_verifications: one pending link per signup (the token's SHA-256, never the token).
 - email_outbox: mail to deliver, written in the transaction that needs it, sent after commit
@@ -26,11 +27,9 @@ depends_on = None
 def upgrade() -> None:
     op.execute(
         """
-        ALTER TABLE users ADD COLUMN email_verified_at timestamptz;
-        UPDATE users SET email_verified_at = created_at;
-        ALTER TABLE users ALTER COLUMN email_verified_at SET DEFAULT now();
+        ALTER TABLE users ADD COLUMN email_verified boolean NOT NULL DEFAULT true;
         ALTER TABLE users DROP CONSTRAINT uq_users_email;
-        CREATE UNIQUE INDEX uq_users_email_verified ON users (email) WHERE email_verified_at IS NOT NULL;
+        CREATE UNIQUE INDEX uq_users_email_verified ON users (email) WHERE email_verified;
         CREATE INDEX ix_users_email ON users (email);
 
         CREATE TABLE email_verifications (
@@ -74,10 +73,10 @@ def downgrade() -> None:
     op.execute(
         """
         DROP TABLE used_kakao_states, email_outbox, email_verifications;
-        DELETE FROM users WHERE email_verified_at IS NULL;
+        DELETE FROM users WHERE NOT email_verified;
         DROP INDEX ix_users_email;
         DROP INDEX uq_users_email_verified;
         ALTER TABLE users ADD CONSTRAINT uq_users_email UNIQUE (email);
-        ALTER TABLE users DROP COLUMN email_verified_at;
+        ALTER TABLE users DROP COLUMN email_verified;
         """
     )

@@ -31,7 +31,7 @@ KAKAO_STATE_PURPOSE = "kakao-state"
 USER_ID = re.compile("[0-9]{1,19}")
 USER_COLUMNS = (
     "id, email, username, role, password_hash, kakao_id IS NOT NULL AS kakao_linked, "
-    "email_verified_at IS NOT NULL AS email_verified, created_at"
+    "email_verified, created_at"
 )
 
 
@@ -96,7 +96,7 @@ async def create_unverified_user(
 ) -> DictRow:
     cursor = await conn.execute(
         f"""
-        INSERT INTO users (email, username, password_hash, email_verified_at) VALUES (%s, %s, %s, NULL)
+        INSERT INTO users (email, username, password_hash, email_verified) VALUES (%s, %s, %s, false)
         RETURNING {USER_COLUMNS}
         """,
         (email, username, password_hash),
@@ -106,7 +106,7 @@ async def create_unverified_user(
 
 async def email_is_taken(conn: AsyncConnection[DictRow], email: str) -> bool:
     cursor = await conn.execute(
-        "SELECT 1 FROM users WHERE email = %s AND email_verified_at IS NOT NULL", (email,)
+        "SELECT 1 FROM users WHERE email = %s AND email_verified", (email,)
     )
     return await cursor.fetchone() is not None
 
@@ -117,7 +117,7 @@ async def user_for_login(conn: AsyncConnection[DictRow], email: str) -> DictRow 
     cursor = await conn.execute(
         f"""
         SELECT {USER_COLUMNS} FROM users WHERE email = %s
-        ORDER BY email_verified_at IS NOT NULL DESC, id DESC LIMIT 1
+        ORDER BY email_verified DESC, id DESC LIMIT 1
         """,
         (email,),
     )
@@ -144,7 +144,7 @@ async def make_seller(conn: AsyncConnection[DictRow], user_id: int) -> DictRow:
 
 async def forget_unverified_signups(conn: AsyncConnection[DictRow], email: str) -> None:
     """Signups of this email that never proved it: they can no longer become its account."""
-    await conn.execute("DELETE FROM users WHERE email = %s AND email_verified_at IS NULL", (email,))
+    await conn.execute("DELETE FROM users WHERE email = %s AND NOT email_verified", (email,))
 
 
 # Email verification ----------------------------------------------------------------------------
@@ -159,7 +159,7 @@ async def send_verification_link(conn: AsyncConnection[DictRow], settings: Setti
     clears signups whose links expired unused."""
     await conn.execute(
         """
-        DELETE FROM users WHERE email_verified_at IS NULL AND password_hash IS NOT NULL
+        DELETE FROM users WHERE NOT email_verified AND password_hash IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM email_verifications v WHERE v.user_id = users.id AND v.expires_at > now())
           AND created_at < now() - make_interval(hours => %s)
         """,
@@ -196,7 +196,7 @@ async def verify_email(conn: AsyncConnection[DictRow], token: str) -> DictRow | 
         async with conn.transaction():
             cursor = await conn.execute(
                 f"""
-                UPDATE users SET email_verified_at = now() WHERE id = %s AND email_verified_at IS NULL
+                UPDATE users SET email_verified = true WHERE id = %s AND NOT email_verified
                 RETURNING {USER_COLUMNS}
                 """,
                 (pending["user_id"],),
@@ -359,7 +359,7 @@ async def find_or_create_kakao_user(conn: AsyncConnection[DictRow], profile: Kak
     created = await (
         await conn.execute(
             f"""
-            INSERT INTO users (email, username, kakao_id, email_verified_at) VALUES (%s, %s, %s, now())
+            INSERT INTO users (email, username, kakao_id, email_verified) VALUES (%s, %s, %s, true)
             ON CONFLICT DO NOTHING
             RETURNING {USER_COLUMNS}
             """,

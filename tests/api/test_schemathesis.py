@@ -61,7 +61,7 @@ def app_on_test_database(api_settings, database_url):
         seller_id = conn.execute(
             """INSERT INTO users (email, username, password_hash, role)
                VALUES ('fuzz-seller@example.com', 'fuzz', 'not a hash', 'SELLER')
-               ON CONFLICT (email) WHERE email_verified_at IS NOT NULL DO UPDATE SET role = 'SELLER' RETURNING id"""
+               ON CONFLICT (email) WHERE email_verified DO UPDATE SET role = 'SELLER' RETURNING id"""
         ).fetchone()[0]
         conn.execute(
             """INSERT INTO ads (title, ad_url, duration_seconds, contract_start, contract_end, status)

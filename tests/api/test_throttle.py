@@ -13,7 +13,7 @@ PASSWORD = "correct horse"
 
 def add_verified_user(conn, email: str, password_hash: str | None = None) -> int:
     return conn.execute(
-        "INSERT INTO users (email, username, password_hash, email_verified_at) VALUES (%s, 'u', %s, now()) RETURNING id",
+        "INSERT INTO users (email, username, password_hash) VALUES (%s, 'u', %s) RETURNING id",
         (email, password_hash or PasswordHasher().hash(PASSWORD)),
     ).fetchone()[0]
 
