@@ -29,8 +29,8 @@ MAX_IN_FLIGHT = 8
 LOGIN_WORKERS = 20
 ACCOUNTS = 400
 # Reads answer in a few ms on a quiet machine; before hashing was bounded, their median during a
-# burst was seconds. The bound leaves room for a busy shared machine.
-MAX_READ_P99_SECONDS = 0.5
+# burst was seconds (p50 1.4-2.3 s, p99 1.7-5.0 s here). The bound leaves room for a busy shared machine.
+MAX_READ_P99_SECONDS = 1.0
 PASSWORD = "the right password"
 
 
