@@ -19,7 +19,7 @@ Revision ID: 0030
 from alembic import op
 
 revision = "0030"
-down_revision = "0007"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
