@@ -1,7 +1,9 @@
-"""Settlement results: a seller's payouts, top-5 rankings, a video's stats over a date range.
+"""Settlement results: a seller's payouts, top-5 rankings, a video's stats over a date range, and what
+the quality gate did not count.
 
-Sellers read only their own payouts, rankings and video stats (403 otherwise); the platform-wide
-ranking is public.
+Sellers read only their own payouts, rankings, video stats and uncounted events (403 otherwise); the
+platform-wide ranking is public. Every answer says the status of its days (pending, settled, closed)
+and amounts are whole won (currency KRW).
 """
 
 import datetime as dt
@@ -16,7 +18,7 @@ from api.database import ResultsConnection
 from api.errors import error_responses, forbidden, not_found
 from api.schemas import BIGINT_MAX, Day
 from api.stats import service
-from api.stats.schemas import DateInPeriod, PayoutsOut, Period, RankingsOut, VideoStatsOut
+from api.stats.schemas import DateInPeriod, NotCountedPeriodOut, PayoutsOut, Period, RankingsOut, VideoStatsOut
 from api.videos.service import video_by_id
 
 router = APIRouter(tags=["stats"])
@@ -41,32 +43,14 @@ async def seller_payouts(
     conn: ResultsConnection,
 ) -> PayoutsOut:
     """Total payout, payout per video and per ad of each video, for the day / ISO week / month holding date,
-    and the adjustments for closed days booked in it."""
+    and the adjustments for closed days booked in it; the status of each day and of the period. A period
+    none of whose days is settled yet answers status pending with null amounts (unknown, not zero)."""
     require_own_seller_data(user, seller_id)
-    start, end = service.period_bounds(period, date)
-    videos, adjustments = await service.seller_payouts(conn, seller_id, period, start, end)
-    return PayoutsOut(
-        seller_id=seller_id,
-        period=period,
-        period_start=start,
-        period_end=end,
-        videos=videos,
-        adjustments=adjustments,
-        **service.totals(videos, service.PAYOUT_MEASURES),
-    )
+    return PayoutsOut(**await service.seller_period_payouts(conn, seller_id, period, date))
 
 
 async def rankings(conn, period: Period, date: dt.date, seller_id: int | None) -> RankingsOut:
-    start, end = service.period_bounds(period, date)
-    ranked = await service.top_videos(conn, period, start, seller_id)
-    return RankingsOut(
-        period=period,
-        period_start=start,
-        period_end=end,
-        seller_id=seller_id,
-        by_views=ranked["views"],
-        by_watch_time=ranked["watch_time"],
-    )
+    return RankingsOut(**await service.rankings(conn, period, date, seller_id))
 
 
 @router.get("/rankings", response_model=RankingsOut, responses=error_responses(404))
@@ -102,12 +86,30 @@ async def video_stats(
     user: CurrentUser,
     conn: ResultsConnection,
 ) -> VideoStatsOut:
-    """Views, watch time, ad views and payouts of one of the caller's videos, per settled day with
-    activity from `from` to `to` (both included), and in total. Any range: the answer holds at most
-    one row per day the video was settled; `to` before `from` is an empty range."""
+    """Views, watch time, ad views and payouts of one of the caller's videos, every day of the range and in
+    total, as paid: a closed day as it was paid (and, apart, what changed since), adjustments on the day
+    they were booked, so that the days add up to the video's payouts in /sellers/{seller_id}/payouts.
+    Any range; `to` before `from` is an empty range."""
     video = await video_by_id(conn, video_id)
     if video is None:
         raise not_found(f"no video {video_id}")
     require_own_seller_data(user, video["seller_id"])
-    days = await service.video_days(conn, video_id, first, last)
-    return VideoStatsOut(video_id=video_id, from_date=first, to_date=last, days=days, **service.totals(days))
+    return VideoStatsOut(**await service.video_stats(conn, video, first, last))
+
+
+@router.get(
+    "/sellers/{seller_id}/not-counted",
+    response_model=NotCountedPeriodOut,
+    responses=error_responses(401, 403),
+)
+async def seller_not_counted(
+    seller_id: SellerId,
+    period: Period,
+    date: DateInPeriod,
+    user: CurrentUser,
+    conn: ResultsConnection,
+) -> NotCountedPeriodOut:
+    """Per day of the period, how many events of the seller's videos the quality gate did not count, per
+    reason, in words ("312 events not counted: implausible watch time"). Counts only, nothing about the viewers."""
+    require_own_seller_data(user, seller_id)
+    return NotCountedPeriodOut(**await service.seller_not_counted(conn, seller_id, period, date))

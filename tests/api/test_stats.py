@@ -8,7 +8,7 @@ import pytest
 
 from api.stats.schemas import Period
 from api.stats.service import period_bounds
-from settlement import closing
+from settlement import closing, warehouse
 from settlement.pipeline import run_days
 
 LONG = {"title": "long", "video_url": "https://cdn.example.com/long.mp4", "duration_seconds": 960}
@@ -27,9 +27,17 @@ async def watch(client, viewer, video, at, minute: float, until: int) -> None:
     assert (await client.post(f"{url}/progress", json=body, headers=viewer.headers)).status_code == 200
 
 
+async def send_implausible_progress(client, viewer, video, at, minute: float) -> None:
+    """A PROGRESS with no START before it claiming 900 s played: the API records it (and the impressions of
+    the 3 slots it claims to cross), the engine's quality gate counts none of it."""
+    body = {"event_id": str(uuid.uuid4()), "occurred_at": at(minute), "position_seconds": 900, "watched_seconds": 900}
+    response = await client.post(f"/videos/{video['id']}/playback/progress", json=body, headers=viewer.headers)
+    assert response.status_code == 200, response.text
+
+
 async def load_scenario(client, make_account, add_ads, upload, at):
-    """Seller A: LONG (2 views, 310 s and 100 s watched, 1 ad view) and SHORT (1 view, 200 s);
-    seller B: OTHER (1 view, 50 s)."""
+    """Seller A: LONG (2 views, 310 s and 100 s watched, 1 ad view; and one implausible progress with the 3
+    ad impressions it claims, none counted) and SHORT (1 view, 200 s); seller B: OTHER (1 view, 50 s)."""
     seller_a, seller_b = await make_account("a", seller=True), await make_account("b", seller=True)
     add_ads(3)
     videos = {}
@@ -40,6 +48,7 @@ async def load_scenario(client, make_account, add_ads, upload, at):
     await watch(client, second, videos["long"], at, 5, until=100)
     await watch(client, first, videos["short"], at, 10, until=200)
     await watch(client, second, videos["other"], at, 15, until=50)
+    await send_implausible_progress(client, await make_account("v3"), videos["long"], at, 20)
     return seller_a, seller_b, videos
 
 
@@ -74,7 +83,13 @@ async def test_seller_payouts_for_a_day_week_and_month(client, settled, event_da
         )
         assert response.status_code == 200, response.text
         payouts = response.json()
-        assert payouts["period_start"] == str(period_start)
+        assert payouts["period_start"] == str(period_start) and payouts["currency"] == "KRW"
+        statuses = {day["day"]: day["status"] for day in payouts["days"]}
+        assert statuses[str(event_day)] == "settled" and len(statuses) == (
+            dt.date.fromisoformat(payouts["period_end"]) - period_start
+        ).days + 1
+        # only event_day is settled: the week and the month have pending days (today, at least)
+        assert payouts["status"] == ("settled" if period == "day" else "pending")
         # Tier 1: 1 KRW per view, 10 KRW per ad view; no day closed, so nothing adjusted.
         assert (payouts["views"], payouts["ad_views"], payouts["video_payout"], payouts["ad_payout"]) == (3, 1, 3, 10)
         assert (payouts["adjustment"], payouts["payout"], payouts["adjustments"]) == (0, 13, [])
@@ -86,12 +101,15 @@ async def test_seller_payouts_for_a_day_week_and_month(client, settled, event_da
             assert video["payout"] == video["video_payout"] + video["ad_payout"] + video["adjustment"]
         long = by_video[videos["long"]["id"]]
         assert (long["views"], long["watch_seconds"], long["payout"]) == (2, 410, 12)
-        assert long["ads"] == [{"ad_id": ad_in_slot_1, "ad_views": 1, "ad_payout": 10}]
+        [ad] = long["ads"]
+        assert ad.pop("title").startswith("ad ")  # add_ads titles them 'ad 1', 'ad 2', ...
+        assert ad == {"ad_id": ad_in_slot_1, "ad_views": 1, "ad_payout": 10}
+        assert long["title"] == "long"
         assert by_video[videos["short"]["id"]]["ads"] == []
 
 
 async def test_late_views_of_a_closed_day_are_adjustments_of_the_next_day(
-    client, make_account, add_ads, upload, event_day, api_settings, test_settings
+    client, make_account, add_ads, upload, event_day, api_settings, test_settings, conn
 ):
     # The closed day is the day before yesterday, so that the next day (yesterday) has ended and can be settled.
     closed_day, next_day = event_day - dt.timedelta(days=1), event_day
@@ -126,6 +144,7 @@ async def test_late_views_of_a_closed_day_are_adjustments_of_the_next_day(
             "booked_on": str(next_day),
             "belongs_to": str(event_day),
             "video_id": videos["long"]["id"],
+            "title": "long",
             "amount": 1,
             "reason": "late events changed a closed day",
         }
@@ -141,6 +160,31 @@ async def test_late_views_of_a_closed_day_are_adjustments_of_the_next_day(
 
     other = await payouts(seller_b, next_day)  # each seller sees only their own
     assert [(row["video_id"], row["amount"]) for row in other["adjustments"]] == [(videos["other"]["id"], 1)]
+
+    # The statuses are the warehouse's: the closed day closed, the next day settled, later days pending.
+    assert {day["day"]: day["status"] for day in week["days"]} == {
+        str(day): str(status)
+        for day, status in warehouse.day_statuses(conn, dt.date.fromisoformat(week["period_start"]), dt.date.fromisoformat(week["period_end"])).items()
+    }
+    assert week["status"] == "pending" and paid["status"] == "closed" and booked["status"] == "settled"
+
+    # Stats and payouts agree: the closed day as paid, what changed since apart, the adjustment on the day it was booked.
+    response = await client.get(
+        f"/videos/{videos['long']['id']}/stats", params={"from": str(event_day), "to": str(next_day)}, headers=seller_a.headers
+    )
+    assert response.status_code == 200, response.text
+    stats = response.json()
+    closed, next_one = stats["days"]
+    assert (closed["status"], closed["views"], closed["payout"], closed["adjustment"], closed["changed_since_close"]) == (
+        "closed", 2, 12, 0, 1
+    )
+    assert (next_one["status"], next_one["views"], next_one["payout"], next_one["adjustment"], next_one["changed_since_close"]) == (
+        "settled", 0, 1, 1, None
+    )
+    assert (stats["payout"], stats["adjustment"], stats["changed_since_close"], stats["status"]) == (13, 1, 1, "settled")
+    for day in stats["days"]:
+        paid_that_day = {video["video_id"]: video["payout"] for video in (await payouts(seller_a, day["day"]))["videos"]}
+        assert day["payout"] == paid_that_day.get(videos["long"]["id"], 0), day
 
 
 async def test_adjustments_are_an_empty_list_before_the_engine_books_any(client, settled, event_day, conn):
@@ -186,12 +230,28 @@ async def test_top_videos_platform_wide_and_per_seller(client, settled, event_da
 
 async def test_video_stats_over_a_date_range(client, settled, event_day):
     seller_a, _, videos = settled
-    params = {"from": str(event_day - dt.timedelta(days=3)), "to": str(event_day + dt.timedelta(days=3))}
+    first, last = event_day - dt.timedelta(days=3), event_day + dt.timedelta(days=3)
+    params = {"from": str(first), "to": str(last)}
     response = await client.get(f"/videos/{videos['long']['id']}/stats", params=params, headers=seller_a.headers)
     assert response.status_code == 200, response.text
     stats = response.json()
-    assert [day["day"] for day in stats["days"]] == [str(event_day)]
+    assert (stats["title"], stats["currency"], stats["status"]) == ("long", "KRW", "pending")
+    # every day of the range: only event_day is settled, the others are pending (null, not zero)
+    assert [day["day"] for day in stats["days"]] == [str(first + dt.timedelta(days=n)) for n in range(7)]
+    by_day = {day["day"]: day for day in stats["days"]}
+    assert by_day.pop(str(event_day)) == {
+        "day": str(event_day), "status": "settled", "views": 2, "watch_seconds": 410, "ad_views": 1,
+        "video_payout": 2, "ad_payout": 10, "adjustment": 0, "payout": 12, "changed_since_close": None,
+    }
+    assert {day["status"] for day in by_day.values()} == {"pending"}
+    assert all(day[measure] is None for day in by_day.values() for measure in ("views", "payout", "changed_since_close"))
     assert (stats["views"], stats["watch_seconds"], stats["ad_views"], stats["payout"]) == (2, 410, 1, 12)
+    assert stats["changed_since_close"] is None  # no closed day in the range
+
+    short = await client.get(
+        f"/videos/{videos['short']['id']}/stats", params={"from": str(event_day), "to": str(event_day)}, headers=seller_a.headers
+    )
+    assert short.json()["days"][0]["ad_views"] == 0 and short.json()["days"][0]["payout"] == 1
 
     backwards = await client.get(
         f"/videos/{videos['long']['id']}/stats", params={"from": params["to"], "to": params["from"]}, headers=seller_a.headers
@@ -204,6 +264,43 @@ async def test_video_stats_over_a_date_range(client, settled, event_day):
         f"/videos/{videos['long']['id']}/stats", params={"from": "0001-01-01", "to": "9999-12-31"}, headers=seller_a.headers
     )
     assert everything.status_code == 200 and [day["day"] for day in everything.json()["days"]] == [str(event_day)]
+
+
+async def test_a_day_not_settled_yet_is_pending_not_zero(client, settled, event_day):
+    seller_a, _, _ = settled
+    today = event_day + dt.timedelta(days=1)
+    response = await client.get(
+        f"/sellers/{seller_a.id}/payouts", params={"period": "day", "date": str(today)}, headers=seller_a.headers
+    )
+    assert response.status_code == 200, response.text
+    pending = response.json()
+    assert (pending["status"], pending["days"], pending["currency"]) == ("pending", [{"day": str(today), "status": "pending"}], "KRW")
+    assert all(pending[measure] is None for measure in ("views", "video_payout", "ad_payout", "adjustment", "payout"))
+    assert (pending["videos"], pending["adjustments"]) == ([], [])
+
+    rankings = await client.get(f"/sellers/{seller_a.id}/rankings", params={"period": "day", "date": str(today)}, headers=seller_a.headers)
+    assert rankings.json()["status"] == "pending" and rankings.json()["by_views"] == []
+
+
+async def test_what_was_not_counted_per_day_and_reason_without_the_viewers(client, settled, event_day):
+    seller_a, seller_b, _ = settled
+    params = {"period": "week", "date": str(event_day)}
+    response = await client.get(f"/sellers/{seller_a.id}/not-counted", params=params, headers=seller_a.headers)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    [day] = [day for day in answer["days"] if day["day"] == str(event_day)]
+    # the implausible progress, and the impressions of the three slots (300, 600, 900 s) it claimed to cross
+    assert day["status"] == "settled" and day["events"] == answer["events"] == 4
+    assert day["reasons"] == [
+        {"source": "ad_impressions", "reason": "slot_not_played", "events": 3, "explanation": "3 ad views not counted: ad slot skipped, not played"},
+        {"source": "watch_events", "reason": "implausible_watch", "events": 1, "explanation": "1 event not counted: implausible watch time"},
+    ]
+    assert all(other["events"] is None for other in answer["days"] if other["status"] == "pending")
+    assert "user" not in response.text and "event_id" not in response.text
+
+    other = await client.get(f"/sellers/{seller_b.id}/not-counted", params=params, headers=seller_b.headers)
+    assert other.json()["events"] == 0
+    assert (await client.get(f"/sellers/{seller_a.id}/not-counted", params=params, headers=seller_b.headers)).status_code == 403
 
 
 async def test_bad_period_or_date_is_422(client):
