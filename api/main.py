@@ -21,6 +21,7 @@ from api.middleware import BodySizeLimit, SecurityHeaders
 from api.ops.router import router as ops_router
 from api.playback.router import router as playback_router
 from api.stats.router import router as stats_router
+from api.studio.router import router as studio_router
 from api.videos.router import router as videos_router
 from settlement.config import Settings, get_settings
 from settlement.migrations import code_heads
@@ -43,7 +44,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     # The last added runs first: headers go on every answer, the 413 included.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(SecurityHeaders)
-    for router in (health_router, auth_router, videos_router, playback_router, stats_router, ops_router):
+    for router in (health_router, auth_router, videos_router, playback_router, stats_router, ops_router, studio_router):
         app.include_router(router)
     document_body_limit(app)
     return app

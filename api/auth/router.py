@@ -19,6 +19,7 @@ from api.auth.throttle import Throttle, client_address
 from api.database import Connection, Pool
 from api.dependencies import AppSettings
 from api.errors import conflict, error_responses, forbidden, not_found
+from api.studio.session import KAKAO_LANDING_COOKIE, KAKAO_LANDS_IN_STUDIO, land_in_studio
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["auth"])
@@ -175,6 +176,7 @@ async def kakao_callback(
     error: Annotated[str | None, Query(max_length=200)] = None,
     error_description: Annotated[str | None, Query(max_length=2048)] = None,
     nonce: Annotated[str | None, Cookie(alias=KAKAO_STATE_COOKIE)] = None,
+    lands_in: Annotated[str | None, Cookie(alias=KAKAO_LANDING_COOKIE)] = None,
 ) -> TokenOut:
     """Where Kakao sends the browser back. The state works once, in the browser that started the login."""
     if not settings.kakao_client_id:
@@ -200,6 +202,8 @@ async def kakao_callback(
         user = await service.find_or_create_kakao_user(conn, profile)
     if user is None:
         raise conflict("the Kakao account's email is already registered: log in with your password")
+    if lands_in == KAKAO_LANDS_IN_STUDIO:  # started from /studio/kakao: sign in to the studio page instead
+        return land_in_studio(settings, secret, user)
     return token_for(settings, secret, user, response)
 
 

@@ -1,0 +1,165 @@
+"""The seller studio: server-rendered pages (no build step, no script, nothing from another site).
+
+/studio/login signs in with the same password check as /auth/login (or hands over to the Kakao flow),
+and keeps the access token in an HttpOnly, SameSite=Strict cookie (api.studio.session). The pages read
+through the API's service functions and show only the signed-in seller's own results.
+"""
+
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import parse_qs
+
+import jinja2
+from fastapi import APIRouter, HTTPException, Path as PathParam, Query, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from psycopg.rows import DictRow
+
+from api.auth import service as auth
+from api.database import Connection, ResultsConnection
+from api.schemas import BIGINT_MAX, Day
+from api.stats.router import require_own_seller_data
+from api.stats.schemas import Period
+from api.studio import service, session
+from api.studio.formatting import FILTERS, STATUS_LABELS, STATUS_MEANINGS, period_label
+from api.videos.service import video_by_id
+from settlement import warehouse
+
+router = APIRouter(include_in_schema=False)
+HERE = Path(__file__).parent
+templates = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
+)
+templates.filters.update(FILTERS)
+templates.globals.update(status_labels=STATUS_LABELS, status_meanings=STATUS_MEANINGS, period_label=period_label)
+STYLESHEET = (HERE / "static" / "studio.css").read_bytes()
+# Nothing but our own stylesheet and forms posting to ourselves; no script at all, no framing.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+MAX_FORM_BYTES = 4096
+
+
+def page(name: str, status_code: int = 200, **context) -> HTMLResponse:
+    return HTMLResponse(templates.get_template(name).render(**context), status_code, headers=PAGE_HEADERS)
+
+
+def to_login() -> RedirectResponse:
+    return RedirectResponse("/studio/login", status.HTTP_303_SEE_OTHER)
+
+
+def yesterday(request: Request) -> dt.date:
+    return warehouse.today(request.app.state.settings.timezone) - dt.timedelta(days=1)
+
+
+def refusal(request: Request, user: DictRow, exc: HTTPException) -> HTMLResponse:
+    """The API's refusal (403 not a seller or not yours, 404 nothing settled yet) as a page."""
+    return page("message.html", exc.status_code, user=user, title="Not available", message=exc.detail)
+
+
+@router.get("/studio/assets/studio.css")
+async def stylesheet() -> Response:
+    return Response(STYLESHEET, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
+
+
+@router.get("/studio/login")
+async def login_form(request: Request, conn: Connection) -> Response:
+    if await session.signed_in_user(request, conn):
+        return RedirectResponse("/studio", status.HTTP_303_SEE_OTHER)
+    return page("login.html", user=None, kakao=bool(request.app.state.settings.kakao_client_id), error=None, email="")
+
+
+@router.post("/studio/login")
+async def login(request: Request, conn: Connection) -> Response:
+    kakao = bool(request.app.state.settings.kakao_client_id)
+    if not session.comes_from_this_site(request):
+        return page("login.html", 403, user=None, kakao=kakao, error="Sign in from this site's own page.", email="")
+    body = await request.body()
+    form = parse_qs(body[:MAX_FORM_BYTES].decode("utf-8", "replace"), max_num_fields=4)
+    email, password = (form.get(field, [""])[0] for field in ("email", "password"))
+    user = await auth.user_by_email(conn, email.strip().lower()) if "\x00" not in email else None
+    if not await auth.password_matches(user["password_hash"] if user else None, password):
+        return page("login.html", 401, user=None, kakao=kakao, error="Wrong email or password.", email=email[:320])
+    response = RedirectResponse("/studio", status.HTTP_303_SEE_OTHER)
+    session.start_session(
+        response, request.app.state.settings, request.app.state.jwt_secret, user["id"], session.is_https(request)
+    )
+    return response
+
+
+@router.post("/studio/logout")
+async def logout(request: Request) -> Response:
+    if not session.comes_from_this_site(request):
+        return page("message.html", 403, user=None, title="Not signed out", message="Sign out from this site's own page.")
+    response = to_login()
+    session.end_session(response, session.is_https(request))
+    return response
+
+
+@router.get("/studio/kakao")
+async def kakao_login(request: Request) -> Response:
+    """Kakao login, landing back in the studio: marks the round trip, then the API's own Kakao flow."""
+    settings = request.app.state.settings
+    response = RedirectResponse("/auth/kakao/login", status.HTTP_303_SEE_OTHER)
+    response.set_cookie(
+        session.KAKAO_LANDING_COOKIE,
+        session.KAKAO_LANDS_IN_STUDIO,
+        max_age=settings.kakao_state_ttl_seconds,
+        path="/auth/kakao",
+        httponly=True,
+        samesite="lax",  # sent on the top-level return from Kakao's site
+        secure=settings.kakao_redirect_uri.startswith("https://"),
+    )
+    return response
+
+
+@router.get("/studio")
+async def overview(
+    request: Request,
+    conn: ResultsConnection,
+    period: Period = Period.DAY,
+    date: Annotated[Day | None, Query()] = None,
+    sort: service.VideoOrder = service.VideoOrder.PAYOUT,
+) -> Response:
+    started = time.perf_counter()
+    user = await session.signed_in_user(request, conn)
+    if user is None:
+        return to_login()
+    try:
+        require_own_seller_data(user, user["id"])
+        day = date or await service.default_day(conn, yesterday(request))
+        shown = await service.overview(conn, user["id"], period, day, sort, yesterday(request))
+    except HTTPException as exc:
+        return refusal(request, user, exc)
+    response = page("overview.html", user=user, period=period.value, day=day, **service.navigation(shown["payouts"]), **shown)
+    response.headers["Server-Timing"] = f"studio;dur={(time.perf_counter() - started) * 1000:.1f}"
+    return response
+
+
+@router.get("/studio/videos/{video_id}")
+async def video(
+    request: Request,
+    conn: ResultsConnection,
+    video_id: Annotated[int, PathParam(ge=1, le=BIGINT_MAX)],
+    period: Period = Period.MONTH,
+    date: Annotated[Day | None, Query()] = None,
+) -> Response:
+    user = await session.signed_in_user(request, conn)
+    if user is None:
+        return to_login()
+    try:
+        require_own_seller_data(user, user["id"])
+        found = await video_by_id(conn, video_id)
+        if found is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no video {video_id}")
+        require_own_seller_data(user, found["seller_id"])
+        day = date or await service.default_day(conn, yesterday(request))
+        shown = await service.video_page(conn, found, period, day)
+    except HTTPException as exc:
+        return refusal(request, user, exc)
+    return page("video.html", user=user, video=found, period=period.value, day=day, **service.navigation(shown), **shown)

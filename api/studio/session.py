@@ -1,0 +1,68 @@
+"""Who is signed in to the studio: the same access token as the API's, kept in an HttpOnly, SameSite=Strict
+cookie scoped to /studio (scripts cannot read it; other sites' pages cannot send it). The JSON API keeps
+taking the token only as a bearer header, so the cookie opens the studio pages and nothing else."""
+
+from fastapi import Request, Response
+from fastapi.responses import HTMLResponse
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow
+
+from api.auth import service as auth
+from settlement.config import Settings
+
+STUDIO_PATH = "/studio"
+SESSION_COOKIE = "studio_session"
+# Set by /studio/kakao for the Kakao round trip: the callback then lands in the studio instead of answering JSON.
+KAKAO_LANDING_COOKIE = "kakao_login_lands_in"
+KAKAO_LANDS_IN_STUDIO = "studio"
+
+
+def start_session(response: Response, settings: Settings, secret: str, user_id: int, secure: bool) -> None:
+    token, ttl = auth.issue_access_token(settings, secret, user_id)
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=ttl, path=STUDIO_PATH, httponly=True, samesite="strict", secure=secure
+    )
+
+
+def end_session(response: Response, secure: bool) -> None:
+    response.delete_cookie(SESSION_COOKIE, path=STUDIO_PATH, httponly=True, samesite="strict", secure=secure)
+
+
+async def signed_in_user(request: Request, conn: AsyncConnection[DictRow]) -> DictRow | None:
+    """The user of the session cookie, or None (no cookie, a token that is not ours or expired, a user gone)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    try:
+        user_id = auth.user_id_of(request.app.state.jwt_secret, token)
+    except auth.InvalidToken:
+        return None
+    return await auth.user_by_id(conn, user_id)
+
+
+def is_https(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def comes_from_this_site(request: Request) -> bool:
+    """A form post sent by one of our own pages: browsers say where a request comes from (Sec-Fetch-Site,
+    Origin); a post from another site (login CSRF) is refused. Clients that send neither are not browsers."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    return origin is None or origin == f"{request.url.scheme}://{request.url.netloc}"
+
+
+def land_in_studio(settings: Settings, secret: str, user: DictRow) -> HTMLResponse:
+    """The end of a Kakao login started from the studio: the session cookie, then the studio. The page
+    moves on by itself (a meta refresh) rather than by a redirect, so the next request is made by our own
+    page and carries the SameSite=Strict cookie (after a redirect chain begun on Kakao's site it would not)."""
+    response = HTMLResponse(
+        '<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=/studio">'
+        '<title>Signed in</title><p>Signed in. <a href="/studio">Open the studio</a>.</p>'
+    )
+    secure = settings.kakao_redirect_uri.startswith("https://")
+    start_session(response, settings, secret, user["id"], secure)
+    response.delete_cookie(KAKAO_LANDING_COOKIE, path="/auth/kakao", httponly=True, samesite="lax", secure=secure)
+    return response
