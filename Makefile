@@ -4,7 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo run serve test bench clean
+# The studio's browser tests drive Debian's chromium (offline, no browser download): installed when missing.
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install demo run serve test bench clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +28,12 @@ run: install
 serve: install
 	$(BIN)/settlement serve
 
-test: install
+chromium:
+	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the studio's browser tests"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; } \
+	  || { echo "error: could not install Debian's chromium package (apt-get install chromium), which the studio's browser tests need" >&2; exit 1; }
+
+test: install chromium
 	$(BIN)/pytest
 
 clean:
