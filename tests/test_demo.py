@@ -8,6 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from argon2 import PasswordHasher
 from psycopg.conninfo import conninfo_to_dict
 
 from settlement import db, migrations, pipeline
@@ -119,3 +120,11 @@ def test_a_plain_dbt_build_as_printed_settles_yesterday(demo):
     with psycopg.connect(url) as conn:
         last = conn.execute("SELECT run_date, trigger, status FROM pipeline_runs ORDER BY id DESC LIMIT 1").fetchone()
     assert last == (yesterday, "dbt", "SUCCEEDED")
+
+
+def test_the_demo_prints_a_studio_login_that_works(demo):
+    url, _, out = demo
+    email, password = re.search(r"^studio: http://127.0.0.1:8000/studio   sign in as (\S+) / (\S+)", out, re.MULTILINE).groups()
+    with psycopg.connect(url) as conn:
+        password_hash = conn.execute("SELECT password_hash FROM users WHERE email = %s AND role = 'SELLER'", (email,)).fetchone()[0]
+    assert PasswordHasher().verify(password_hash, password)

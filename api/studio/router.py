@@ -62,6 +62,17 @@ def refusal(request: Request, user: DictRow, exc: HTTPException) -> HTMLResponse
     return page("message.html", exc.status_code, user=user, title="Not available", message=exc.detail)
 
 
+async def small_form(request: Request) -> dict[str, list[str]] | None:
+    """A urlencoded form of a few short fields (the sign-in form), or None."""
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        return None
+    try:
+        return parse_qs(body.decode("utf-8", "replace"), max_num_fields=4)
+    except ValueError:  # more fields than a sign-in form has
+        return None
+
+
 @router.get("/studio/assets/studio.css")
 async def stylesheet() -> Response:
     return Response(STYLESHEET, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
@@ -79,8 +90,9 @@ async def login(request: Request, conn: Connection) -> Response:
     kakao = bool(request.app.state.settings.kakao_client_id)
     if not session.comes_from_this_site(request):
         return page("login.html", 403, user=None, kakao=kakao, error="Sign in from this site's own page.", email="")
-    body = await request.body()
-    form = parse_qs(body[:MAX_FORM_BYTES].decode("utf-8", "replace"), max_num_fields=4)
+    form = await small_form(request)
+    if form is None:
+        return page("login.html", 400, user=None, kakao=kakao, error="Send the sign-in form as it is.", email="")
     email, password = (form.get(field, [""])[0] for field in ("email", "password"))
     user = await auth.user_by_email(conn, email.strip().lower()) if "\x00" not in email else None
     if not await auth.password_matches(user["password_hash"] if user else None, password):

@@ -60,7 +60,9 @@ def land_in_studio(settings: Settings, secret: str, user: DictRow) -> HTMLRespon
     page and carries the SameSite=Strict cookie (after a redirect chain begun on Kakao's site it would not)."""
     response = HTMLResponse(
         '<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=/studio">'
-        '<title>Signed in</title><p>Signed in. <a href="/studio">Open the studio</a>.</p>'
+        '<title>Signed in</title><p>Signed in. <a href="/studio">Open the studio</a>.</p>',
+        # the callback's address carries the code and state: no page should learn it as a referrer
+        headers={"Content-Security-Policy": "default-src 'none'", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"},
     )
     secure = settings.kakao_redirect_uri.startswith("https://")
     start_session(response, settings, secret, user["id"], secure)

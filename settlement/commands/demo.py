@@ -14,7 +14,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from settlement import db, generate, migrations, pipeline, warehouse
+from settlement import db, generate, migrations, pipeline, studio_demo, warehouse
 from settlement.commands import CommandError, cli_state, settings_on
 from settlement.commands.run import describe_plan, planned_days, print_day_summary, settle_with_progress
 from settlement.config import PROJECT_ROOT, Settings, get_settings
@@ -138,6 +138,8 @@ def print_next_steps(database: db.Database, settings: Settings, name: str, last_
         click.echo(f"(or `source {bin_prefix}activate` once, then type them without {bin_prefix})")
     if database.source == "DATABASE_URL" and not app_env:
         click.echo("(with DATABASE_URL set as it is now: the settlement commands use it)")
+    email, password = studio_demo.seller_login(database.url)
+    click.echo(f"studio: http://127.0.0.1:8000/studio   sign in as {email} / {password}   (once `settlement serve` runs)")
 
 
 def command_prefix() -> str:

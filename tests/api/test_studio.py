@@ -1,6 +1,7 @@
 """The seller studio's pages through the ASGI client: sign-in (password and Kakao), the session cookie,
 seller isolation, what the page says. The browser tests (test_studio_browser.py) check what a person sees."""
 
+import asyncio
 import datetime as dt
 import re
 from decimal import Decimal
@@ -11,6 +12,7 @@ import pytest
 
 from api.studio.chart import nice_ceiling
 from api.studio.formatting import watch_time, won
+from settlement import studio_demo
 from tests.api.conftest import BASE_URL
 from tests.api.test_stats import settled  # noqa: F401  (the settled scenario, as a fixture)
 
@@ -78,6 +80,13 @@ async def test_a_sign_in_or_out_posted_from_another_site_is_refused(client, make
     assert same_site.status_code == 303
 
 
+async def test_a_sign_in_form_that_is_not_one_is_refused(client):
+    too_many_fields = "&".join(f"f{n}=x" for n in range(10)).encode()
+    for body in (too_many_fields, b"email=" + b"x" * 5000, b"\xff\xfe=\x00"):
+        response = await client.post("/studio/login", content=body, headers=FORM)
+        assert response.status_code in (400, 401) and "set-cookie" not in response.headers, body[:40]
+
+
 async def test_a_user_who_is_not_a_seller_is_told_so(client, make_account):
     viewer = await make_account("viewer")
     await sign_in(client, viewer.email)
@@ -131,3 +140,11 @@ async def test_kakao_sign_in_started_in_the_studio_lands_in_the_studio(client, f
         provider = await browser.get(to_kakao.headers["location"])
     callback = urlsplit(provider.headers["location"])
     assert "access_token" in (await client.get(f"{callback.path}?{callback.query}")).json()
+
+
+async def test_the_demo_login_is_the_top_earning_seller_and_opens_the_studio(client, settled, database_url):  # noqa: F811
+    seller_a, _, _ = settled  # seller A earned 13, seller B 1
+    email, password = await asyncio.to_thread(studio_demo.seller_login, database_url)  # sync, as the CLI calls it
+    assert email == seller_a.email and password == studio_demo.DEMO_SELLER_PASSWORD
+    assert (await sign_in(client, email, password)).status_code == 303
+    assert 'id="total-payout">₩13<' in (await client.get("/studio")).text

@@ -1,0 +1,30 @@
+"""A studio login for the demo: the demo's top-earning seller gets a known password."""
+
+import asyncio
+
+import psycopg
+
+from api.auth.service import hash_password
+
+DEMO_SELLER_PASSWORD = "studio-demo"
+
+
+def seller_login(database_url: str, password: str = DEMO_SELLER_PASSWORD) -> tuple[str, str]:
+    """(email, password) of the seller who earned most over the settled days, after setting that
+    password on them (hashed as /auth/signup hashes one)."""
+    password_hash = asyncio.run(hash_password(password))
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            """
+            WITH top_seller AS (
+                SELECT seller_id FROM analytics.fct_video_payable_daily
+                GROUP BY seller_id ORDER BY sum(video_payout + ad_payout + adjustment) DESC, seller_id LIMIT 1
+            )
+            UPDATE users SET password_hash = %s FROM top_seller WHERE users.id = top_seller.seller_id
+            RETURNING users.email
+            """,
+            (password_hash,),
+        ).fetchone()
+    if row is None:
+        raise LookupError("no seller has settled results yet: settle a day first")
+    return row[0], password
