@@ -143,40 +143,36 @@ async def seller_period_payouts(conn: AsyncConnection[DictRow], seller_id: int, 
 async def videos_with_ads(
     conn: AsyncConnection[DictRow], seller_id: int, period: Period, period_start: dt.date
 ) -> list[DictRow]:
-    # One statement, so a video and its ads are read from one snapshot.
+    # Two statements, merged here: the planner cannot misjudge a join of the two marts (while they have
+    # no statistics it nested the ads' aggregation once per video: 2.4 s for 1,000 videos). A results
+    # connection holds the publish lock, so both read the same published day.
+    params = {"period": period.value, "period_start": period_start, "seller_id": seller_id}
     cursor = await conn.execute(
         """
-        WITH ads AS (
-            SELECT p.video_id, array_agg(p.ad_id ORDER BY p.ad_id) AS ad_ids,
-                   array_agg(a.title ORDER BY p.ad_id) AS ad_titles,
-                   array_agg(p.ad_views ORDER BY p.ad_id) AS ad_views_per_ad,
-                   array_agg(p.ad_payout ORDER BY p.ad_id) AS ad_payout_per_ad
-            FROM analytics.fct_video_ad_payouts p
-            JOIN ads a ON a.id = p.ad_id
-            WHERE p.period = %(period)s AND p.period_start = %(period_start)s AND p.seller_id = %(seller_id)s
-            GROUP BY p.video_id
-        )
         SELECT p.video_id, v.title, p.views, p.watch_seconds, p.ad_views, p.video_payout, p.ad_payout,
-               p.adjustment, p.payout, ads.ad_ids, ads.ad_titles, ads.ad_views_per_ad, ads.ad_payout_per_ad
+               p.adjustment, p.payout
         FROM analytics.fct_video_payouts p
         JOIN videos v ON v.id = p.video_id
-        LEFT JOIN ads ON ads.video_id = p.video_id
         WHERE p.period = %(period)s AND p.period_start = %(period_start)s AND p.seller_id = %(seller_id)s
         ORDER BY p.payout DESC, p.video_id
         """,
-        {"period": period.value, "period_start": period_start, "seller_id": seller_id},
+        params,
     )
-    return [with_ads(row) for row in await cursor.fetchall()]
-
-
-def with_ads(row: DictRow) -> DictRow:
-    per_ad = zip(
-        row.pop("ad_ids") or [], row.pop("ad_titles") or [], row.pop("ad_views_per_ad") or [], row.pop("ad_payout_per_ad") or []
+    videos = await cursor.fetchall()
+    cursor = await conn.execute(
+        """
+        SELECT p.video_id, p.ad_id, a.title, p.ad_views, p.ad_payout
+        FROM analytics.fct_video_ad_payouts p
+        JOIN ads a ON a.id = p.ad_id
+        WHERE p.period = %(period)s AND p.period_start = %(period_start)s AND p.seller_id = %(seller_id)s
+        ORDER BY p.video_id, p.ad_id
+        """,
+        params,
     )
-    row["ads"] = [
-        {"ad_id": ad_id, "title": title, "ad_views": views, "ad_payout": payout} for ad_id, title, views, payout in per_ad
-    ]
-    return row
+    ads_of: dict[int, list[dict]] = {}
+    for ad in await cursor.fetchall():
+        ads_of.setdefault(ad.pop("video_id"), []).append(ad)
+    return [{**video, "ads": ads_of.get(video["video_id"], [])} for video in videos]
 
 
 async def seller_adjustments(
