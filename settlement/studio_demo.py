@@ -4,7 +4,8 @@ import asyncio
 
 import psycopg
 
-from api.auth.service import hash_password
+from api.auth.passwords import Passwords
+from settlement.config import get_settings
 
 DEMO_SELLER_PASSWORD = "studio-demo"
 
@@ -12,7 +13,11 @@ DEMO_SELLER_PASSWORD = "studio-demo"
 def seller_login(database_url: str, password: str = DEMO_SELLER_PASSWORD) -> tuple[str, str]:
     """(email, password) of the seller who earned most over the settled days, after setting that
     password on them (hashed as /auth/signup hashes one)."""
-    password_hash = asyncio.run(hash_password(password))
+    passwords = Passwords(get_settings())
+    try:
+        password_hash = asyncio.run(passwords.hash(password))
+    finally:
+        passwords.close()
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
             """
@@ -20,7 +25,7 @@ def seller_login(database_url: str, password: str = DEMO_SELLER_PASSWORD) -> tup
                 SELECT seller_id FROM analytics.fct_video_payable_daily
                 GROUP BY seller_id ORDER BY sum(video_payout + ad_payout + adjustment) DESC, seller_id LIMIT 1
             )
-            UPDATE users SET password_hash = %s FROM top_seller WHERE users.id = top_seller.seller_id
+            UPDATE users SET password_hash = %s, email_verified = true FROM top_seller WHERE users.id = top_seller.seller_id
             RETURNING users.email
             """,
             (password_hash,),

@@ -121,14 +121,25 @@ async def login(
 ) -> TokenOut:
     """Checks the password; attempts are limited per account and per client address (429 with
     Retry-After). An account logs in once its email is verified (403 before)."""
-    email = body.email.lower()
+    user = await authenticate(request, pool, settings, passwords, throttle, body.email, body.password)
+    return token_for(settings, secret, user, response)
+
+
+async def authenticate(
+    request: Request, pool, settings, passwords: Passwords, throttle: Throttle, email: str, password: str
+) -> DictRow:
+    """The account an email and password log in to, for every way of signing in (the API, the studio):
+    throttled per account and per client address (429), the password checked off the event loop with
+    bounded concurrency (503 when busy) and rehashed when its parameters are old, the email verified
+    (403). Raises HTTPException otherwise."""
+    email = email.lower()
     await throttle.admit(settings.login_address_limits, "login-address", client_address(request))
     await throttle.admit(settings.login_account_limits, "login-account", email)
     async with pool.connection() as conn:
         user = await service.user_for_login(conn, email)
     stored_hash = user["password_hash"] if user else None
     try:
-        matches, new_hash = await passwords.verify(body.password, stored_hash)
+        matches, new_hash = await passwords.verify(password, stored_hash)
     except HashingBusy:
         raise busy() from None
     if not matches:
@@ -139,7 +150,7 @@ async def login(
     if new_hash:
         async with pool.connection() as conn:
             await service.replace_password_hash(conn, user["id"], stored_hash, new_hash)
-    return token_for(settings, secret, user, response)
+    return user
 
 
 @router.get(

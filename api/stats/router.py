@@ -15,6 +15,7 @@ from psycopg.rows import DictRow
 from api.auth.dependencies import CurrentUser
 from api.auth.schemas import Role
 from api.database import ResultsConnection
+from api.dependencies import AppSettings
 from api.errors import error_responses, forbidden, not_found
 from api.schemas import BIGINT_MAX, Day
 from api.stats import service
@@ -85,16 +86,19 @@ async def video_stats(
     last: Annotated[Day, Query(alias="to")],
     user: CurrentUser,
     conn: ResultsConnection,
+    settings: AppSettings,
 ) -> VideoStatsOut:
     """Views, watch time, ad views and payouts of one of the caller's videos, every day of the range and in
     total, as paid: a closed day as it was paid (and, apart, what changed since), adjustments on the day
     they were booked, so that the days add up to the video's payouts in /sellers/{seller_id}/payouts.
-    Any range; `to` before `from` is an empty range."""
+    Any range; the days listed are those of the video's life so far (from the day it was uploaded to
+    today, platform time) within it, so from_date and to_date may be narrower than asked; `to` before
+    `from` is an empty range."""
     video = await video_by_id(conn, video_id)
     if video is None:
         raise not_found(f"no video {video_id}")
     require_own_seller_data(user, video["seller_id"])
-    return VideoStatsOut(**await service.video_stats(conn, video, first, last))
+    return VideoStatsOut(**await service.video_stats(conn, video, first, last, settings.zone))
 
 
 @router.get(

@@ -152,8 +152,8 @@ class VideoDayOut(BaseModel):
 class VideoStatsOut(BaseModel):
     video_id: int
     title: str
-    from_date: dt.date
-    to_date: dt.date
+    from_date: dt.date = Field(description="The first day listed: `from`, or the day the video was uploaded if later.")
+    to_date: dt.date = Field(description="The last day listed: `to`, or today (platform time) if earlier.")
     status: DayStatus = Field(description=f"{STATUS_OF_DAYS} {AMOUNTS_SO_FAR}")
     currency: Currency = "KRW"
     views: MaybeCount

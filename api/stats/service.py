@@ -293,8 +293,12 @@ async def daily_results(
     return [{**row, "status": DayStatus(row["status"])} for row in await cursor.fetchall()]
 
 
-async def video_stats(conn: AsyncConnection[DictRow], video: DictRow, first: dt.date, last: dt.date) -> dict:
-    """A video's stats first..last (VideoStatsOut): every day, and totals so far."""
+async def video_stats(conn: AsyncConnection[DictRow], video: DictRow, first: dt.date, last: dt.date, zone) -> dict:
+    """A video's stats (VideoStatsOut): every day of first..last within its life so far (from the day it
+    was uploaded to today, in the platform's time zone: nothing outside can have results, and the answer
+    stays the size of the video's life however wide the range), and totals so far."""
+    first = max(first, video["created_at"].astimezone(zone).date())
+    last = min(last, dt.datetime.now(zone).date())
     days = await daily_results(conn, video["seller_id"], first, last, video["id"])
     closed = [day for day in days if day["status"] == DayStatus.CLOSED]
     return {

@@ -16,8 +16,10 @@ from fastapi import APIRouter, HTTPException, Path as PathParam, Query, Request,
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from psycopg.rows import DictRow
 
-from api.auth import service as auth
-from api.database import Connection, ResultsConnection
+from api.auth.dependencies import unauthorized
+from api.auth.router import PasswordHashing, Throttling, authenticate
+from api.database import Connection, Pool, ResultsConnection
+from api.dependencies import AppSettings
 from api.schemas import BIGINT_MAX, Day
 from api.stats.router import require_own_seller_data
 from api.stats.schemas import Period
@@ -45,8 +47,17 @@ PAGE_HEADERS = {
 MAX_FORM_BYTES = 4096
 
 
-def page(name: str, status_code: int = 200, **context) -> HTMLResponse:
-    return HTMLResponse(templates.get_template(name).render(**context), status_code, headers=PAGE_HEADERS)
+def page(name: str, status_code: int = 200, headers: dict | None = None, **context) -> HTMLResponse:
+    return HTMLResponse(templates.get_template(name).render(**context), status_code, headers={**PAGE_HEADERS, **(headers or {})})
+
+
+# How a refused sign-in reads on the page (the API's statuses: api/auth/router.py authenticate).
+SIGN_IN_REFUSED = {
+    401: "Wrong email or password.",
+    403: "Confirm your email first: follow the link sent to it when you signed up.",
+    429: "Too many attempts: wait a little, then try again.",
+    503: "The server is busy: try again in a moment.",
+}
 
 
 def to_login() -> RedirectResponse:
@@ -86,17 +97,21 @@ async def login_form(request: Request, conn: Connection) -> Response:
 
 
 @router.post("/studio/login")
-async def login(request: Request, conn: Connection) -> Response:
-    kakao = bool(request.app.state.settings.kakao_client_id)
+async def login(request: Request, pool: Pool, settings: AppSettings, passwords: PasswordHashing, throttle: Throttling) -> Response:
+    kakao = bool(settings.kakao_client_id)
     if not session.comes_from_this_site(request):
         return page("login.html", 403, user=None, kakao=kakao, error="Sign in from this site's own page.", email="")
     form = await small_form(request)
     if form is None:
         return page("login.html", 400, user=None, kakao=kakao, error="Send the sign-in form as it is.", email="")
     email, password = (form.get(field, [""])[0] for field in ("email", "password"))
-    user = await auth.user_by_email(conn, email.strip().lower()) if "\x00" not in email else None
-    if not await auth.password_matches(user["password_hash"] if user else None, password):
-        return page("login.html", 401, user=None, kakao=kakao, error="Wrong email or password.", email=email[:320])
+    try:
+        if "\x00" in email or "\x00" in password:
+            raise unauthorized("wrong email or password")
+        user = await authenticate(request, pool, settings, passwords, throttle, email.strip(), password)
+    except HTTPException as refused:  # the API's answer, as a page: same limits, same wording
+        return page("login.html", refused.status_code, user=None, kakao=kakao, error=SIGN_IN_REFUSED.get(
+            refused.status_code, "Wrong email or password."), email=email[:320], headers=refused.headers)
     response = RedirectResponse("/studio", status.HTTP_303_SEE_OTHER)
     session.start_session(
         response, request.app.state.settings, request.app.state.jwt_secret, user["id"], session.is_https(request)
@@ -171,7 +186,7 @@ async def video(
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no video {video_id}")
         require_own_seller_data(user, found["seller_id"])
         day = date or await service.default_day(conn, yesterday(request))
-        shown = await service.video_page(conn, found, period, day)
+        shown = await service.video_page(conn, found, period, day, request.app.state.settings.zone)
     except HTTPException as exc:
         return refusal(request, user, exc)
     return page("video.html", user=user, video=found, period=period.value, day=day, **service.navigation(shown), **shown)

@@ -78,9 +78,9 @@ async def overview(
     }
 
 
-async def video_page(conn: AsyncConnection[DictRow], video: DictRow, period: Period, day: dt.date) -> dict:
+async def video_page(conn: AsyncConnection[DictRow], video: DictRow, period: Period, day: dt.date, zone) -> dict:
     first, last = stats.period_bounds(period, day)
-    video_stats = await stats.video_stats(conn, video, first, last)
+    video_stats = await stats.video_stats(conn, video, first, last, zone)
     return {
         "stats": video_stats,
         "day_counts": day_counts(video_stats["days"]),
