@@ -267,7 +267,10 @@ async def test_video_stats_over_a_date_range(client, settled, event_day):
     everything = await client.get(
         f"/videos/{videos['long']['id']}/stats", params={"from": "0001-01-01", "to": "9999-12-31"}, headers=seller_a.headers
     )
-    assert everything.status_code == 200 and [day["day"] for day in everything.json()["days"]] == [str(event_day)]
+    days = [day["day"] for day in everything.json()["days"]]
+    assert everything.status_code == 200 and str(event_day) in days
+    assert days == [everything.json()["from_date"]] + days[1:] and days[-1] == everything.json()["to_date"]
+    assert len(days) == 8  # uploaded seven days before today (the upload fixture), through today
 
 
 async def test_a_day_not_settled_yet_is_pending_not_zero(client, settled, event_day):
