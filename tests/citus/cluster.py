@@ -38,7 +38,8 @@ DEFAULT_SOURCE_DIRS = tuple(
 )
 BUILD_DIR = REPO_ROOT / ".data" / "citus-build"
 DEFAULT_DATA_DIR = REPO_ROOT / ".data" / "citus"
-DEFAULT_PORTS = (55432, 55433, 55434)
+# Below Linux's ephemeral range (32768-60999): there, any outgoing connection may hold the port.
+DEFAULT_PORTS = (25432, 25433, 25434)
 DEFAULT_PG_BINDIR = Path("/usr/lib/postgresql/15/bin")
 BUILD_JOBS = 2  # the machine's two cores are shared with other work
 HOST = "127.0.0.1"
@@ -217,7 +218,7 @@ def build_and_install(pg: PostgresInstall, source: CitusSource) -> None:
     started = time.monotonic()
     install_build_packages(pg.major_version, log_path)
     tree = unpack_and_patch(source, log_path)
-    # with_llvm=no: no LLVM bitcode for JIT inlining of Citus's functions, which nearly halves the compile.
+    # with_llvm=no: no LLVM bitcode (only used to JIT-inline Citus's own functions): half the compiler runs.
     make_options = ["with_llvm=no"]
     with timed_step("configure"):
         run_logged(["./configure", f"PG_CONFIG={pg.binary('pg_config')}"], log_path, step="configure", cwd=tree)
