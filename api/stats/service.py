@@ -328,7 +328,7 @@ async def seller_not_counted(conn: AsyncConnection[DictRow], seller_id: int, per
     """Per day of the period, how many events of the seller's videos the quality gate turned down, per
     source and reason (NotCountedPeriodOut). Counts only: nothing about who sent them."""
     start, end = period_bounds(period, day)
-    missing = await require_results(conn, optional=("int_quarantined_events",))
+    missing = await require_results(conn, optional=("fct_quarantined_events",))
     days = await day_statuses(conn, start, end)
     by_day = {row["day"]: [] for row in days}
     if not missing:
@@ -360,7 +360,7 @@ async def quarantined_counts(conn: AsyncConnection[DictRow], seller_id: int, fir
     cursor = await conn.execute(
         """
         SELECT q.settled_on AS day, q.source, q.reason, count(*) AS events
-        FROM analytics.int_quarantined_events q
+        FROM analytics.fct_quarantined_events q
         JOIN videos v ON v.id::text = q.raw_row ->> 'video_id'
         WHERE q.settled_on BETWEEN %(first)s AND %(last)s AND v.seller_id = %(seller_id)s
         GROUP BY q.settled_on, q.source, q.reason

@@ -113,7 +113,7 @@ def reason_of(conn, named: dict, name: str) -> str | None:
     """The reason the named event is quarantined for on its day, or None when it counts."""
     event_id, user_id, day = named[name]
     row = conn.execute(
-        """SELECT reason FROM analytics.int_quarantined_events
+        """SELECT reason FROM analytics.fct_quarantined_events
            WHERE settled_on = %s AND event_id = %s AND user_id = %s""",
         (day, event_id, user_id),
     ).fetchone()
@@ -148,7 +148,7 @@ def test_the_copy_is_kept_as_sent(gated, gate_conn):
     _, named, _ = gated
     event_id, user_id, _ = named["copier:copy"]
     raw = gate_conn.execute(
-        "SELECT raw_row FROM analytics.int_quarantined_events WHERE settled_on = %s AND event_id = %s AND user_id = %s",
+        "SELECT raw_row FROM analytics.fct_quarantined_events WHERE settled_on = %s AND event_id = %s AND user_id = %s",
         (D, event_id, user_id),
     ).fetchone()[0]
     assert dt.datetime.fromisoformat(raw["occurred_at"]) == at(D, 9) and raw["user_id"] == user_id

@@ -260,7 +260,7 @@ def test_every_event_is_counted_or_quarantined_with_its_reason(settled, conn):
         }
         assert engine == reference_intake(p, day), day
     by_reason = dict(conn.execute(
-        """SELECT source || ' ' || reason, count(*) FROM analytics.int_quarantined_events
+        """SELECT source || ' ' || reason, count(*) FROM analytics.fct_quarantined_events
            WHERE settled_on = %s GROUP BY 1""", (D,)).fetchall())
     assert by_reason == {
         "watch_events implausible_watch": 9,  # u2 x 2, r x 2, the 1,000 s second, 3 x 86,400 s, x1's 500 s

@@ -1,4 +1,4 @@
-{{ config(materialized='day_partition') }}
+{{ config(materialized='day_partition', publish=true) }}
 
 -- What the run date does not count: each turned-down watch event and ad impression with the first rule
 -- it breaks and its raw row, and each copy of a recorded event that arrived again. Everything else counts.
