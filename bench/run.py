@@ -28,6 +28,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg import sql
@@ -119,8 +120,9 @@ def server_summary(url: str) -> str:
 
 
 def day_range(day: dt.date, time_zone: str) -> dict:
-    start, end = pipeline.day_bounds(day, time_zone)
-    return {"start": start, "end": end}
+    """The platform day's bounds, as the day's partition has them."""
+    zone = ZoneInfo(time_zone)
+    return {"start": dt.datetime.combine(day, dt.time(), zone), "end": dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone)}
 
 
 def vacuum_day(url: str, day: dt.date) -> float:

@@ -5,7 +5,7 @@
     - not_null: columns that must have a value;
     - expressions: {name: condition every row satisfies};
     - references: [{column, to, field}]: each value of column is a value of field in relation `to`.
-    A failing check is one row: the check's name and how many rows break it.
+    A failing check is one row: the check's name and how many rows (for a reference: values) break it.
 -#}
 {% test row_checks(model, key=none, not_null=none, expressions=none, references=none) %}
 with checked as (
@@ -34,10 +34,13 @@ problems as (
     {%- endif %}
     {%- for reference in references or [] %}
     union all
+    -- values missing from the referenced relation, read once (EXCEPT), not looked up row by row
     select '{{ reference.column }} not in {{ reference.to }}.{{ reference.field }}', count(*)
-    from checked
-    where {{ reference.column }} is not null
-      and not exists (select 1 from {{ reference.to }} as referenced where referenced.{{ reference.field }} = checked.{{ reference.column }})
+    from (
+        select {{ reference.column }} from checked where {{ reference.column }} is not null
+        except
+        select {{ reference.field }} from {{ reference.to }}
+    ) as missing
     {%- endfor %}
 )
 
