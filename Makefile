@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install demo run serve test bench clean chromium
+.PHONY: install demo run serve test lint bench clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,11 @@ chromium:
 	  || { echo "error: could not install Debian's chromium package (apt-get install chromium), which the studio's browser tests need" >&2; exit 1; }
 
 test: install chromium
+	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) .data target dbt_packages logs
