@@ -26,11 +26,9 @@
     {%- set partition_relation = this.incorporate(path={'identifier': partition_name}) -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
+    {{ begin_model_transaction() }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
-
-    {% for name, value in session_settings.items() %}
-        {% call statement('setting_' ~ name) %} set local {{ name }} = '{{ value }}' {% endcall %}
-    {% endfor %}
+    {{ set_local_settings(session_settings) }}
 
     {% if existing_relation is none %}
         {% call statement('create_parent') -%}

@@ -13,7 +13,9 @@
     {%- set existing_relation = table_to_keep(this) -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
+    {{ begin_model_transaction() }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
+    {{ set_local_settings({}) }}
 
     {% if existing_relation is none %}
         {% call statement('create_table') -%}
