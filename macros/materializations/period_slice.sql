@@ -15,7 +15,7 @@
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
     {{ begin_model_transaction() }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
-    {{ set_local_settings({}) }}
+    {{ set_local_settings(config.get('session_settings', {})) }}
 
     {% if existing_relation is none %}
         {% call statement('create_table') -%}
@@ -33,6 +33,8 @@
             drop table if exists {{ staging_relation }};
             create table {{ staging_relation }} as select {{ columns }} from ({{ sql }}) as model;
         {%- endcall %}
+        {#- read by the models after it (top 5) and by the publish -#}
+        {% call statement('analyze') %} analyze {{ staging_relation }} {% endcall %}
     {% else %}
         {% call statement('main') -%}
             delete from {{ target_relation }} where {{ slice }};
