@@ -20,6 +20,8 @@ from settlement.generate import GenerateConfig, generate
 from settlement.migrations import alembic_config
 from tests.deploy.compose import MissingVariable, Process, free_port, load_compose, local_command, service_environment
 
+pytestmark = pytest.mark.serial
+
 SECRETS = {
     "POSTGRES_PASSWORD": "pg-secret-0123",
     "SETTLEMENT_JWT_SECRET": "jwt-secret-of-at-least-32-bytes-0123456789",
