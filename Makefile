@@ -33,12 +33,13 @@ chromium:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; } \
 	  || { echo "error: could not install Debian's chromium package (apt-get install chromium), which the studio's browser tests need" >&2; exit 1; }
 
-# The suite on two workers (tests sharing something beyond their database stay on one: xdist_group),
-# then the timing-sensitive tests alone (marker serial). Each pytest fails when no test ran.
+# The suite on two workers, a test file per worker at a time; then, alone, what shares something beyond
+# its own database or is timing-sensitive (marker serial) and the Citus cluster's tests (fixed ports).
+# Each pytest fails when no test ran.
 test: install chromium
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n 2 --dist loadgroup -m "not serial"
-	$(BIN)/pytest -m serial
+	$(BIN)/pytest -n 2 --dist loadfile -m "not serial and not citus"
+	$(BIN)/pytest -m "serial or citus"
 
 lint: install
 	$(BIN)/ruff check .
