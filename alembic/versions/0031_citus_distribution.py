@@ -22,8 +22,8 @@ The distributed tables keep their rows in shards on the workers; the coordinator
 empty shells, so the local copy the distribution leaves behind is truncated. ensure_day_partitions
 does the same for a day partition it fills from the DEFAULT partition (Citus distributes it on attach).
 
-Downgrade undistributes them (and any table still colocated with them, such as the dbt project's
-per-viewer models), which brings the rows back to the coordinator.
+Downgrade undistributes them and the dbt project's per-viewer models colocated with them, which
+brings the rows back to the coordinator.
 
 Revision ID: 0031
 """
@@ -41,6 +41,8 @@ depends_on = None
 # Distributed by user_id, in this order: the first is the colocation group's anchor.
 DISTRIBUTED = ("watch_events", "ad_impressions", "watch_event_ids", "ad_impression_ids")
 DISTRIBUTION_COLUMN = "user_id"
+# Where the dbt project builds (settlement.warehouse): its distributed models are undistributed too.
+ANALYTICS_SCHEMA, BUILD_SCHEMA = "analytics", "settlement_build"
 
 UPGRADE = f"""
 DO $citus$
@@ -74,8 +76,8 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = '{DISTRIBUTED[0]}'::regclass) THEN
         RETURN;
     END IF;
-    -- the tables colocated with the events (the dbt project's per-viewer models too), partitions
-    -- through their parents, the events last
+    -- these tables and the dbt project's per-viewer models colocated with them (in its schemas),
+    -- partitions through their parents, the events last
     FOR relation IN
         SELECT p.logicalrelid
         FROM pg_dist_partition p
@@ -83,6 +85,8 @@ BEGIN
         WHERE p.colocationid = (SELECT colocationid FROM pg_dist_partition
                                 WHERE logicalrelid = '{DISTRIBUTED[0]}'::regclass)
           AND NOT c.relispartition
+          AND (p.logicalrelid::text = ANY (ARRAY{list(DISTRIBUTED)!r}::text[])
+               OR c.relnamespace::regnamespace::text IN ('{ANALYTICS_SCHEMA}', '{BUILD_SCHEMA}'))
         ORDER BY p.logicalrelid::text = ANY (ARRAY{list(DISTRIBUTED)!r}::text[]), p.logicalrelid::text DESC
     LOOP
         PERFORM undistribute_table(relation);
@@ -90,8 +94,6 @@ BEGIN
 END
 $citus$;
 """
-
-
 
 
 def _previous_ensure_day_partitions() -> str:
