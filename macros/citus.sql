@@ -45,3 +45,20 @@
         {%- endcall %}
     {% endif %}
 {% endmacro %}
+
+{#- The columns a query returns, without running it: dbt's get_columns_in_query runs it with `where
+    false`, but Citus runs a query's subplans (its CTEs read more than once) before it looks at that, so
+    the pass would run twice. A temporary view only plans it. -#}
+{% macro citus_query_columns(name, sql) %}
+    {%- set view = name ~ '__columns' -%}
+    {% call statement('columns_view') -%}
+        create or replace temporary view {{ view }} as {{ sql }}
+    {%- endcall %}
+    {%- set columns = run_query(
+            "select attname from pg_attribute where attrelid = 'pg_temp." ~ view ~ "'::regclass and attnum > 0"
+            ~ " and not attisdropped order by attnum").columns[0].values() | list -%}
+    {% call statement('drop_columns_view') -%}
+        drop view {{ view }}  {#- the session's own: temporary relations come first (Citus's DROP VIEW does not know pg_temp.) -#}
+    {%- endcall %}
+    {{ return(columns) }}
+{% endmacro %}

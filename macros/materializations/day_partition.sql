@@ -61,7 +61,7 @@
 
     {% if colocate_with %}
         {%- set old_columns = adapter.get_columns_in_relation(target_relation) | map(attribute='name') | list -%}
-        {% do require_same_columns(this, old_columns, get_columns_in_query(sql)) %}
+        {% do require_same_columns(this, old_columns, citus_query_columns(this.identifier, sql)) %}
         {%- set columns = adapter.get_columns_in_relation(target_relation) | map(attribute='quoted') | join(', ') -%}
         {% call statement('drop_staging') -%}
             drop table if exists {{ staging_relation }}
