@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install demo run serve test bench clean chromium
+.PHONY: install demo run serve test lint bench clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,15 @@ chromium:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; } \
 	  || { echo "error: could not install Debian's chromium package (apt-get install chromium), which the studio's browser tests need" >&2; exit 1; }
 
+# The suite on two workers (tests sharing something beyond their database stay on one: xdist_group),
+# then the timing-sensitive tests alone (marker serial). Each pytest fails when no test ran.
 test: install chromium
-	$(BIN)/pytest
+	$(BIN)/ruff check .
+	$(BIN)/pytest -n 2 --dist loadgroup -m "not serial"
+	$(BIN)/pytest -m serial
+
+lint: install
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) .data target dbt_packages logs

@@ -19,8 +19,8 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from settlement import ads, db, migrations  # noqa: E402
-from settlement.config import Settings  # noqa: E402
+from settlement import ads, db, migrations
+from settlement.config import Settings
 
 BENCH_DATABASE = "settlement_bench_ads"
 CONTRACT_START, EARLY_END, LATE_END = dt.date(2026, 1, 1), dt.date(2026, 6, 1), dt.date(2026, 12, 31)
@@ -86,7 +86,7 @@ def concurrent_uploads(url: str, uploaders: int, per_uploader: int) -> tuple[flo
             with psycopg.connect(url, autocommit=True) as conn:
                 for _ in range(per_uploader):
                     fills.append(upload(conn))
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=work) for _ in range(uploaders)]

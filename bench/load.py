@@ -27,10 +27,11 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import load_average, machine, server_summary  # noqa: E402
-from settlement import db, generate as generator, migrations  # noqa: E402
-from settlement.commands.generate import count  # noqa: E402
-from settlement.config import Settings  # noqa: E402
+from bench.run import load_average, machine, server_summary
+from settlement import db, migrations
+from settlement import generate as generator
+from settlement.commands.generate import count
+from settlement.config import Settings
 
 BENCH_DATABASE = "settlement_bench_load"
 DAY = dt.date(2026, 1, 15)

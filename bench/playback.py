@@ -23,9 +23,9 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import load_average, machine  # noqa: E402
-from settlement import db, migrations  # noqa: E402
-from settlement.config import PROJECT_ROOT, Settings  # noqa: E402
+from bench.run import load_average, machine
+from settlement import db, migrations
+from settlement.config import PROJECT_ROOT, Settings
 
 BENCH_DATABASE = "settlement_bench_playback"
 

@@ -36,10 +36,10 @@ from psycopg.conninfo import conninfo_to_dict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from settlement import db, migrations, pipeline  # noqa: E402
-from settlement.commands.generate import count  # noqa: E402
-from settlement.config import PROJECT_ROOT, Settings  # noqa: E402
-from settlement.generate import GenerateConfig, day_partitions, generate  # noqa: E402
+from settlement import db, migrations, pipeline
+from settlement.commands.generate import count
+from settlement.config import PROJECT_ROOT, Settings
+from settlement.generate import GenerateConfig, day_partitions, generate
 
 BENCH_DATABASE = "settlement_bench"
 TARGET_RATIO = 3.0  # pipeline / pair floor, days of 5M events and more

@@ -28,12 +28,12 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import load_average, machine, server_summary  # noqa: E402
-from settlement import closing, db, generate, migrations, studio_demo  # noqa: E402
-from settlement.config import PROJECT_ROOT, get_settings  # noqa: E402
-from settlement.pipeline import run_days  # noqa: E402
-from tests.api.test_serve import free_port  # noqa: E402
-from tests.api.test_studio_browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from bench.run import load_average, machine, server_summary
+from settlement import closing, db, generate, migrations, studio_demo
+from settlement.config import PROJECT_ROOT, get_settings
+from settlement.pipeline import run_days
+from tests.api.test_serve import free_port
+from tests.api.test_studio_browser import CHROMIUM, CHROMIUM_ARGS
 
 BENCH_DATABASE = "settlement_bench_studio"
 PASSWORD = "bench-studio"

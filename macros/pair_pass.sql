@@ -2,7 +2,8 @@
     pair_pass(shard, shards): the day's ordered pass over the watch events of the users of one shard
     (user_id % shards = shard), one row per (user, video) pair: what of its events counts under the
     quality gate (SPEC.md, "What does not count"), its views under the view window, what it watched,
-    the ad slots its playing crossed, and the events turned down (kept whole for the quarantine).
+    and the events turned down (kept whole for the quarantine: every event of the pair not listed
+    there counted, which is how int_ad_impressions_daily finds the counted events that crossed a slot).
     The shards are separate models, so dbt's two threads run them at once, one per core.
 
     Whether an event counts depends on the pair's previous *counted* event. The pass judges each event
@@ -52,8 +53,7 @@ judged as (
         coalesce(own_reason, case
             when ordinal > 0 and not {{ counts_after('previous_at', 'occurred_at', 'watched_seconds') }}
                 then 'implausible_watch'
-        end) as reason,
-        {{ crosses_a_slot('position_seconds', 'watched_seconds') }} as crosses_a_slot
+        end) as reason
     from ordered
 ),
 
@@ -73,10 +73,7 @@ pairs as (
         jsonb_agg(jsonb_build_object(
             'reason', reason, 'event', {{ watch_event_raw_row('judged') }},
             'own', own_reason is not null, 'ordinal', ordinal, 'previous_at', previous_at
-        )) filter (where reason is not null) as rejected,
-        array_agg(occurred_at) filter (where reason is null and crosses_a_slot) as crossed_at,
-        array_agg({{ slots_crossed('position_seconds', 'watched_seconds') }})
-            filter (where reason is null and crosses_a_slot) as crossed_slots
+        )) filter (where reason is not null) as rejected
     from judged
     group by user_id, video_id
 ),
@@ -209,14 +206,8 @@ folded as (
         coalesce(sum(watched_seconds) filter (where counts), 0) as watched_seconds,
         max(occurred_at) filter (where counts) as last_counted_at,
         jsonb_agg(jsonb_build_object('reason', 'implausible_watch', 'event', event, 'own', false))
-            filter (where not counts) as rejected,
-        array_agg(occurred_at) filter (where counts and crosses_a_slot) as crossed_at,
-        array_agg({{ slots_crossed('position_seconds', 'watched_seconds') }})
-            filter (where counts and crosses_a_slot) as crossed_slots
-    from (
-        select verdicts.*, {{ crosses_a_slot('position_seconds', 'watched_seconds') }} as crosses_a_slot
-        from verdicts
-    ) as judged_items
+            filter (where not counts) as rejected
+    from verdicts
     group by user_id, video_id
 )
 
@@ -234,9 +225,7 @@ select
     (case when flagged.refold then 0 else resolved.watched_seconds end + coalesce(folded.watched_seconds, 0))::bigint as watched_seconds,
     (case when flagged.refold then 0 else resolved.events end + coalesce(folded.events, 0))::bigint as events,
     jsonb_array_length(rejected.events)::bigint as rejected_events,
-    nullif(rejected.events, '[]'::jsonb) as rejected,
-    case when flagged.refold then folded.crossed_at else resolved.crossed_at || folded.crossed_at end as crossed_at,
-    case when flagged.refold then folded.crossed_slots else resolved.crossed_slots || folded.crossed_slots end as crossed_slots
+    nullif(rejected.events, '[]'::jsonb) as rejected
 from resolved
 left join flagged on flagged.user_id = resolved.user_id and flagged.video_id = resolved.video_id
 left join folded on folded.user_id = resolved.user_id and folded.video_id = resolved.video_id

@@ -17,6 +17,7 @@ import queue
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from zoneinfo import ZoneInfo
@@ -868,13 +869,19 @@ def progress_bar(total: int, enabled: bool):
 
 
 def load_days(conn: psycopg.Connection, config, catalog: Catalog, days: list[Day], progress: bool) -> dict:
-    """COPYs each day's watch events chunk by chunk, each chunk's keys into the registry after it, then
-    the day's ad impressions and their keys, and commits the day."""
+    """COPYs each day's watch events chunk by chunk, then its ad impressions, and commits the day.
+    The events' keys go into the registry over a second connection at the same time, so that a
+    second server process (and core) carries the registry's index. The keys commit just before the
+    day's events: no event is ever without its key. A failure between the two commits leaves keys of
+    events never loaded: ids of this catalog's salt, which nothing else draws."""
     loaded = {"watch_events": 0, "ad_impressions": 0}
     with (
+        psycopg.connect(conn.info.dsn, password=conn.info.password) as keys_conn,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="registry") as registry,
         produced(config, catalog, days) as chunks,
         progress_bar(config.events_per_day * len(days), progress) as bar,
         conn.cursor() as cursor,
+        keys_conn.cursor() as keys_cursor,
     ):
         # Straight into the day's partitions: skips routing each row (the server still checks every row
         # against the partition's bounds).
@@ -883,10 +890,12 @@ def load_days(conn: psycopg.Connection, config, catalog: Catalog, days: list[Day
             if chunk.day.day not in partitions:
                 partitions = {chunk.day.day: {name.rsplit("_", 1)[0]: name for name in day_partitions(conn, [chunk.day.day])}}
             table = "ad_impressions" if chunk.impressions else "watch_events"
+            keys_copied = registry.submit(copy_binary, keys_cursor, registry_copy_statement(table), [chunk.keys])
             copy_binary(cursor, copy_statement(table, partitions[chunk.day.day].get(table)), [chunk.data])
-            copy_binary(cursor, registry_copy_statement(table), [chunk.keys])
+            keys_copied.result()
             loaded[table] += chunk.rows
             if chunk.impressions:  # the day's last chunk
+                keys_conn.commit()
                 conn.commit()
                 bar.set_postfix_str(f"{chunk.day.day} committed", refresh=False)
             else:

@@ -82,3 +82,17 @@ def empty_database(connection: psycopg.Connection) -> None:
 @pytest.fixture
 def test_settings(database_url, tmp_path: Path) -> Settings:
     return Settings(_env_file=None, database_url=database_url, embedded_data_dir=tmp_path / "pg")
+
+
+# `make test` runs the suite on two xdist workers (-n 2 --dist loadgroup), each module's tests on one
+# worker, in order (module fixtures are built once; some modules check what their earlier tests did).
+# Modules that share something outside their own database go to one worker together: the local Citus
+# cluster's fixed ports (marker citus), and the dbt CLI's default target/ folder in the project root
+# (plain `dbt build` as a user types it: those modules mark themselves with that xdist_group).
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.get_closest_marker("citus"):
+            item.add_marker(pytest.mark.xdist_group("citus"))
+        elif not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))

@@ -16,6 +16,8 @@ from settlement.config import PROJECT_ROOT, Settings
 from tests.cli.conftest import DATABASE_VARIABLES, SETTLEMENT_BIN
 from tests.engine.scenario import Event, Impression, Platform, Video, reference_intake, reference_settlement
 
+pytestmark = pytest.mark.xdist_group("dbt_cli_target")
+
 
 def demo_platform(url: str) -> Platform:
     """The demo database's source rows, as the reference implementation reads them: every event sent,

@@ -105,7 +105,7 @@ def test_an_event_key_is_recorded_once_for_ever_on_any_day(conn):
     """(user_id, event_id) is unique across every day partition: a copy claiming another day, or another
     time of the day, is kept in duplicate_events instead."""
     migrations.ensure_day_partitions(conn, dt.date(2029, 4, 21), dt.date(2029, 4, 22), TZ)
-    at = dt.datetime(2029, 4, 21, 3, 0, tzinfo=dt.timezone.utc)
+    at = dt.datetime(2029, 4, 21, 3, 0, tzinfo=dt.UTC)
     event_id = uuid.uuid4()
     assert conn.execute(RECORD_WATCH_EVENT, (event_id, 1, at)).fetchone() == (True,)
     for copy_at in (at, at + dt.timedelta(minutes=5), at + dt.timedelta(days=1), dt.datetime(2031, 1, 1, tzinfo=dt.UTC)):
@@ -118,7 +118,7 @@ def test_an_event_key_is_recorded_once_for_ever_on_any_day(conn):
 
 
 def test_one_users_event_id_never_hides_another_users_event(conn):
-    at = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.timezone.utc)
+    at = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC)
     nil = uuid.UUID(int=0)
     assert [conn.execute(RECORD_WATCH_EVENT, (nil, user, at)).fetchone()[0] for user in (1, 2, 1)] == [True, True, False]
     assert [conn.execute(RECORD_AD_IMPRESSION, (nil, user, at)).fetchone()[0] for user in (1, 2, 2)] == [True, True, False]

@@ -9,8 +9,8 @@ import time
 
 from fastapi import HTTPException, Request, status
 from limits import RateLimitItem, parse_many
-from limits.storage import storage_from_string
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
 
 
 def too_many_attempts(retry_after: int) -> HTTPException:

@@ -5,7 +5,6 @@ from pydantic import BaseModel, Field
 from api.schemas import JsonInt, Timestamp
 from api.videos.schemas import MAX_VIDEO_SECONDS
 
-
 OCCURRED_AT_RULE = (
     "When it happened on the client, with its UTC offset. It must lie between "
     "SETTLEMENT_PLAYBACK_MAX_EVENT_AGE_HOURS (default 72) before the server's clock and "

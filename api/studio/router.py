@@ -12,7 +12,8 @@ from typing import Annotated
 from urllib.parse import parse_qs
 
 import jinja2
-from fastapi import APIRouter, HTTPException, Path as PathParam, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from psycopg.rows import DictRow
 

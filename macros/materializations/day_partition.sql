@@ -37,11 +37,9 @@
     {%- set colocate_with = citus_colocation_anchor() if distributed_by else none -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
+    {{ begin_model_transaction() }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
-
-    {% for name, value in session_settings.items() %}
-        {% call statement('setting_' ~ name) %} set local {{ name }} = '{{ value }}' {% endcall %}
-    {% endfor %}
+    {{ set_local_settings(session_settings) }}
 
     {% if existing_relation is none %}
         {% call statement('create_parent') -%}

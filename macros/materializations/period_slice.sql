@@ -13,7 +13,9 @@
     {%- set existing_relation = table_to_keep(this) -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
+    {{ begin_model_transaction() }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
+    {{ set_local_settings(config.get('session_settings', {})) }}
 
     {% if existing_relation is none %}
         {% call statement('create_table') -%}
@@ -31,6 +33,8 @@
             drop table if exists {{ staging_relation }};
             create table {{ staging_relation }} as select {{ columns }} from ({{ sql }}) as model;
         {%- endcall %}
+        {#- read by the models after it (top 5) and by the publish -#}
+        {% call statement('analyze') %} analyze {{ staging_relation }} {% endcall %}
     {% else %}
         {% call statement('main') -%}
             delete from {{ target_relation }} where {{ slice }};

@@ -20,3 +20,26 @@
             ~ "): its settled days must be rebuilt: `settlement run --rebuild`") }}
     {% endif %}
 {% endmacro %}
+
+{#- Opens the model's transaction, after the hooks that run outside it (the run's lease renewal). dbt
+    sends a bare `commit;` before those hooks, after which psycopg2 believes a transaction is still open
+    and sends no BEGIN of its own: without this, each of the model's statements would commit alone (a
+    reader could see a table half replaced) and SET LOCAL would do nothing. When psycopg2 did begin, this
+    is a no-op (a warning on the server). -#}
+{% macro begin_model_transaction() %}
+    {% call statement('begin_model_transaction', auto_begin=False) %} begin {% endcall %}
+{% endmacro %}
+
+{#- Planner settings for the model's transaction only (SET LOCAL), after checking that a transaction
+    is open: otherwise they would do nothing and the model would run with the server's defaults. -#}
+{% macro set_local_settings(settings) %}
+    {% if execute %}
+        {%- set in_transaction = run_query("select transaction_timestamp() < statement_timestamp()").columns[0].values()[0] -%}
+        {% if not in_transaction %}
+            {{ exceptions.raise_compiler_error(this.identifier ~ ": no transaction is open for the model's statements") }}
+        {% endif %}
+    {% endif %}
+    {% for name, value in settings.items() %}
+        {% call statement('setting_' ~ name) %} set local {{ name }} = '{{ value }}' {% endcall %}
+    {% endfor %}
+{% endmacro %}

@@ -12,6 +12,7 @@
     {%- set candidate = make_intermediate_relation(target_relation) -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
+    {{ begin_model_transaction() }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
     {% if existing_relation is none or existing_relation.type != 'view' or should_full_refresh() %}
         {{ drop_relation_if_exists(existing_relation) }}

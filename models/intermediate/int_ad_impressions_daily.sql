@@ -19,14 +19,35 @@ with impressions as (
     where {{ on_run_day('impressions.occurred_at') }}
 ),
 
--- The slots the counted watch events of the day crossed by playing, for the pairs with impressions.
-crossings as (
-    select pairs.user_id, pairs.video_id, crossing.crossed_at, crossing.slots
+-- The viewers and videos whose impressions need a crossing.
+candidate_pairs as (
+    select distinct user_id, video_id from impressions where own_reason is null
+),
+
+-- The events of those pairs the quality gate turned down: every other event of the day counted.
+turned_down as (
+    select (rejected.value -> 'event' ->> 'event_id')::uuid as event_id, pairs.user_id
     from {{ ref('int_pair_daily') }} as pairs
-    cross join lateral unnest(pairs.crossed_at, pairs.crossed_slots) as crossing (crossed_at, slots)
+    cross join lateral jsonb_array_elements(pairs.rejected) as rejected
     where pairs.settled_on = {{ run_date() }}
-      and pairs.crossed_at is not null
-      and (pairs.user_id, pairs.video_id) in (select user_id, video_id from impressions where own_reason is null)
+      and pairs.rejected is not null
+      and (pairs.user_id, pairs.video_id) in (select user_id, video_id from candidate_pairs)
+),
+
+-- The counted watch events of the day that crossed ad slots by playing, of those pairs.
+crossings as (
+    select
+        events.user_id,
+        events.video_id,
+        events.occurred_at as crossed_at,
+        {{ slots_crossed('events.position_seconds', 'events.watched_seconds') }} as slots
+    from {{ ref('stg_platform__watch_events') }} as events
+    where {{ on_run_day('events.occurred_at') }}
+      and {{ crosses_a_slot('events.position_seconds', 'events.watched_seconds') }}
+      and (events.user_id, events.video_id) in (select user_id, video_id from candidate_pairs)
+      and not exists (
+          select 1 from turned_down where turned_down.event_id = events.event_id and turned_down.user_id = events.user_id
+      )
 ),
 
 played as (

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 
 import click
 
+from settlement.config import Settings
+
 # Names, not the module `db`: the subcommand module settlement.commands.db would shadow it here.
 from settlement.db import Database, describe, ensure_reachable, resolve_database
 from settlement.migrations import schema_problem
-from settlement.config import Settings
 
 EXIT_OK = 0
 EXIT_FAILED = 1

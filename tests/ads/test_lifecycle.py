@@ -83,7 +83,7 @@ def test_refresh_of_a_null_day_is_an_error(conn):
 
 def test_platform_today_is_the_day_in_the_platform_time_zone():
     seoul = Settings(_env_file=None, timezone="Asia/Seoul")
-    just_after_midnight_in_seoul = dt.datetime(2026, 3, 9, 15, 0, tzinfo=dt.timezone.utc)
+    just_after_midnight_in_seoul = dt.datetime(2026, 3, 9, 15, 0, tzinfo=dt.UTC)
     assert ads.platform_today(seoul, just_after_midnight_in_seoul) == dt.date(2026, 3, 10)
     assert ads.platform_today(Settings(_env_file=None, timezone="UTC"), just_after_midnight_in_seoul) == dt.date(2026, 3, 9)
     with pytest.raises(ValueError, match="aware"):

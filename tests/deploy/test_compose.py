@@ -14,12 +14,13 @@ import pytest
 from alembic.script import ScriptDirectory
 from psycopg.conninfo import conninfo_to_dict
 
-from settlement import cli
+from settlement import cli, migrations
 from settlement.config import PROJECT_ROOT, Settings
 from settlement.generate import GenerateConfig, generate
-from settlement import migrations
 from settlement.migrations import alembic_config
 from tests.deploy.compose import MissingVariable, Process, free_port, load_compose, local_command, service_environment
+
+pytestmark = pytest.mark.serial
 
 SECRETS = {
     "POSTGRES_PASSWORD": "pg-secret-0123",

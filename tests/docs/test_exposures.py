@@ -7,7 +7,6 @@ parts of f-strings), so reads added or moved in the API are picked up without a 
 import ast
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 

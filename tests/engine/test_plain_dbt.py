@@ -19,6 +19,8 @@ from settlement import migrations, pipeline
 from settlement.config import PROJECT_ROOT, Settings
 from settlement.generate import GenerateConfig, generate
 
+pytestmark = pytest.mark.xdist_group("dbt_cli_target")
+
 PUBLISHED = ("fct_video_daily", "fct_video_ad_daily", "fct_payout_adjustments", "fct_event_intake_daily",
              "fct_video_payouts", "fct_video_ad_payouts", "rpt_top_videos")
 DBT = str(Path(sys.executable).with_name("dbt"))

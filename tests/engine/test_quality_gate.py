@@ -27,7 +27,7 @@ def gate_conn(database_url):
 @pytest.fixture(scope="module")
 def gated(gate_conn, database_url):
     """A platform with one case per rule, settled for D-1 and D. Returns (platform, named ids)."""
-    p, conn = Platform(gate_conn), gate_conn
+    p = Platform(gate_conn)
     seller = p.user("seller", "SELLER")
     viewers = {name: p.user(name) for name in (
         "honest", "copier", "other", "early", "future", "negative", "too_long", "elapsed", "no_start",

@@ -87,8 +87,8 @@ def test_row_counts_are_as_asked(generated, generated_conn):
     _, report = generated
     conn = generated_conn
     expected = {"users": 400, "videos": 60, "ads": 5, "watch_events": 3 * 1_500}
-    for table, count in expected.items():
-        assert scalar(conn, f"SELECT count(*) FROM {table}") == count == report.rows[table]
+    for table, rows in expected.items():
+        assert scalar(conn, f"SELECT count(*) FROM {table}") == rows == report.rows[table]
     assert scalar(conn, "SELECT count(*) FROM users WHERE role = 'SELLER'") == 400 // 20
     assert scalar(conn, "SELECT count(*) FROM ad_impressions") == report.rows["ad_impressions"] > 0
     per_day = conn.execute(

@@ -11,16 +11,15 @@ Bounded: QUIET_SECONDS + BURST_SECONDS of load, at READ_RATE reads/s, MAX_IN_FLI
 import asyncio
 import os
 import statistics
-import sys
 import time
 
 import httpx
 import pytest
 from argon2 import PasswordHasher
 
-from tests.load.test_read_under_load import LOOPBACK, environment, free_port, start_api, wait_until_serving
+from tests.load.test_read_under_load import LOOPBACK, free_port, start_api, wait_until_serving
 
-pytestmark = pytest.mark.load
+pytestmark = [pytest.mark.load, pytest.mark.serial]
 
 QUIET_SECONDS = 3.0
 BURST_SECONDS = float(os.environ.get("SETTLEMENT_LOGIN_BURST_SECONDS", "6"))

@@ -43,7 +43,7 @@ JWT_SECRET = "load-test-secret-of-at-least-32-bytes"
 LOOPBACK = "127.0.0.1"
 
 VIDEOS, VIEWERS, LATE_VIEWS = 12, 150, 40
-pytestmark = pytest.mark.load
+pytestmark = [pytest.mark.load, pytest.mark.serial]
 
 
 # The scenario, in SQL: one seller, videos of which the long ones have ad slots, viewers who watch

@@ -8,7 +8,7 @@ import pytest
 from settlement import pipeline, scheduler, warehouse
 from settlement.pipeline import RunResult
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 # 00:30 on 2026-03-02 in Seoul
 SETTLE_TIME = dt.datetime(2026, 3, 1, 15, 30, tzinfo=UTC)
 

@@ -17,7 +17,7 @@ def row_counts(conn: psycopg.Connection) -> dict[str, int]:
 
 
 @pytest.fixture
-async def platform(client, make_account, add_ads):
+async def platform(client, make_account, add_ads):  # noqa: F811 (fixtures imported above)
     """A seller with a video that has an ad slot: the ids hostile requests are built around, and the
     credentials each security scheme of the spec asks for."""
     seller = await make_account("seller", seller=True)

@@ -92,9 +92,10 @@ async def test_bad_tokens_are_refused_on_every_operation_that_needs_a_login(clie
     problems = []
     for operation in guarded:
         request, _ = build(operation, platform["known"])
-        send = lambda token: client.request(  # noqa: E731
-            request.method, request.url, content=request.content, headers={**request.headers, "authorization": f"Bearer {token}"}
-        )
+        def send(token, request=request):
+            return client.request(
+                request.method, request.url, content=request.content, headers={**request.headers, "authorization": f"Bearer {token}"}
+            )
         accepted = await send(seller.headers["Authorization"].removeprefix("Bearer "))
         if accepted.status_code == 401:
             problems.append(f"{operation}: the valid token was refused: {accepted.text}")

@@ -9,7 +9,6 @@ variable, an attribute. psycopg.sql composition (sql.SQL(...).format(sql.Identif
 
 import ast
 import textwrap
-from pathlib import Path
 
 from settlement.config import PROJECT_ROOT
 
