@@ -110,7 +110,7 @@
                     ~ " for values from ('" ~ day ~ "') to ('" ~ day ~ "'::date + 1)"] -%}
         {% call statement('swap') -%}
             {% if colocate_with -%}
-            {#- one statement, so one transaction (dbt's connections autocommit each statement) -#}
+            {#- one statement: Citus takes distributed DDL one command per call -#}
             do $swap$ begin
                 {% for command in swap -%}
                 execute {{ sql_text(command) }};
