@@ -7,6 +7,12 @@
     partition bounds. A model of the engine's working state swaps it in at once, in the same
     transaction; a published model (config publish=true) leaves it in the build schema for the run's
     one publish (publish_settlement_run). `--full-refresh` drops every partition.
+
+    On Citus (macros/citus.sql), a model with config distributed_by (a column: 'user_id') is a
+    distributed table colocated with the events: the day is built into a distributed table of the same
+    shape with INSERT ... SELECT, which the workers run shard by shard, and swapped in by one DO block.
+    Citus runs distributed DDL on the shards one command at a time, so each is sent on its own (a string
+    of several fails: "cannot insert multiple commands into a prepared statement").
 -#}
 {% materialization day_partition, adapter='postgres' %}
     {%- set partition_column = config.get('partition_column', 'settled_on') -%}
@@ -24,6 +30,11 @@
                 database=this.database, schema=this.schema, identifier=partition_name ~ '__new', type='table') -%}
     {%- endif -%}
     {%- set partition_relation = this.incorporate(path={'identifier': partition_name}) -%}
+    {%- set distributed_by = config.get('distributed_by') -%}
+    {%- if distributed_by and config.get('publish', false) -%}
+        {{ exceptions.raise_compiler_error(this.identifier ~ ": a published model cannot be distributed_by (the publish swaps it in with the day's other marts in one multi-statement transaction)") }}
+    {%- endif -%}
+    {%- set colocate_with = citus_colocation_anchor() if distributed_by else none -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
     {{ begin_model_transaction() }}
@@ -37,35 +48,77 @@
             create table {{ target_relation }} (like {{ this.identifier }}__shape)
                 partition by range ({{ partition_column }});
         {%- endcall %}
+        {% if colocate_with %}
+            {% do citus_distribute(target_relation, distributed_by, colocate_with) %}
+        {% endif %}
         {% do create_indexes(target_relation) %}
+    {% elif colocate_with and not is_citus_distributed(target_relation) %}
+        {#- days settled before the events were distributed: the model is distributed now, with them -#}
+        {% do citus_distribute(target_relation, distributed_by, colocate_with, had_rows=true) %}
     {% endif %}
 
-    {% call statement('main') -%}
-        drop table if exists {{ staging_relation }};
-        create table {{ staging_relation }} as {{ sql }};
-    {%- endcall %}
+    {% if colocate_with %}
+        {%- set old_columns = adapter.get_columns_in_relation(target_relation) | map(attribute='name') | list -%}
+        {% do require_same_columns(this, old_columns, citus_query_columns(this.identifier, sql)) %}
+        {%- set columns = adapter.get_columns_in_relation(target_relation) | map(attribute='quoted') | join(', ') -%}
+        {% call statement('drop_staging') -%}
+            drop table if exists {{ staging_relation }}
+        {%- endcall %}
+        {% call statement('create_staging') -%}
+            create table {{ staging_relation }} (like {{ target_relation }})
+        {%- endcall %}
+        {% do citus_distribute(staging_relation, distributed_by, target_relation) %}
+        {% call statement('main') -%}
+            insert into {{ staging_relation }} ({{ columns }})
+            select {{ columns }} from ({{ sql }}) as model
+        {%- endcall %}
+    {% else %}
+        {% call statement('main') -%}
+            drop table if exists {{ staging_relation }};
+            create table {{ staging_relation }} as {{ sql }};
+        {%- endcall %}
 
-    {%- set new_columns = adapter.get_columns_in_relation(staging_relation) | map(attribute='name') | list -%}
-    {%- set old_columns = adapter.get_columns_in_relation(target_relation) | map(attribute='name') | list -%}
-    {% do require_same_columns(this, old_columns, new_columns) %}
+        {%- set new_columns = adapter.get_columns_in_relation(staging_relation) | map(attribute='name') | list -%}
+        {%- set old_columns = adapter.get_columns_in_relation(target_relation) | map(attribute='name') | list -%}
+        {% do require_same_columns(this, old_columns, new_columns) %}
+    {% endif %}
 
-    {% call statement('bounds') -%}
+    {%- set bounds_sql -%}
         alter table {{ staging_relation }} add constraint {{ partition_name }}_bounds check (
             {{ partition_column }} is not null
             and {{ partition_column }} >= '{{ day }}'::date
-            and {{ partition_column }} < '{{ day }}'::date + 1);
-        analyze {{ staging_relation }};
-    {%- endcall %}
+            and {{ partition_column }} < '{{ day }}'::date + 1)
+    {%- endset %}
+    {% if colocate_with %}
+        {% call statement('bounds') %}{{ bounds_sql }}{% endcall %}
+        {% call statement('analyze') %}analyze {{ staging_relation }}{% endcall %}
+    {% else %}
+        {% call statement('bounds') -%}
+            {{ bounds_sql }};
+            analyze {{ staging_relation }};
+        {%- endcall %}
+    {% endif %}
 
     {% if deferred %}
         {#- the parent's indexes, made now, so that attaching the partition at publish only adopts them -#}
         {% do create_indexes(staging_relation) %}
     {% else %}
+        {%- set swap = [
+                "drop table if exists " ~ partition_relation,
+                "alter table " ~ staging_relation ~ " rename to " ~ partition_name,
+                "alter table " ~ target_relation ~ " attach partition " ~ partition_relation
+                    ~ " for values from ('" ~ day ~ "') to ('" ~ day ~ "'::date + 1)"] -%}
         {% call statement('swap') -%}
-            drop table if exists {{ partition_relation }};
-            alter table {{ staging_relation }} rename to {{ partition_name }};
-            alter table {{ target_relation }} attach partition {{ partition_relation }}
-                for values from ('{{ day }}') to ('{{ day }}'::date + 1);
+            {% if colocate_with -%}
+            {#- one statement: Citus takes distributed DDL one command per call -#}
+            do $swap$ begin
+                {% for command in swap -%}
+                execute {{ sql_text(command) }};
+                {% endfor -%}
+            end $swap$
+            {%- else -%}
+            {{ swap | join(';\n') }};
+            {%- endif %}
         {%- endcall %}
     {% endif %}
 

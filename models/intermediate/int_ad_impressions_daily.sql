@@ -1,4 +1,4 @@
-{{ config(materialized='day_partition') }}
+{{ config(materialized='day_partition', distributed_by='user_id') }}
 
 -- Every ad impression of the run date with the first rule it breaks (null when it counts as an ad view):
 -- the video unknown or not live then, a time after its arrival, an unknown ad, an ad not ACTIVE that day,
