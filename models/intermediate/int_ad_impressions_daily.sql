@@ -1,4 +1,5 @@
-{{ config(materialized='day_partition', distributed_by='user_id') }}
+{#- the ordered pass's planner settings: the day's crossings are read by parallel workers and hashed in memory -#}
+{{ config(materialized='day_partition', distributed_by='user_id', session_settings=pair_pass_settings()) }}
 
 -- Every ad impression of the run date with the first rule it breaks (null when it counts as an ad view):
 -- the video unknown or not live then, a time after its arrival, an unknown ad, an ad not ACTIVE that day,
@@ -19,24 +20,20 @@ with impressions as (
     where {{ on_run_day('impressions.occurred_at') }}
 ),
 
--- The viewers and videos whose impressions need a crossing.
-candidate_pairs as (
-    select distinct user_id, video_id from impressions where own_reason is null
-),
-
--- The events of those pairs the quality gate turned down: every other event of the day counted.
+-- The events of the day the quality gate turned down (rare): every other event of the day counted.
 turned_down as (
     select (rejected.value -> 'event' ->> 'event_id')::uuid as event_id, pairs.user_id
     from {{ ref('int_pair_daily') }} as pairs
     cross join lateral jsonb_array_elements(pairs.rejected) as rejected
     where pairs.settled_on = {{ run_date() }}
       and pairs.rejected is not null
-      and (pairs.user_id, pairs.video_id) in (select user_id, video_id from candidate_pairs)
 ),
 
--- The counted watch events of the day that crossed ad slots by playing, of those pairs.
+-- The watch events of the day that crossed ad slots by playing. (Read without the CTEs above, so the
+-- day's scan can run in parallel workers.)
 crossings as (
     select
+        events.event_id,
         events.user_id,
         events.video_id,
         events.occurred_at as crossed_at,
@@ -44,10 +41,6 @@ crossings as (
     from {{ ref('stg_platform__watch_events') }} as events
     where {{ on_run_day('events.occurred_at') }}
       and {{ crosses_a_slot('events.position_seconds', 'events.watched_seconds') }}
-      and (events.user_id, events.video_id) in (select user_id, video_id from candidate_pairs)
-      and not exists (
-          select 1 from turned_down where turned_down.event_id = events.event_id and turned_down.user_id = events.user_id
-      )
 ),
 
 played as (
@@ -60,6 +53,11 @@ played as (
        and impressions.occurred_at between crossings.crossed_at - make_interval(secs => {{ quality_slack_seconds() }})
                                        and crossings.crossed_at + make_interval(secs => {{ quality_slack_seconds() }})
     where impressions.own_reason is null
+      -- a crossing counts only when its event counted
+      and not exists (
+          select 1 from turned_down
+          where turned_down.event_id = crossings.event_id and turned_down.user_id = crossings.user_id
+      )
 ),
 
 judged as (
