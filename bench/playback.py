@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import datetime as dt
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -17,6 +18,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import psycopg
@@ -47,9 +49,20 @@ def summary(label: str, seconds: list[float], wall: float) -> str:
             f"p99 {percentile(ms, 0.99):6.2f} ms, max {max(ms):7.2f} ms")
 
 
-async def account(client: httpx.AsyncClient, name: str, seller: bool = False) -> dict:
+def verification_token(database_url: str, email: str) -> str:
+    """The token of the newest verification link mailed to email (the API writes it to its outbox)."""
+    with psycopg.connect(database_url) as conn:
+        body = conn.execute(
+            "SELECT body FROM email_outbox WHERE recipient = %s ORDER BY id DESC LIMIT 1", (email.lower(),)
+        ).fetchone()[0]
+    return parse_qs(urlsplit(re.search(r"https?://\S+", body)[0]).query)["token"][0]
+
+
+async def account(client: httpx.AsyncClient, database_url: str, name: str, seller: bool = False) -> dict:
+    """Signs up, follows the verification link (login waits for it) and logs in."""
     email = f"{name}-{uuid.uuid4().hex[:6]}@example.com"
     await client.post("/auth/signup", json={"email": email, "password": "correct horse", "username": name})
+    await client.post("/auth/verify-email", json={"token": verification_token(database_url, email)})
     login = await client.post("/auth/login", json={"email": email, "password": "correct horse"})
     headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
     if seller:
@@ -76,7 +89,7 @@ async def viewer_session(client, headers, video_id: int, start: dt.datetime, eve
 
 async def measure(base: str, database_url: str, events: int, clients: int) -> list[str]:
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-        seller = await account(client, "seller", seller=True)
+        seller = await account(client, database_url, "seller", seller=True)
         video = (await client.post("/videos", json={"title": "bench", "video_url": "https://cdn.example.com/b.mp4",
                                                      "duration_seconds": 3600}, headers=seller)).json()
         with psycopg.connect(database_url, autocommit=True) as conn:
@@ -84,7 +97,7 @@ async def measure(base: str, database_url: str, events: int, clients: int) -> li
             if conn.execute("SELECT to_regclass('video_live_periods')").fetchone()[0]:
                 conn.execute("UPDATE video_live_periods SET live_from = live_from - interval '3 days' WHERE video_id = %s",
                              (video["id"],))
-        viewers = [await account(client, f"viewer{n}") for n in range(clients)]
+        viewers = [await account(client, database_url, f"viewer{n}") for n in range(clients)]
         start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=30)
         lines = []
         await viewer_session(client, viewers[0], video["id"], start - dt.timedelta(hours=5), 50, [])  # warm up
