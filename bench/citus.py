@@ -19,12 +19,12 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import load_average, machine, server_summary, settle  # noqa: E402
-from settlement import db, migrations, pipeline  # noqa: E402
-from settlement.commands.generate import count  # noqa: E402
-from settlement.config import Settings  # noqa: E402
-from settlement.generate import GenerateConfig, generate  # noqa: E402
-from tests.citus.cluster import CitusCluster  # noqa: E402
+from bench.run import load_average, machine, server_summary, settle
+from settlement import db, migrations, pipeline
+from settlement.commands.generate import count
+from settlement.config import Settings
+from settlement.generate import GenerateConfig, generate
+from tests.citus.cluster import CitusCluster
 
 DATABASE = "settlement_bench_citus"
 TOTALS = """SELECT count(*), sum(views), sum(watch_seconds), sum(ad_views), sum(payout)

@@ -12,7 +12,6 @@ tests check the results against SPEC.md on one node; these check that the cluste
 import datetime as dt
 import json
 import time
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -22,7 +21,7 @@ from settlement import closing, migrations, pipeline
 from settlement.config import PROJECT_ROOT, Settings
 from tests.conftest import SOURCE_TABLES
 from tests.engine.scenario import Platform, at, reference_settlement
-from tests.engine.test_settlement_e2e import D, DAY, build_platform
+from tests.engine.test_settlement_e2e import DAY, D, build_platform
 
 pytestmark = pytest.mark.citus
 
