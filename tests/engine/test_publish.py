@@ -200,10 +200,12 @@ def stop_at(gate: Gate, conn, run_id: int, point: str, process: multiprocessing.
         waiting = gate.waiting()
         if point in waiting:
             return waiting[point]
-        others = {name for name in waiting if name.startswith("other:")}  # let through every time
-        if waiting and (set(waiting) - passed or others):
-            passed |= set(waiting) - others
-            trace.append(sorted(waiting))
+        # Let through whatever waits that is not the point: the run's start and heartbeats, each model at
+        # its boundary, and a model waiting a second time (on the lock of a model running beside it).
+        if waiting:
+            if set(waiting) - passed:
+                trace.append(sorted(waiting))
+            passed |= {name for name in waiting if not name.startswith("other:")}
             gate.open()  # let the waiting nodes through; the gate closes again behind them
             gate.let_through(set(waiting.values()))
             gate.close_on(run_id)
