@@ -201,7 +201,7 @@ def stop_at(gate: Gate, conn, run_id: int, point: str, process: multiprocessing.
         if point in waiting:
             return waiting[point]
         # Let through whatever waits that is not the point: the run's start and heartbeats, each model at
-        # its boundary, and a model waiting a second time (on the lock of a model running beside it).
+        # its boundary, and a model waiting again after its boundary (seen once under load; not a kill point).
         if waiting:
             if set(waiting) - passed:
                 trace.append(sorted(waiting))
