@@ -11,7 +11,6 @@ import asyncio
 import datetime as dt
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,14 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.run import load_average, machine
 from settlement import db, migrations
 from settlement.config import PROJECT_ROOT, Settings
+from tests.servers import free_port
 
 BENCH_DATABASE = "settlement_bench_playback"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -32,8 +32,8 @@ from bench.run import load_average, machine, server_summary
 from settlement import closing, db, generate, migrations, studio_demo
 from settlement.config import PROJECT_ROOT, get_settings
 from settlement.pipeline import run_days
-from tests.api.test_serve import free_port
 from tests.api.test_studio_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.servers import free_port
 
 BENCH_DATABASE = "settlement_bench_studio"
 PASSWORD = "bench-studio"

@@ -1,7 +1,6 @@
 """`settlement serve`: refuses a database whose schema is not the code's; serves /docs otherwise."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -10,6 +9,7 @@ import httpx
 
 from settlement import migrations
 from settlement.commands.serve import schema_problem
+from tests.servers import free_port
 
 
 def settlement(args: list[str], database_url: str, **kwargs) -> subprocess.Popen:
@@ -17,12 +17,6 @@ def settlement(args: list[str], database_url: str, **kwargs) -> subprocess.Popen
     return subprocess.Popen(
         [sys.executable, "-m", "settlement.cli", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_schema_problem_names_the_fix(fresh_database):

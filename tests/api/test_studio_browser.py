@@ -9,7 +9,6 @@ import datetime as dt
 import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -21,8 +20,8 @@ from api.studio.formatting import watch_time, won
 from settlement import closing
 from settlement.config import PROJECT_ROOT
 from settlement.pipeline import run_days
-from tests.api.test_serve import free_port
 from tests.api.test_stats import load_scenario, watch
+from tests.servers import free_port, wait_until_serving
 
 CHROMIUM = os.environ.get("SETTLEMENT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -66,24 +65,11 @@ def live_api(api_settings, database_url, kakao_server, tmp_path_factory):
     with log.open("w") as output:
         process = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=output, stderr=output)
     try:
-        wait_until_serving(process, base_url, log)
+        wait_until_serving(process, f"{base_url}/studio/login", log)
         yield base_url
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def wait_until_serving(process: subprocess.Popen, base_url: str, log: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(f"{base_url}/studio/login", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert process.poll() is None, f"the API exited: {log.read_text()}"
-        assert time.monotonic() < deadline, f"the API did not answer within {timeout} s: {log.read_text()}"
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")

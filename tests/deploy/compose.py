@@ -4,7 +4,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -47,12 +46,6 @@ def load_compose(variables: dict[str, str]) -> dict:
         return interpolate(node, variables) if isinstance(node, str) else node
 
     return walk(raw)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def local_command(command: list[str]) -> list[str]:

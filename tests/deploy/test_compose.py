@@ -18,7 +18,8 @@ from settlement import cli, migrations
 from settlement.config import PROJECT_ROOT, Settings
 from settlement.generate import GenerateConfig, generate
 from settlement.migrations import alembic_config
-from tests.deploy.compose import MissingVariable, Process, free_port, load_compose, local_command, service_environment
+from tests.deploy.compose import MissingVariable, Process, load_compose, local_command, service_environment
+from tests.servers import free_port
 
 pytestmark = pytest.mark.serial
 

@@ -17,7 +17,8 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
-from tests.load.test_read_under_load import LOOPBACK, free_port, start_api, wait_until_serving
+from tests.load.test_read_under_load import start_api
+from tests.servers import LOOPBACK, free_port, wait_until_serving
 
 pytestmark = [pytest.mark.load, pytest.mark.serial]
 
@@ -98,7 +99,7 @@ async def test_reads_keep_their_latency_during_a_login_burst(conn, database_url,
     base_url = f"http://{LOOPBACK}:{port}"
     server = start_api(database_url, port, log)
     try:
-        await asyncio.to_thread(wait_until_serving, server, base_url, log)
+        await asyncio.to_thread(wait_until_serving, server, f"{base_url}/openapi.json", log)
         limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT, keepalive_expiry=2)
         async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
             quiet = await read_steadily(client, f"/videos/{video_id}", QUIET_SECONDS)

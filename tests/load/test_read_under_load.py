@@ -13,7 +13,6 @@ A quick run: SETTLEMENT_LOAD_SECONDS=3 .venv/bin/pytest tests/load -s
 import asyncio
 import datetime as dt
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import pytest
 from api.auth.service import issue_access_token
 from settlement.config import PROJECT_ROOT, Settings
 from settlement.pipeline import run_days
+from tests.servers import LOOPBACK, free_port, wait_until_serving
 
 LOAD_SECONDS = float(os.environ.get("SETTLEMENT_LOAD_SECONDS", "20"))
 LOAD_RATE = float(os.environ.get("SETTLEMENT_LOAD_RATE", "300"))
@@ -40,7 +40,6 @@ MAX_IN_FLIGHT = 8
 RERUN_STARTS_AFTER = min(2.0, LOAD_SECONDS / 4)  # a little load first, to read the first settlement
 AFTER_RERUN_SECONDS = 1.0  # and a little after, to read the second
 JWT_SECRET = "load-test-secret-of-at-least-32-bytes"
-LOOPBACK = "127.0.0.1"
 
 VIDEOS, VIEWERS, LATE_VIEWS = 12, 150, 40
 pytestmark = [pytest.mark.load, pytest.mark.serial]
@@ -157,12 +156,6 @@ def settled_total(conn, seller: int, day: dt.date) -> int:
 # The server and the rerun, as subprocesses.
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
-
-
 def environment(database_url: str) -> dict[str, str]:
     return {**os.environ, "DATABASE_URL": database_url, "SETTLEMENT_JWT_SECRET": JWT_SECRET}
 
@@ -174,19 +167,6 @@ def start_api(database_url: str, port: int, log: Path) -> subprocess.Popen:
     ]  # fmt: skip
     with log.open("w") as output:  # a file, not a pipe nobody reads: a full pipe would stall the server
         return subprocess.Popen(command, env=environment(database_url), cwd=PROJECT_ROOT, stdout=output, stderr=output)
-
-
-def wait_until_serving(process: subprocess.Popen, base_url: str, log: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(f"{base_url}/openapi.json", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert process.poll() is None, f"the API exited: {log.read_text()}"
-        assert time.monotonic() < deadline, f"the API did not answer within {timeout} s: {log.read_text()}"
-        time.sleep(0.2)
 
 
 @dataclass
@@ -318,7 +298,7 @@ async def test_payouts_stay_whole_and_available_while_the_day_is_settled_again(
     base_url = f"http://{LOOPBACK}:{port}"
     server, rerun = start_api(database_url, port, tmp_path / "api.log"), Rerun()
     try:
-        await asyncio.to_thread(wait_until_serving, server, base_url, tmp_path / "api.log")
+        await asyncio.to_thread(wait_until_serving, server, f"{base_url}/openapi.json", tmp_path / "api.log")
         token, _ = issue_access_token(settings, JWT_SECRET, seller)
         load_started = time.perf_counter()
         clock = lambda: time.perf_counter() - load_started  # noqa: E731
