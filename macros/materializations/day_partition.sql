@@ -83,21 +83,14 @@
         {% do require_same_columns(this, old_columns, new_columns) %}
     {% endif %}
 
-    {%- set bounds_sql -%}
+    {#- two statements, in the model's transaction (Citus takes distributed DDL one command per call) -#}
+    {% call statement('bounds') -%}
         alter table {{ staging_relation }} add constraint {{ partition_name }}_bounds check (
             {{ partition_column }} is not null
             and {{ partition_column }} >= '{{ day }}'::date
             and {{ partition_column }} < '{{ day }}'::date + 1)
-    {%- endset %}
-    {% if colocate_with %}
-        {% call statement('bounds') %}{{ bounds_sql }}{% endcall %}
-        {% call statement('analyze') %}analyze {{ staging_relation }}{% endcall %}
-    {% else %}
-        {% call statement('bounds') -%}
-            {{ bounds_sql }};
-            analyze {{ staging_relation }};
-        {%- endcall %}
-    {% endif %}
+    {%- endcall %}
+    {% call statement('analyze') %}analyze {{ staging_relation }}{% endcall %}
 
     {% if deferred %}
         {#- the parent's indexes, made now, so that attaching the partition at publish only adopts them -#}
