@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from api.email.senders import OutgoingEmail
+from api.main import create_app
 from tests.api.conftest import client_of, verification_link, verification_token, verify_email
 from tests.api.test_kakao import kakao_login
 
@@ -127,11 +128,12 @@ async def wait_for(condition, seconds: float = 5.0) -> bool:
     return False
 
 
-async def test_the_sender_is_pluggable_and_a_failed_delivery_is_tried_again(app_with, conn):
-    recording = await app_with(email_sender="tests.api.test_verification:RecordingSender")
-    async with client_of(recording) as client:
+async def test_the_sender_is_pluggable_and_a_failed_delivery_is_tried_again(app_with, api_settings, conn):
+    recording = create_app(api_settings.model_copy(update={"email_sender": "tests.api.test_verification:RecordingSender"}))
+    # stopped before the failing app starts: its outbox task must not deliver the failing app's mail
+    async with recording.router.lifespan_context(recording), client_of(recording) as client:
         await signup(client, "plugged@example.com")
-    assert await wait_for(lambda: any(m.recipient == "plugged@example.com" for m in RecordingSender.sent))
+        assert await wait_for(lambda: any(m.recipient == "plugged@example.com" for m in RecordingSender.sent))
     [message] = [m for m in RecordingSender.sent if m.recipient == "plugged@example.com"]
     assert verification_link(conn, "plugged@example.com") in message.body
 
