@@ -22,6 +22,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import psycopg
 
+from settlement import clock
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.run import load_average, machine
@@ -92,7 +94,7 @@ async def measure(base: str, database_url: str, events: int, clients: int) -> li
                 conn.execute("UPDATE video_live_periods SET live_from = live_from - interval '3 days' WHERE video_id = %s",
                              (video["id"],))
         viewers = [await account(client, database_url, f"viewer{n}") for n in range(clients)]
-        start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=30)
+        start = clock.now() - dt.timedelta(hours=30)
         lines = []
         await viewer_session(client, viewers[0], video["id"], start - dt.timedelta(hours=5), 50, [])  # warm up
         sequential: list[float] = []

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import httpx
 
+from settlement import clock
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.run import load_average, machine, server_summary
@@ -138,7 +140,7 @@ def main() -> int:
     parser.add_argument("--database-url", default=None, help="use this database as it is (already prepared)")
     args = parser.parse_args()
     settings = get_settings()
-    month = args.month or last_full_month(dt.datetime.now(settings.zone).date())
+    month = args.month or last_full_month(clock.today(settings.zone))
     print(f"machine: {machine()}; load average {load_average()}")
     if args.database_url:
         url = args.database_url

@@ -1,10 +1,14 @@
 {#- The run's platform day and its bounds. -#}
 
-{#- The day a run settles, as YYYY-MM-DD: var run_date, else yesterday in the platform's time zone. -#}
+{#- The day a run settles, as YYYY-MM-DD: var run_date, else yesterday in the platform's time zone as of
+    the invocation's start (one day for the whole run, even one that passes midnight), on the platform's
+    clock (settlement/clock.py: the real time shifted by SETTLEMENT_CLOCK_SHIFT_SECONDS). -#}
 {% macro settlement_run_date() -%}
     {%- set day = var('run_date', none) -%}
     {%- if day is none -%}
-        {%- set now = modules.datetime.datetime.now(modules.pytz.timezone(var('time_zone'))) -%}
+        {%- set shift = modules.datetime.timedelta(seconds=env_var('SETTLEMENT_CLOCK_SHIFT_SECONDS', '0') | float) -%}
+        {%- set started = modules.pytz.utc.localize(run_started_at.replace(tzinfo=none)) + shift -%}
+        {%- set now = started.astimezone(modules.pytz.timezone(var('time_zone'))) -%}
         {%- set day = (now - modules.datetime.timedelta(days=1)).date().isoformat() -%}
     {%- endif -%}
     {{ return(day | string) }}

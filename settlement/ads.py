@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 
 import psycopg
 
+from settlement import clock
 from settlement.config import Settings
 
 
@@ -27,7 +28,7 @@ class AdRefresh:
 
 def platform_today(settings: Settings, now: dt.datetime | None = None) -> dt.date:
     """The calendar day in the platform time zone at `now` (an aware datetime; default: the current time)."""
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or clock.now()
     if now.tzinfo is None:
         raise ValueError("now must be time zone aware")
     return now.astimezone(settings.zone).date()

@@ -20,13 +20,12 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import psycopg
 from psycopg import sql
 
-from settlement import migrations
+from settlement import clock, migrations
 from settlement.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -163,7 +162,7 @@ class GenerateReport:
 
 
 def default_first_day(days: int, time_zone: str) -> dt.date:
-    return dt.datetime.now(ZoneInfo(time_zone)).date() - dt.timedelta(days=days)
+    return clock.today(time_zone) - dt.timedelta(days=days)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -49,14 +49,14 @@ def yesterday(settings: Settings) -> dt.date:
 # Server options for dbt's sessions (libpq reads PGOPTIONS; dbt-postgres's profile has no such field).
 # The pipeline's statements run for seconds, and JIT compiling them cost 0.2-1 s each and saved less.
 DBT_SESSION_OPTIONS = "-c jit=off"
-_USER_PGOPTIONS = os.environ.get("PGOPTIONS", "")
 
 
 def dbt_environment(database_url: str) -> dict[str, str]:
     """The profile's connection variables (profiles.yml reads these) for a database URL."""
     params = conninfo_to_dict(database_url)
+    options = os.environ.get("PGOPTIONS", "")  # the user's, and the platform clock's (settlement.clock)
     return {
-        "PGOPTIONS": f"{_USER_PGOPTIONS} {DBT_SESSION_OPTIONS}".strip(),
+        "PGOPTIONS": options if DBT_SESSION_OPTIONS in options else f"{options} {DBT_SESSION_OPTIONS}".strip(),
         "SETTLEMENT_DBT_HOST": str(params.get("host", "127.0.0.1")),
         "SETTLEMENT_DBT_PORT": str(params.get("port", "5432")),
         "SETTLEMENT_DBT_USER": str(params.get("user", "postgres")),

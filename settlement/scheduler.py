@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 
 import psycopg
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
-from settlement import ads, db, pipeline
+from settlement import ads, clock, db, pipeline
 from settlement.commands.serve import schema_problem
 from settlement.config import Settings
 
@@ -38,7 +39,7 @@ STOPPING = threading.Event()
 
 
 def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    return clock.now()
 
 
 @dataclass
@@ -171,6 +172,19 @@ def job_triggers(settings: Settings) -> dict[str, CronTrigger]:
     return {REFRESH_ADS: daily_at(settings.scheduler_ads_refresh_at), SETTLE_YESTERDAY: daily_at(settings.scheduler_settle_at)}
 
 
+class OnPlatformClock(BaseTrigger):
+    """A trigger's times read on the platform's clock (settlement.clock), which APScheduler, reading the
+    real one, would otherwise fire early or late by the clock's shift."""
+
+    def __init__(self, trigger: BaseTrigger):
+        self.trigger = trigger
+
+    def get_next_fire_time(self, previous_fire_time, now):
+        shift = clock.shift()
+        fire = self.trigger.get_next_fire_time(previous_fire_time and previous_fire_time + shift, now + shift)
+        return fire and fire - shift
+
+
 def next_runs(settings: Settings, now: dt.datetime) -> dict[str, dt.datetime]:
     return {job: trigger.get_next_fire_time(None, now) for job, trigger in job_triggers(settings).items()}
 
@@ -180,11 +194,11 @@ def build_scheduler(settings: Settings, now: dt.datetime | None = None) -> Block
     for today even when the scheduler was down at midnight. A settlement missed while it was down is
     made up by the next night's run: the pipeline settles earlier unsettled days first."""
     scheduler = BlockingScheduler(timezone=settings.zone)
-    first_runs = {REFRESH_ADS: now or utc_now()}
+    first_runs = {REFRESH_ADS: (now or utc_now()) - clock.shift()}  # (APScheduler's times are real)
     for job, trigger in job_triggers(settings).items():
         scheduler.add_job(
             JOBS[job],
-            trigger,
+            OnPlatformClock(trigger),
             args=[settings],
             id=job,
             name=job,

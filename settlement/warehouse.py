@@ -11,6 +11,7 @@ from enum import StrEnum
 import psycopg
 from psycopg import sql
 
+from settlement import clock
 from settlement.config import ENGINE_DEFAULTS
 
 ANALYTICS_SCHEMA = "analytics"  # dbt_project.yml: +schema; what readers see
@@ -66,8 +67,8 @@ def begin_run(conn: psycopg.Connection, day: dt.date, trigger: str, lease_second
 def renew_run(conn: psycopg.Connection, run_id: int, lease_seconds: int) -> bool:
     """Extends the run's lease; False when the run no longer holds the pipeline."""
     row = conn.execute(
-        """UPDATE pipeline_runs SET heartbeat_at = clock_timestamp(),
-                  lease_until = greatest(lease_until, clock_timestamp() + make_interval(secs => %s))
+        """UPDATE pipeline_runs SET heartbeat_at = settlement_clock(),
+                  lease_until = greatest(lease_until, settlement_clock() + make_interval(secs => %s))
            WHERE id = %s AND status = 'RUNNING' RETURNING id""",
         (lease_seconds, run_id),
     ).fetchone()
@@ -119,9 +120,7 @@ def settled_days(conn: psycopg.Connection, first: dt.date | None = None, last: d
 
 
 def today(time_zone: str) -> dt.date:
-    from zoneinfo import ZoneInfo
-
-    return dt.datetime.now(ZoneInfo(time_zone)).date()
+    return clock.today(time_zone)
 
 
 # ----------------------------------------------------------------------------------------------------

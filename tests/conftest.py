@@ -1,18 +1,32 @@
-"""A fresh PostgreSQL database per test session, on the server the app itself would pick.
+"""A fresh PostgreSQL database per test session, on the server the app itself would pick, and a clock the
+suite sets.
 
 DATABASE_URL set: its server. Else a server on 127.0.0.1:5432. Else, with SETTLEMENT_TEST_DOCKER=1,
 a testcontainers PostgreSQL. Else an embedded pgserver in .data/pg-test.
+
+"Now" is SETTLEMENT_TEST_NOW (an ISO 8601 instant with its offset), else SUITE_NOW: the platform's clock
+(settlement.clock) is set to it when the session starts, for every process and database session of the
+session (pytest-xdist's workers and the servers the tests start inherit it), and keeps ticking from
+there. So no test depends on the calendar: `make test` runs the date-sensitive tests (marker calendar)
+again under the hard days of HARD_DAYS.
 """
 
+import datetime as dt
 import os
 import uuid
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 
-from settlement import db, migrations
+from settlement import clock, db, migrations
 from settlement.config import PROJECT_ROOT, Settings
+
+# A Wednesday in the middle of a month, mid-afternoon in Seoul: an ordinary day.
+SUITE_NOW = dt.datetime(2026, 11, 25, 15, 0, tzinfo=ZoneInfo("Asia/Seoul"))
+if clock.SHIFT_VARIABLE not in os.environ:  # (a worker inherits its controller's clock)
+    clock.shift_to(dt.datetime.fromisoformat(os.environ["SETTLEMENT_TEST_NOW"]) if os.environ.get("SETTLEMENT_TEST_NOW") else SUITE_NOW)
 
 ANALYTICS_SCHEMA = "analytics"
 SOURCE_TABLES = ("used_kakao_states", "email_outbox", "email_verifications", "settled_days", "closed_payout_adjustments", "watch_event_ids", "ad_impression_ids", "video_live_periods", "duplicate_events", "closed_video_ad_payouts", "closed_video_payouts", "closed_days", "playback_positions", "ad_impressions", "watch_events", "video_ads", "ads", "videos", "users")

@@ -190,9 +190,9 @@ def test_a_video_is_live_from_its_creation_until_taken_down_and_again_once_back(
     ).fetchone()[0]
     periods = "SELECT live_from, live_until FROM video_live_periods WHERE video_id = %s ORDER BY live_from"
     assert conn.execute(periods, (video,)).fetchall() == [(created, None)]
-    taken_down = conn.execute("UPDATE videos SET status = 'INACTIVE' WHERE id = %s RETURNING now()", (video,)).fetchone()[0]
+    taken_down = conn.execute("UPDATE videos SET status = 'INACTIVE' WHERE id = %s RETURNING settlement_now()", (video,)).fetchone()[0]
     conn.execute("UPDATE videos SET title = 'renamed' WHERE id = %s", (video,))  # not a status change
-    back = conn.execute("UPDATE videos SET status = 'ACTIVE' WHERE id = %s RETURNING now()", (video,)).fetchone()[0]
+    back = conn.execute("UPDATE videos SET status = 'ACTIVE' WHERE id = %s RETURNING settlement_now()", (video,)).fetchone()[0]
     assert conn.execute(periods, (video,)).fetchall() == [(created, taken_down), (back, None)]
     hidden = conn.execute(
         "INSERT INTO videos (seller_id, title, video_url, duration_seconds, status) VALUES (%s, 't', 'u', 60, 'INACTIVE') RETURNING id",

@@ -19,6 +19,7 @@ from api.auth.schemas import USERNAME_MAX_LENGTH, KakaoTokenIn, KakaoUserInfoIn
 from api.email.outbox import enqueue
 from api.email.senders import OutgoingEmail
 from api.schemas import BIGINT_MAX
+from settlement import clock
 from settlement.config import Settings
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ class EmailTaken(Exception):
 
 
 def issue_token(secret: str, purpose: str, subject: str, ttl: dt.timedelta) -> str:
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     claims = {"sub": subject, "purpose": purpose, "iat": now, "exp": now + ttl}
     return jwt.encode(claims, secret, algorithm=JWT_ALGORITHM)
 
@@ -63,9 +64,15 @@ def issue_token(secret: str, purpose: str, subject: str, ttl: dt.timedelta) -> s
 def read_claims(secret: str, purpose: str, token: str) -> dict:
     """The token's claims, if it is ours, unexpired and made for this purpose."""
     try:
-        claims = jwt.decode(token, secret, algorithms=[JWT_ALGORITHM], options={"require": ["sub", "exp"]})
+        # expiry is judged on the platform's clock (settlement.clock), not pyjwt's
+        claims = jwt.decode(
+            token, secret, algorithms=[JWT_ALGORITHM],
+            options={"require": ["sub", "exp"], "verify_exp": False, "verify_iat": False, "verify_nbf": False},
+        )
     except jwt.InvalidTokenError as exc:
         raise InvalidToken(str(exc)) from None
+    if not isinstance(claims["exp"], int | float) or claims["exp"] <= clock.now().timestamp():
+        raise InvalidToken("Signature has expired")
     if claims.get("purpose") != purpose or not isinstance(claims["sub"], str):
         raise InvalidToken("token made for another purpose")
     return claims
@@ -160,8 +167,8 @@ async def send_verification_link(conn: AsyncConnection[DictRow], settings: Setti
     await conn.execute(
         """
         DELETE FROM users WHERE NOT email_verified AND password_hash IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM email_verifications v WHERE v.user_id = users.id AND v.expires_at > now())
-          AND created_at < now() - make_interval(hours => %s)
+          AND NOT EXISTS (SELECT 1 FROM email_verifications v WHERE v.user_id = users.id AND v.expires_at > settlement_now())
+          AND created_at < settlement_now() - make_interval(hours => %s)
         """,
         (settings.email_verification_ttl_hours,),
     )
@@ -169,7 +176,7 @@ async def send_verification_link(conn: AsyncConnection[DictRow], settings: Setti
     await conn.execute(
         """
         INSERT INTO email_verifications (user_id, token_hash, expires_at)
-        VALUES (%s, %s, now() + make_interval(hours => %s))
+        VALUES (%s, %s, settlement_now() + make_interval(hours => %s))
         """,
         (user["id"], token_digest(token), settings.email_verification_ttl_hours),
     )
@@ -186,7 +193,7 @@ async def verify_email(conn: AsyncConnection[DictRow], token: str) -> DictRow | 
     """The account whose link this is, now verified; None for an unknown, used or expired link.
     Raises EmailTaken when another account has verified the email meanwhile."""
     cursor = await conn.execute(
-        "DELETE FROM email_verifications WHERE token_hash = %s AND expires_at > now() RETURNING user_id",
+        "DELETE FROM email_verifications WHERE token_hash = %s AND expires_at > settlement_now() RETURNING user_id",
         (token_digest(token),),
     )
     pending = await cursor.fetchone()
@@ -254,7 +261,7 @@ async def use_kakao_state(conn: AsyncConnection[DictRow], state: KakaoState) -> 
     """Marks the state used; False when it was used before (a replay)."""
     cursor = await conn.execute(
         """
-        WITH expired AS (DELETE FROM used_kakao_states WHERE expires_at < now())
+        WITH expired AS (DELETE FROM used_kakao_states WHERE expires_at < settlement_now())
         INSERT INTO used_kakao_states (nonce, expires_at) VALUES (%s, %s)
         ON CONFLICT DO NOTHING
         RETURNING 1

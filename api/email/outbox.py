@@ -75,10 +75,10 @@ class OutboxDispatcher:
                 cursor = await conn.execute(
                     """
                     UPDATE email_outbox
-                    SET attempts = attempts + 1, claimed_until = now() + make_interval(secs => %s)
+                    SET attempts = attempts + 1, claimed_until = settlement_now() + make_interval(secs => %s)
                     WHERE id IN (
                         SELECT id FROM email_outbox
-                        WHERE sent_at IS NULL AND attempts < %s AND (claimed_until IS NULL OR claimed_until < now())
+                        WHERE sent_at IS NULL AND attempts < %s AND (claimed_until IS NULL OR claimed_until < settlement_now())
                         ORDER BY id LIMIT %s
                         FOR UPDATE SKIP LOCKED
                     )
@@ -103,4 +103,4 @@ class OutboxDispatcher:
                 (exc.__class__.__name__, row["id"]),
             )
             return
-        await conn.execute("UPDATE email_outbox SET claimed_until = NULL, sent_at = now() WHERE id = %s", (row["id"],))
+        await conn.execute("UPDATE email_outbox SET claimed_until = NULL, sent_at = settlement_now() WHERE id = %s", (row["id"],))

@@ -16,13 +16,14 @@ from psycopg.rows import DictRow
 
 from api.errors import conflict, invalid
 from api.playback.schemas import AdImpressionOut, EventIn, PositionIn, PositionOut, StartOut
+from settlement import clock
 from settlement.config import Settings
 
 PositionKind = Literal["PROGRESS", "PAUSE", "STOP"]
 
 
 def check_event_time(settings: Settings, occurred_at: dt.datetime) -> None:
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     skew = dt.timedelta(seconds=settings.playback_max_clock_skew_seconds)
     max_age = dt.timedelta(hours=settings.playback_max_event_age_hours)
     if occurred_at > now + skew:

@@ -13,6 +13,7 @@ from psycopg.rows import DictRow
 
 from api.errors import not_found
 from api.stats.schemas import Period
+from settlement import clock
 from settlement.warehouse import DayStatus
 
 CURRENCY = "KRW"
@@ -298,7 +299,7 @@ async def video_stats(conn: AsyncConnection[DictRow], video: DictRow, first: dt.
     was uploaded to today, in the platform's time zone: nothing outside can have results, and the answer
     stays the size of the video's life however wide the range), and totals so far."""
     first = max(first, video["created_at"].astimezone(zone).date())
-    last = min(last, dt.datetime.now(zone).date())
+    last = min(last, clock.today(zone))
     days = await daily_results(conn, video["seller_id"], first, last, video["id"])
     closed = [day for day in days if day["status"] == DayStatus.CLOSED]
     return {

@@ -128,7 +128,7 @@
     insert into settled_days (day, run_id, run_started_at)
     select run_date, id, started_at from pipeline_runs where id = {{ run_id }}
     on conflict (day) do update
-        set run_id = excluded.run_id, run_started_at = excluded.run_started_at, settled_at = clock_timestamp();
+        set run_id = excluded.run_id, run_started_at = excluded.run_started_at, settled_at = settlement_clock();
     select finish_settlement_run({{ run_id }}, 'SUCCEEDED', null, {{ sql_text(tojson(row_counts)) }},
         (select coalesce(jsonb_object_agg(source, quarantined_by_reason), '{}')
          from {{ model_relation('fct_event_intake_daily') }} where settled_on = {{ run_date() }}));

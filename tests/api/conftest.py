@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from api.main import create_app
+from settlement import clock
 from settlement.config import Settings
 
 BASE_URL = "http://test"
@@ -262,11 +263,11 @@ def backdate_video(conn, video_id: int, by: dt.timedelta) -> None:
 
 
 @pytest.fixture
-def add_ads(conn):
+def add_ads(conn, api_settings):
     """Inserts n ACTIVE ads; returns their ids."""
 
     def add(n: int, status: str = "ACTIVE") -> list[int]:
-        today = dt.date.today()
+        today = clock.today(api_settings.zone)
         rows = conn.execute(
             """
             INSERT INTO ads (title, ad_url, duration_seconds, contract_start, contract_end, status)
@@ -283,7 +284,7 @@ def add_ads(conn):
 @pytest.fixture
 def event_day(api_settings) -> dt.date:
     """The platform day the tests' playback events happen on (yesterday)."""
-    return dt.datetime.now(api_settings.zone).date() - dt.timedelta(days=1)
+    return clock.today(api_settings.zone) - dt.timedelta(days=1)
 
 
 @pytest.fixture

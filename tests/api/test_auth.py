@@ -3,6 +3,7 @@ import datetime as dt
 import jwt
 
 from api.auth.service import ACCESS_PURPOSE, JWT_ALGORITHM
+from settlement import clock
 from tests.api.conftest import verify_email
 
 
@@ -60,7 +61,7 @@ async def test_me_needs_a_valid_unexpired_token(client, make_account, api_settin
     assert (await client.get("/me")).status_code == 401
     assert (await client.get("/me", headers={"Authorization": "Bearer garbage"})).status_code == 401
     secret = api_settings.jwt_secret.get_secret_value()
-    past = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    past = clock.now() - dt.timedelta(hours=2)
     expired = jwt.encode(
         {"sub": str(account.id), "purpose": ACCESS_PURPOSE, "iat": past, "exp": past + dt.timedelta(hours=1)},
         secret,
@@ -68,7 +69,7 @@ async def test_me_needs_a_valid_unexpired_token(client, make_account, api_settin
     )
     response = await client.get("/me", headers={"Authorization": f"Bearer {expired}"})
     assert response.status_code == 401 and "expired" in response.json()["detail"]
-    forged = jwt.encode({"sub": str(account.id), "purpose": ACCESS_PURPOSE, "exp": dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)}, "another secret, just as long as the real one")
+    forged = jwt.encode({"sub": str(account.id), "purpose": ACCESS_PURPOSE, "exp": clock.now() + dt.timedelta(hours=1)}, "another secret, just as long as the real one")
     assert (await client.get("/me", headers={"Authorization": f"Bearer {forged}"})).status_code == 401
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from api.auth.service import ACCESS_PURPOSE, JWT_ALGORITHM
 from api.main import create_app
+from settlement import clock
 from tests.api.conftest import BASE_URL
 from tests.security.test_credentials import bad_tokens
 
@@ -115,7 +116,7 @@ async def test_the_token_subject_must_be_ascii_digits(client, app, make_account,
     account = await make_account()
     subject = str(account.id).translate(str.maketrans("0123456789", OTHER_DIGITS[script]))
     assert int(subject) == account.id  # what int() alone accepts
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     claims = {"sub": subject, "purpose": ACCESS_PURPOSE, "iat": now, "exp": now + dt.timedelta(minutes=5)}
     token = jwt.encode(claims, app.state.jwt_secret, algorithm=JWT_ALGORITHM)
     assert (await client.get("/me", headers={"Authorization": f"Bearer {token}"})).status_code == 401

@@ -4,6 +4,8 @@ import uuid
 
 import pytest
 
+from settlement import clock
+
 VIDEO = {"title": "Lecture", "video_url": "https://cdn.example.com/v/lecture.mp4"}
 
 
@@ -183,7 +185,7 @@ async def test_playback_input_is_validated(client, watching, at, api_settings):
     assert past_end.json()["detail"][0]["loc"] == ["body", "position_seconds"]
     assert "past the end of the video (960 s)" in past_end.json()["detail"][0]["msg"]
 
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     future = await send("start", (now + dt.timedelta(hours=1)).isoformat())
     too_old = await send("start", (now - dt.timedelta(hours=api_settings.playback_max_event_age_hours + 1)).isoformat())
     naive = await send("start", now.replace(tzinfo=None).isoformat())

@@ -8,7 +8,7 @@ import pytest
 
 from api.stats.schemas import Period
 from api.stats.service import period_bounds
-from settlement import closing, warehouse
+from settlement import clock, closing, warehouse
 from settlement.pipeline import run_days
 
 LONG = {"title": "long", "video_url": "https://cdn.example.com/long.mp4", "duration_seconds": 960}
@@ -339,7 +339,7 @@ async def test_a_stats_range_lists_the_days_of_the_videos_life_only(client, sett
     )
     assert response.status_code == 200, response.text
     stats = response.json()
-    today = dt.date.today()
+    today = clock.today("Asia/Seoul")
     assert dt.date.fromisoformat(stats["to_date"]) <= today + dt.timedelta(days=1)
     assert len(stats["days"]) <= 10  # uploaded a week back (the upload fixture)
     assert any(day["day"] == str(event_day) and day["views"] == 2 for day in stats["days"])

@@ -41,7 +41,7 @@ async def test_a_link_works_once_and_not_after_it_expires(client, conn):
     assert (await client.post("/auth/verify-email", json={"token": token})).status_code == 404
 
     await signup(client, "late@example.com")
-    conn.execute("UPDATE email_verifications SET expires_at = now() - interval '1 second'")
+    conn.execute("UPDATE email_verifications SET expires_at = settlement_now() - interval '1 second'")
     assert (await verify_email(client, conn, "late@example.com")).status_code == 404
     assert (await login(client, "late@example.com")).status_code == 403
 

@@ -14,7 +14,7 @@ import pytest
 from alembic.script import ScriptDirectory
 from psycopg.conninfo import conninfo_to_dict
 
-from settlement import cli, migrations
+from settlement import cli, clock, migrations
 from settlement.config import PROJECT_ROOT, Settings
 from settlement.generate import GenerateConfig, generate
 from settlement.migrations import alembic_config
@@ -177,7 +177,7 @@ def test_a_scheduled_settlement_is_served_to_operators(services, migrated_url):
     )
     assert settle.returncode == 0, settle.stderr
     platform_zone = ZoneInfo(Settings.model_fields["timezone"].default)  # the services set no time zone
-    yesterday = (dt.datetime.now(platform_zone) - dt.timedelta(days=1)).date()
+    yesterday = clock.yesterday(platform_zone)
 
     port = free_port()
     # the service's command, bound to a free local port instead of the container's 0.0.0.0:8000
@@ -214,10 +214,10 @@ def test_sigterm_during_a_scheduled_settlement_finishes_the_day_and_exits_prompt
     migrated_url = fresh_database("settlement_deploy")
     migrations.upgrade(migrated_url)
     settings = Settings(_env_file=None, database_url=migrated_url)
-    yesterday = dt.datetime.now(settings.zone).date() - dt.timedelta(days=1)
+    yesterday = clock.today(settings.zone) - dt.timedelta(days=1)
     generate(migrated_url, GenerateConfig(videos=30, users=300, days=3, events_per_day=3_000, seed=7,
                                           first_day=yesterday - dt.timedelta(days=2)), progress=False, settings=settings)
-    settle_at = (dt.datetime.now(settings.zone) + dt.timedelta(seconds=20)).strftime("%H:%M:%S")
+    settle_at = (clock.now().astimezone(settings.zone) + dt.timedelta(seconds=20)).strftime("%H:%M:%S")
     environment = {**service_environment(services["scheduler"], migrated_url), "SETTLEMENT_SCHEDULER_SETTLE_AT": settle_at}
     scheduler = Process(services["scheduler"]["command"], environment)
     try:

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from settlement import pipeline
+from settlement import clock, pipeline
 from settlement.config import Settings
 
 EVENT_TABLES = ("watch_events", "ad_impressions")
@@ -45,7 +45,7 @@ def age_events(conn, age: dt.timedelta) -> None:
     for table in EVENT_TABLES:
         conn.execute(
             f"""UPDATE {table} SET received_at = received_at - shift, occurred_at = occurred_at - shift
-                FROM (SELECT max(received_at) - (now() - %s::interval) AS shift FROM {table}) AS stale""",
+                FROM (SELECT max(received_at) - (settlement_now() - %s::interval) AS shift FROM {table}) AS stale""",
             (age,),
         )
 
@@ -61,7 +61,7 @@ def age_events(conn, age: dt.timedelta) -> None:
     ids=["fresh", "a-day-old", "two-days-old", "four-days-old"],
 )
 def test_event_tables_are_fresh_warn_when_stale_and_error_when_older_still(conn, database_url, age, expected):
-    record_events(conn, dt.datetime.now(dt.UTC))
+    record_events(conn, clock.now())
     age_events(conn, age)
     assert source_freshness(database_url) == {table: expected for table in EVENT_TABLES}
 
@@ -69,5 +69,5 @@ def test_event_tables_are_fresh_warn_when_stale_and_error_when_older_still(conn,
 def test_no_event_in_the_last_week_is_an_error(conn, database_url):
     """The check reads the last week's partitions only; nothing there is as stale as it gets."""
     assert source_freshness(database_url) == {table: "error" for table in EVENT_TABLES}
-    record_events(conn, dt.datetime.now(dt.UTC) - dt.timedelta(days=30))
+    record_events(conn, clock.now() - dt.timedelta(days=30))
     assert source_freshness(database_url) == {table: "error" for table in EVENT_TABLES}

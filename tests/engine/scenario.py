@@ -14,6 +14,8 @@ from decimal import Decimal
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
+from settlement import clock
+
 # SPEC.md's price tiers, written out again on purpose: the reference must not read the engine's seed.
 VIDEO_TIERS = [(0, Decimal("1.0")), (100_000, Decimal("1.1")), (500_000, Decimal("1.3")), (1_000_000, Decimal("1.5"))]
 AD_TIERS = [(0, Decimal("10")), (100_000, Decimal("12")), (500_000, Decimal("15")), (1_000_000, Decimal("20"))]
@@ -89,7 +91,7 @@ class Platform:
     def take_down(self, video_id: int) -> dt.datetime:
         """Takes the video down now (its status leaves ACTIVE); returns when, as the platform recorded it."""
         taken_down_at = self.conn.execute(
-            "UPDATE videos SET status = 'INACTIVE' WHERE id = %s RETURNING now()", (video_id,)
+            "UPDATE videos SET status = 'INACTIVE' WHERE id = %s RETURNING settlement_now()", (video_id,)
         ).fetchone()[0]
         live = self.videos[video_id].live
         live[-1] = (live[-1][0], max(taken_down_at, live[-1][0]))
@@ -110,7 +112,7 @@ class Platform:
     ) -> uuid.UUID:
         event = Event(
             event_id or uuid.uuid4(), kind, user_id, video_id, occurred_at, position_seconds, watched_seconds,
-            received_at or dt.datetime.now(dt.UTC),
+            received_at or clock.now(),
         )
         self.conn.execute(
             "SELECT record_watch_event(%s, %s, %s, %s, %s, %s, %s, %s)",
@@ -125,7 +127,7 @@ class Platform:
     ) -> None:
         for _ in range(times):
             impression = Impression(
-                event_id or uuid.uuid4(), user_id, video_id, ad_id, slot, occurred_at, dt.datetime.now(dt.UTC)
+                event_id or uuid.uuid4(), user_id, video_id, ad_id, slot, occurred_at, clock.now()
             )
             self.conn.execute(
                 "SELECT record_ad_impression(%s, %s, %s, %s, %s, %s, %s)",
@@ -145,7 +147,7 @@ class Platform:
                 (count,),
             ).fetchall()
         ]
-        start, received_at = at(day, 3), dt.datetime.now(dt.UTC)
+        start, received_at = at(day, 3), clock.now()
         rows = self.conn.execute(
             """WITH registered AS (
                    INSERT INTO watch_event_ids (event_id, user_id)

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from settlement import migrations, pipeline
+from settlement import clock, migrations, pipeline
 from settlement.config import PROJECT_ROOT, Settings
 from settlement.generate import GenerateConfig, generate
 
@@ -52,7 +52,7 @@ def twin_databases(fresh_database):
         url = fresh_database("settlement_dbt_cli")
         migrations.upgrade(url)
         settings = Settings(_env_file=None, database_url=url)
-        yesterday = dt.datetime.now(settings.zone).date() - dt.timedelta(days=1)
+        yesterday = clock.today(settings.zone) - dt.timedelta(days=1)
         generate(url, GenerateConfig(videos=40, users=400, days=2, events_per_day=4_000, seed=11,
                                      first_day=yesterday - dt.timedelta(days=1)), progress=False, settings=settings)
         urls.append(url)

@@ -26,6 +26,7 @@ import httpx
 import pytest
 
 from api.auth.service import issue_access_token
+from settlement import clock as platform_clock
 from settlement.config import PROJECT_ROOT, Settings
 from settlement.pipeline import run_days
 from tests.servers import LOOPBACK, free_port, wait_until_serving
@@ -285,7 +286,7 @@ async def test_payouts_stay_whole_and_available_while_the_day_is_settled_again(
     conn, database_url, tmp_path, report_load
 ):
     settings = Settings(_env_file=None, database_url=database_url)
-    day = dt.datetime.now(settings.zone).date() - dt.timedelta(days=1)
+    day = platform_clock.yesterday(settings.zone)
     seller, first_video = load_day(conn, day, settings.zone)
     assert all(result.succeeded for result in await asyncio.to_thread(run_days, settings, day))
     first_total = settled_total(conn, seller, day)

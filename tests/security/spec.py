@@ -2,7 +2,6 @@
 parameters and body fields (so that one hostile value at a time is what the app has to deal with),
 and whether a value conforms to what the spec documents for its place."""
 
-import datetime as dt
 import json
 import re
 import uuid
@@ -13,6 +12,7 @@ from urllib.parse import quote
 from jsonschema import Draft202012Validator, FormatChecker
 
 from api.main import create_app
+from settlement import clock
 from settlement.config import Settings
 
 SPEC = create_app(Settings(_env_file=None, jwt_secret="only the spec is read")).openapi()
@@ -96,8 +96,8 @@ def example(schema: dict, name: str, known: dict[str, Any]) -> Any:
         low = max(1, schema.get("minimum", 1))
         return int(min(low, schema.get("maximum", low)))
     return {
-        "date": lambda: dt.date.today().isoformat(),
-        "date-time": lambda: dt.datetime.now(dt.UTC).isoformat(),
+        "date": lambda: clock.today("UTC").isoformat(),
+        "date-time": lambda: clock.now().isoformat(),
         "uuid": lambda: str(uuid.uuid4()),
         "email": lambda: f"probe-{uuid.uuid4().hex[:8]}@example.com",
         "uri": lambda: "https://cdn.example.com/probe.mp4",

@@ -18,6 +18,7 @@ import pytest
 
 from api.auth.router import KAKAO_STATE_COOKIE
 from api.auth.service import ACCESS_PURPOSE, JWT_ALGORITHM, KAKAO_STATE_PURPOSE, issue_token, kakao_state_is_valid
+from settlement import clock
 from tests.api.conftest import BASE_URL, verify_email
 from tests.security.spec import build, operations
 
@@ -65,7 +66,7 @@ def unsigned(claims: dict) -> str:
 
 
 def bad_tokens(secret: str, user_id: int) -> dict[str, str]:
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     claims = {"sub": str(user_id), "purpose": ACCESS_PURPOSE, "iat": now, "exp": now + dt.timedelta(hours=1)}
     epoch = {**claims, "iat": int(now.timestamp()), "exp": int((now + dt.timedelta(hours=1)).timestamp())}
     valid = jwt.encode(claims, secret, algorithm=JWT_ALGORITHM)
@@ -131,7 +132,7 @@ async def test_kakao_state_with_a_hostile_cookie_is_refused(client, app):
 async def test_kakao_state_that_expired_or_is_not_a_state_is_refused(client, app):
     secret = app.state.jwt_secret
     nonce = secrets.token_urlsafe(16)
-    now = int(dt.datetime.now(dt.UTC).timestamp())
+    now = int(clock.now().timestamp())
     states = {
         "expired": issue_token(secret, KAKAO_STATE_PURPOSE, nonce, dt.timedelta(seconds=-1)),
         "an access token": issue_token(secret, ACCESS_PURPOSE, nonce, dt.timedelta(minutes=5)),
