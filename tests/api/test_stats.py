@@ -69,6 +69,7 @@ async def test_payouts_before_any_settlement_are_404_with_a_reason(client, make_
     assert response.status_code == 404 and "settlement run" in response.json()["detail"]
 
 
+@pytest.mark.calendar
 async def test_seller_payouts_for_a_day_week_and_month(client, settled, event_day):
     seller_a, _, videos = settled
     ad_in_slot_1 = videos["long"]["ads"][0]["ad_id"]
@@ -108,6 +109,7 @@ async def test_seller_payouts_for_a_day_week_and_month(client, settled, event_da
         assert by_video[videos["short"]["id"]]["ads"] == []
 
 
+@pytest.mark.calendar
 async def test_late_views_of_a_closed_day_are_adjustments_of_the_next_day(
     client, make_account, add_ads, upload, event_day, api_settings, test_settings, conn
 ):
@@ -228,6 +230,7 @@ async def test_top_videos_platform_wide_and_per_seller(client, settled, event_da
     assert {row["video_id"] for row in own.json()["by_views"]} == {videos["long"]["id"], videos["short"]["id"]}
 
 
+@pytest.mark.calendar
 async def test_video_stats_over_a_date_range(client, settled, event_day):
     seller_a, _, videos = settled
     first, last = event_day - dt.timedelta(days=3), event_day + dt.timedelta(days=3)
@@ -273,6 +276,7 @@ async def test_video_stats_over_a_date_range(client, settled, event_day):
     assert len(days) == 8  # uploaded seven days before today (the upload fixture), through today
 
 
+@pytest.mark.calendar
 async def test_a_day_not_settled_yet_is_pending_not_zero(client, settled, event_day):
     seller_a, _, _ = settled
     today = event_day + dt.timedelta(days=1)

@@ -155,6 +155,7 @@ async def studio_data(client, make_account, add_ads, upload, event_day, api_sett
     return {"a": seller_a, "b": seller_b, "videos": videos, "closed_day": closed_day, "next_day": next_day}
 
 
+@pytest.mark.calendar
 async def test_a_seller_reads_the_studio_as_the_api_says_and_only_their_own(page, live_api, studio_data, tmp_path):
     seller_a, seller_b, videos = studio_data["a"], studio_data["b"], studio_data["videos"]
     closed_day, next_day = studio_data["closed_day"], studio_data["next_day"]
@@ -183,9 +184,16 @@ async def test_a_seller_reads_the_studio_as_the_api_says_and_only_their_own(page
     earnings = [int(value) for value in await page.locator("tr.video").evaluate_all("rows => rows.map(r => r.dataset.payout)")]
     assert earnings == sorted(earnings, reverse=True) and len(earnings) == 2
 
-    # A video's days: the closed day as paid, what changed since apart.
+    # A video's days: the closed day as paid, what changed since apart. The video's page opens on the
+    # month of the latest settled day; the closed day's month (the one before, when the latest is the
+    # 1st) is the one that shows what changed since it was closed.
     await page.click(f'tr.video[data-video-id="{videos["long"]["id"]}"] a')
     await page.wait_for_selector("#days")
+    assert await first_day_shown(page) <= str(next_day) <= await last_day_shown(page)
+    if closed_day.month != next_day.month:
+        assert await page.locator("#changed-since-close").count() == 0  # nothing of this month was closed
+        await page.goto(f"/studio/videos/{videos['long']['id']}?period=month&date={closed_day}")
+        await page.wait_for_selector("#days")
     stats = await api.get(f"/videos/{videos['long']['id']}/stats", **{"from": await first_day_shown(page), "to": await last_day_shown(page)})
     rows = await page.locator("tr.day").evaluate_all(
         "rows => rows.map(r => [r.dataset.day, r.dataset.status, r.dataset.payout])"

@@ -26,6 +26,7 @@ def today() -> dt.date:
     return warehouse.today(TIME_ZONE)
 
 
+@pytest.mark.calendar
 @pytest.mark.parametrize("command", ["run", "close"])
 @pytest.mark.parametrize("days_ahead", [0, 1, 1000])
 def test_today_and_future_days_are_refused(settlement, url, command, days_ahead):
@@ -38,6 +39,7 @@ def test_today_and_future_days_are_refused(settlement, url, command, days_ahead)
         assert conn.execute("SELECT count(*) FROM pipeline_runs").fetchone()[0] == 0  # nothing was started
 
 
+@pytest.mark.calendar
 def test_a_range_ending_in_the_future_names_the_range_that_can_be_settled(settlement, url):
     first = today() - dt.timedelta(days=3)
     outcome = settlement("run", "--from", str(first), "--to", str(today() + dt.timedelta(days=30)), DATABASE_URL=url)
@@ -91,6 +93,7 @@ def test_a_run_shows_its_plan_and_progress_then_the_day(settlement, url):
     assert_one_error_line(outcome, EXIT_FAILED, f"already closed: {first}")
 
 
+@pytest.mark.calendar
 def test_the_days_that_must_be_settled_first_are_in_the_plan(settlement, url):
     day = today() - dt.timedelta(days=1)
     first_needed = day - dt.timedelta(days=3)
@@ -117,6 +120,7 @@ def test_a_busy_pipeline_exits_75(settlement, url):
     assert_one_error_line(outcome, EXIT_BUSY, "another settlement run holds the pipeline", "try again when it has finished")
 
 
+@pytest.mark.calendar
 def test_an_unsettled_day_cannot_be_closed(settlement, url):
     day = today() - dt.timedelta(days=5)
     outcome = settlement("close", "--date", str(day), DATABASE_URL=url)

@@ -217,3 +217,21 @@ def test_the_scheduler_runs_each_job_daily_at_its_platform_time(settings):
 
 def test_backoff_doubles(settings):
     assert [scheduler.backoff_seconds(settings, attempt) for attempt in (1, 2, 3, 4)] == [5.0, 10.0, 20.0, 40.0]
+
+
+@pytest.mark.calendar
+def test_the_jobs_fire_at_their_platform_time_on_the_platform_clock(settings):
+    """APScheduler reads the real clock; the jobs fire when the platform's clock (settlement.clock) reads
+    00:00 and 00:30, and the settle job, run then, settles the platform's yesterday."""
+    now = clock.now().astimezone(settings.zone)
+    real_now = dt.datetime.now(dt.UTC).astimezone(settings.zone)
+    built = {job.id: job for job in scheduler.build_scheduler(settings).get_jobs()}
+    for job, at_time in ((scheduler.REFRESH_ADS, settings.scheduler_ads_refresh_at), (scheduler.SETTLE_YESTERDAY, settings.scheduler_settle_at)):
+        next_at = dt.datetime.combine(now.date(), at_time, tzinfo=settings.zone)
+        if next_at <= now:
+            next_at = dt.datetime.combine(now.date() + dt.timedelta(days=1), at_time, tzinfo=settings.zone)
+        fires = built[job].trigger.get_next_fire_time(None, real_now)
+        assert abs((fires + clock.shift()) - next_at) < dt.timedelta(seconds=5), (job, fires, next_at)
+    run_days = FakeRunDays("SUCCEEDED")
+    outcome = scheduler.settle_yesterday_job(settings, sleep=FakeSleep(), run_days=run_days)
+    assert run_days.calls[0][0] == clock.yesterday(settings.zone) == outcome.day

@@ -1,0 +1,36 @@
+"""The date-sensitive tests (marker calendar: studio pages, period reads, settleable days, closing, ISO
+weeks, the scheduler's daily jobs) again, each hard day in a pytest of its own whose clock starts there
+(SETTLEMENT_TEST_NOW, tests/conftest.py): every process and database session of that run reads it, and
+it keeps ticking, so at 23:59:50 midnight passes while the tests run."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from settlement import clock
+from settlement.config import PROJECT_ROOT
+
+HARD_DAYS = {
+    "first-of-month": "2027-06-01T00:30:00+09:00",  # yesterday ends May; this week spans two months
+    "second-of-month": "2026-12-02T00:30:00+09:00",  # yesterday is the 1st, the day before it in another month
+    "monday": "2027-03-15T00:30:00+09:00",  # yesterday ends an ISO week
+    "new-year": "2027-01-01T00:30:00+09:00",  # yesterday ends the year; ISO week 53 of 2026 goes on
+    "after-leap-day": "2028-03-01T00:30:00+09:00",  # yesterday is February 29
+    "midnight": "2026-12-31T23:59:50+09:00",  # midnight, a new month and a new year pass during the run
+}
+
+
+@pytest.mark.parametrize("now", HARD_DAYS.values(), ids=HARD_DAYS.keys())
+def test_the_calendar_tests_pass_on_a_hard_day(now, tmp_path):
+    env = {key: value for key, value in os.environ.items() if key != clock.SHIFT_VARIABLE}
+    env |= {"SETTLEMENT_TEST_NOW": now, "PYTEST_ADDOPTS": ""}
+    outcome = subprocess.run(
+        [sys.executable, "-m", "pytest", "-m", "calendar", "-q", "-p", "no:cacheprovider", "--basetemp", str(tmp_path / "run"),
+         "-o", "addopts=-ra", "tests"],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    summary = outcome.stdout.strip().splitlines()[-1:] or ["(no output)"]
+    assert outcome.returncode == 0, f"on {now}: {summary[0]}\n{outcome.stdout[-20000:]}\n{outcome.stderr[-5000:]}"
+    assert " passed" in summary[0] and "failed" not in summary[0], summary
