@@ -1,4 +1,5 @@
-{#- Custom schemas are used as they are (analytics), not prefixed with the target schema. -#}
+{#- Every model and seed lives in one schema, var analytics_schema (dbt_project.yml: analytics), whatever
+    the target's: what readers see; a rebuild builds everything anew in a schema of its own. -#}
 {% macro generate_schema_name(custom_schema_name, node) -%}
-    {{ custom_schema_name | trim if custom_schema_name else target.schema }}
+    {{ var('analytics_schema') }}
 {%- endmacro %}

@@ -3,14 +3,16 @@
     monthly figures are sums of daily ones (never re-priced), kept up to date by adding each day's change
     instead of summing the period again, so a run costs what its day changed, not the period's size.
 
-    payable_rows(run_date_rows, published_rows, keys, measures) -> the rows of the periods for every key
-    whose run-date rows changed: the published period row plus (the run's rows - the published rows of
-    the run date), with payable_rows, how many payable rows make the period row (0: it goes away).
-    A published model reads the run date's published rows through its payable view, and its own
-    published periods through {{ this }}.
+    periods_moved_by_run_date(run_date_rows, published_rows, keys, measures) -> the rows of the periods
+    for every key whose run-date rows changed: the published period row plus (the run's rows - the
+    published rows of the run date), with payable_rows, how many payable rows make the period row (0: it
+    goes away). The published rows are the payable day partitions (fct_video_payable_daily and
+    fct_video_ad_payable_daily), published with the periods in the same transaction, so that a period
+    is always the sum of the published days it covers, whatever was published before (a rebuild starts
+    from none of either). Its own published periods are read through {{ this }}.
 -#}
 {% macro periods_moved_by_run_date(run_date_rows, published_rows, keys, measures) -%}
-    {%- set slice_exists = execute and not flags.FULL_REFRESH and load_relation(this) is not none -%}
+    {%- set slice_exists = execute and load_relation(this) is not none -%}
     {%- set all_measures = ['payable_rows'] + measures -%}
     with run_date_new as (
         select {{ keys | join(', ') }}, count(*) as payable_rows

@@ -1,12 +1,16 @@
 {#-
     The quality gate's rules (SPEC.md, "What does not count"), one macro each, so that the ordered pass
-    (int_pair_daily), its fold of the rare pairs that need one (fold_watch_events) and the ad impressions
+    (pair_pass), its fold of the rare pairs that need one (fold_watch_events), and the ad impressions
     (int_ad_impressions_daily) apply the very same expressions.
 -#}
 
 {#- The slack allowed on every client-reported duration (watched seconds, an impression's time). -#}
 {% macro quality_slack_seconds() -%}
     {{ var('watched_slack_seconds') | int }}
+{%- endmacro %}
+
+{% macro quality_slack() -%}
+    make_interval(secs => {{ quality_slack_seconds() }})
 {%- endmacro %}
 
 {#- `when ... then <reason>` branches for what an event breaks on its own, whatever its kind: the
@@ -21,38 +25,55 @@
     when {{ event }}.occurred_at > {{ event }}.received_at + {{ clock_skew() }} then 'future_timestamp'
 {%- endmacro %}
 
-{#- The first rule a watch event breaks on its own (null when none): the above, or seconds watched that
-    are negative or more than the whole video. -#}
+{#- A seller's own event on one of their videos earns nothing (for watch events and impressions alike). -#}
+{% macro self_view_branch(event, video) -%}
+    when {{ event }}.user_id = {{ video }}.seller_id then 'self_view'
+{%- endmacro %}
+
+{#- The first rule a watch event breaks on its own (null when none): the above, values no client could
+    honestly send (seconds watched or a position that are negative or beyond the whole video), or a
+    seller watching their own video. Whether it fits the pair's watch credit is judged in order. -#}
 {% macro watch_event_reason(event, video) -%}
     case
         {{ event_reason_branches(event, video) }}
         when {{ event }}.watched_seconds < 0 or {{ event }}.watched_seconds > {{ video }}.duration_seconds
+          or {{ event }}.position_seconds < 0 or {{ event }}.position_seconds > {{ video }}.duration_seconds
             then 'implausible_watch'
+        {{ self_view_branch(event, video) }}
     end
 {%- endmacro %}
 
-{#- Whether an event that breaks no rule on its own counts, given the pair's previous counted event
-    (null when none): within the view window before it, it may claim no more seconds watched than
-    elapsed since then plus the slack; with none there (the pair's first event in the window), no more
-    than the slack (a START claims nothing: it begins a session). -#}
-{% macro counts_after(previous_counted_at, occurred_at, watched_seconds, window=view_window(), slack=quality_slack_seconds()) -%}
-    (case
-        when {{ previous_counted_at }} > {{ occurred_at }} - {{ window }}
-            {# exact, and no numeric arithmetic per event: elapsed >= watched - slack #}
-            then {{ occurred_at }} - {{ previous_counted_at }} >= make_interval(secs => {{ watched_seconds }} - {{ slack }})
-        else {{ watched_seconds }} <= {{ slack }}
-    end)
+{#-
+    The watch credit (SPEC, implausible_watch), one event after the other: a pair's credit at an event is
+    the slack when its last counted event is not within the view window before it; else what that event
+    left unused (never more than the slack) plus the time elapsed since it. An event counts when it claims
+    no more seconds watched than its credit, and then leaves credit - watched unused; a turned-down event
+    spends nothing and changes nothing. (pair_pass applies the same rule to a whole day at once.)
+-#}
+{% macro in_window(last_counted_at, occurred_at, window=view_window()) -%}
+    coalesce({{ last_counted_at }} > {{ occurred_at }} - {{ window }}, false)
+{%- endmacro %}
+
+{% macro watch_credit(last_counted_at, left_unused, occurred_at, window=view_window(), slack=quality_slack()) -%}
+    (case when {{ in_window(last_counted_at, occurred_at, window) }}
+          then least({{ left_unused }}, {{ slack }}) + ({{ occurred_at }} - {{ last_counted_at }})
+          else {{ slack }} end)
+{%- endmacro %}
+
+{% macro fits_credit(watched_seconds, credit) -%}
+    (make_interval(secs => {{ watched_seconds }}) <= {{ credit }})
 {%- endmacro %}
 
 {#- Whether a counted event is a view: a START with no counted event of its pair in the window before it. -#}
-{% macro is_view(previous_counted_at, occurred_at, kind, window=view_window()) -%}
-    ({{ kind }} = 'START' and ({{ previous_counted_at }} is null or {{ previous_counted_at }} <= {{ occurred_at }} - {{ window }}))
+{% macro is_view(last_counted_at, occurred_at, kind, window=view_window()) -%}
+    ({{ kind }} = 'START' and not {{ in_window(last_counted_at, occurred_at, window) }})
 {%- endmacro %}
 
 {#- The ad slots k a watch event's playing moved the playhead across (position - watched < k * interval
-    <= position): first and last k; none when the first is after the last (a seek plays nothing). -#}
+    <= position): first and last k; none when the first is after the last (a seek plays nothing). In
+    bigint: a value at the limits of its type is quarantined, never an overflow that stops the day. -#}
 {% macro slots_crossed(position_seconds, watched_seconds) -%}
-    int4range({{ first_slot_crossed(position_seconds, watched_seconds) }}, {{ last_slot_crossed(position_seconds) }}, '[]')
+    int8range({{ first_slot_crossed(position_seconds, watched_seconds) }}, {{ last_slot_crossed(position_seconds) }}, '[]')
 {%- endmacro %}
 
 {% macro crosses_a_slot(position_seconds, watched_seconds) -%}
@@ -60,11 +81,11 @@
 {%- endmacro %}
 
 {% macro first_slot_crossed(position_seconds, watched_seconds) -%}
-    (greatest({{ position_seconds }} - {{ watched_seconds }}, 0) / {{ var('ad_slot_seconds') | int }} + 1)
+    (greatest({{ position_seconds }}::bigint - {{ watched_seconds }}::bigint, 0) / {{ var('ad_slot_seconds') | int }} + 1)
 {%- endmacro %}
 
 {% macro last_slot_crossed(position_seconds) -%}
-    ({{ position_seconds }} / {{ var('ad_slot_seconds') | int }})
+    ({{ position_seconds }}::bigint / {{ var('ad_slot_seconds') | int }})
 {%- endmacro %}
 
 {#- The raw row of a watch event, as reported, for the quarantine. -#}

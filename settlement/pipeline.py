@@ -65,16 +65,27 @@ def dbt_environment(database_url: str) -> dict[str, str]:
     }
 
 
-def dbt_vars(settings: Settings, day: dt.date | None, run_id: int | None = None) -> dict:
-    """The settings the engine runs with, as the dbt project's vars (dbt_project.yml names them)."""
-    variables = {
+def rules(settings: Settings) -> dict:
+    """The rules a day is settled under, as the dbt project's vars name them (macros/pipeline/rules.sql;
+    the price tiers are the seed's unless a closed day's own are given)."""
+    return {
         "time_zone": settings.timezone,
         "view_window_hours": settings.view_window_hours,
         "ad_slot_seconds": settings.ad_slot_interval_seconds,
         "watched_slack_seconds": settings.quality_watched_slack_seconds,
         "clock_skew_seconds": settings.playback_max_clock_skew_seconds,
+    }
+
+
+def dbt_vars(settings: Settings, day: dt.date | None, run_id: int | None = None, day_rules: dict | None = None) -> dict:
+    """The settings the engine runs with, as the dbt project's vars (dbt_project.yml names them); day_rules:
+    the rules a closed day was settled under, when it is settled again (it keeps them)."""
+    variables = {
+        **rules(settings),
+        **(day_rules or {}),
         "late_event_horizon_days": settings.late_event_horizon_days,
         "run_lease_seconds": settings.run_lease_seconds,
+        "configured_by": "settlement",  # the rules are the settings', not a command line's
     }
     if day is not None:
         variables["run_date"] = day.isoformat()
@@ -93,8 +104,11 @@ def invoke_dbt(database_url: str, args: list[str], variables: dict, quiet: bool 
     from dbt.cli.main import dbtRunner
 
     os.environ.update(dbt_environment(database_url))
-    # One target folder per database, so runs against different databases never share dbt's state.
-    target = PROJECT_ROOT / "target" / conninfo_to_dict(database_url)["dbname"]
+    # One target folder per database (and per schema the models are built in: a rebuild's own), so runs
+    # against different databases never share dbt's state.
+    target = PROJECT_ROOT / "target" / "-".join(
+        [conninfo_to_dict(database_url)["dbname"], *filter(None, [variables.get("analytics_schema")])]
+    )
     common = [
         "--project-dir", str(PROJECT_ROOT),
         "--profiles-dir", str(PROJECT_ROOT),
@@ -106,18 +120,20 @@ def invoke_dbt(database_url: str, args: list[str], variables: dict, quiet: bool 
     return dbtRunner(manifest=manifest).invoke([*log_level, *args, *common])
 
 
-# Parsed dbt projects, per database (the manifest names the database). Vars are applied when a
-# model is compiled, so one parse serves every run date.
-_manifests: dict[str, object] = {}
+# Parsed dbt projects, per database (the manifest names the database) and schema of the models (fixed
+# when the project is parsed). Other vars are applied when a model is compiled, so one parse serves
+# every run date.
+_manifests: dict[tuple[str, str | None], object] = {}
 
 
 def parsed_project(database_url: str, variables: dict):
-    if database_url not in _manifests:
+    key = (database_url, variables.get("analytics_schema"))
+    if key not in _manifests:
         result = invoke_dbt(database_url, ["parse"], variables)
         if not result.success:
             raise PipelineError(f"the dbt project does not parse: {result.exception}")
-        _manifests[database_url] = result.result
-    return _manifests[database_url]
+        _manifests[key] = result.result
+    return _manifests[key]
 
 
 def _summarise(dbt_result) -> str:
@@ -166,12 +182,14 @@ class Heartbeat:
         self.thread.join()
 
 
-def settle_day(settings: Settings, database_url: str, conn: psycopg.Connection, day: dt.date, trigger: str) -> RunResult:
+def settle_day(
+    settings: Settings, database_url: str, conn: psycopg.Connection, day: dt.date, trigger: str, extra_vars: dict | None = None
+) -> RunResult:
     """One day: the run starts here (recorded, holding the lease through this connection's backend),
-    dbt builds, tests and publishes it."""
+    dbt builds, tests and publishes it. A closed day is settled under the rules it was closed under."""
     started = time.perf_counter()
     run_id = warehouse.begin_run(conn, day, trigger, settings.run_lease_seconds, settings.timezone)
-    variables = dbt_vars(settings, day, run_id)
+    variables = {**dbt_vars(settings, day, run_id, warehouse.closed_day_rules(conn, day)), **(extra_vars or {})}
     try:
         with Heartbeat(database_url, run_id, settings.run_lease_seconds):
             manifest = parsed_project(database_url, variables)
@@ -189,11 +207,33 @@ def settle_day(settings: Settings, database_url: str, conn: psycopg.Connection, 
 
 
 def plan_days(conn: psycopg.Connection, first: dt.date, last: dt.date, settings: Settings) -> list[dt.date]:
-    """first..last, after the days that must be settled before first (days_to_settle_before)."""
-    before = warehouse.days_to_settle_before(conn, first, settings.late_event_horizon_days, settings.timezone)
+    """first..last, after the days that must be settled before first (days_to_settle_before), and then
+    again every day settled after last: their numbers follow from the days before them."""
+    before = warehouse.days_to_settle_before(
+        conn, first, settings.late_event_horizon_days, settings.timezone, settings.quality_watched_slack_seconds
+    )
     if before:
-        log.warning("settling %s .. %s first: not settled yet, or events arrived after they were", before[0], before[-1])
-    return [*before, *(first + dt.timedelta(days=n) for n in range((last - first).days + 1))]
+        log.warning("settling %s .. %s first: not settled yet, settled again before it, or events arrived after they were", before[0], before[-1])
+    after = warehouse.settled_days(conn, last + dt.timedelta(days=1))
+    return [*before, *days_from(first, last), *days_from(last + dt.timedelta(days=1), after[-1])] if after else [*before, *days_from(first, last)]
+
+
+def days_from(first: dt.date, last: dt.date) -> list[dt.date]:
+    return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+class RulesRefused(ValueError):
+    """A day cannot be settled under the configuration's rules (settlement_rules_problem, migration 0033)."""
+
+
+def refuse_other_rules(conn: psycopg.Connection, days: list[dt.date], settings: Settings) -> None:
+    """Before anything runs: every day of the plan can be settled under its rules (the settings', or a
+    closed day's own)."""
+    for day in days:
+        if warehouse.closed_day_rules(conn, day) is None:
+            problem = warehouse.rules_problem(conn, day, rules(settings))
+            if problem:
+                raise RulesRefused(problem)
 
 
 def run_days(
@@ -201,16 +241,23 @@ def run_days(
     first: dt.date,
     last: dt.date | None = None,
     trigger: str = "manual",
-    rebuild: bool = False,
     on_day: Callable[[int, int, RunResult], None] | None = None,
     plan: list[dt.date] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> list[RunResult]:
-    """Settles first..last (after the days that must be settled first), stopping at the first failed day.
-    rebuild: drop everything the pipeline built and settle again from the first day with data (after a
-    change of the models' columns). on_day(n, total, result) is told of each day as it ends; when
-    should_stop() says so, no further day is begun (a day in progress is finished)."""
+    """Settles first..last (after the days that must be settled first, and then again the days settled
+    after last), stopping at the first failed day. on_day(n, total, result) is told of each day as it
+    ends; when should_stop() says so, no further day is begun (a day in progress is finished)."""
     last = last or first
+    refuse_unsettleable(first, last, settings)
+    database = db.resolve_database(settings)
+    with psycopg.connect(database.url, autocommit=True) as conn:
+        days = plan if plan is not None else plan_days(conn, first, last, settings)
+        refuse_other_rules(conn, days, settings)
+        return settle_days(settings, database.url, conn, days, trigger, on_day, should_stop)
+
+
+def refuse_unsettleable(first: dt.date, last: dt.date, settings: Settings) -> None:
     if first > last:
         raise ValueError(f"the range {first} .. {last} is empty: the first day is after the last")
     if last >= warehouse.today(settings.timezone):
@@ -218,31 +265,30 @@ def run_days(
             f"cannot settle {last}: a day can be settled once it has ended in {settings.timezone}, "
             f"and today is {warehouse.today(settings.timezone)}"
         )
-    database = db.resolve_database(settings)
-    with psycopg.connect(database.url, autocommit=True) as conn:
-        if rebuild:
-            rebuild_everything(conn)
-        days = plan if plan is not None else plan_days(conn, first, last, settings)
-        migrations.ensure_day_partitions(conn, days[0], days[-1] + dt.timedelta(days=1), settings.timezone)
-        results = []
-        for n, day in enumerate(days, start=1):
-            result = settle_day(settings, database.url, conn, day, trigger)
-            results.append(result)
-            log.info("settled %s: %s in %.2f s", day, result.status, result.seconds)
-            if on_day:
-                on_day(n, len(days), result)
-            if not result.succeeded:
-                break
-            if should_stop and should_stop() and n < len(days):
-                log.warning("stopping: %s .. %s left unsettled", days[n], days[-1])
-                break
-        return results
 
 
-def rebuild_everything(conn: psycopg.Connection) -> None:
-    """Forgets every result and settled day, so that every day with data is settled again."""
-    log.warning("rebuilding: dropping schemas %s, %s and every settled day", warehouse.ANALYTICS_SCHEMA, warehouse.BUILD_SCHEMA)
-    with conn.transaction():
-        conn.execute(f"DROP SCHEMA IF EXISTS {warehouse.ANALYTICS_SCHEMA} CASCADE")
-        conn.execute(f"DROP SCHEMA IF EXISTS {warehouse.BUILD_SCHEMA} CASCADE")
-        conn.execute("DELETE FROM settled_days")
+def settle_days(
+    settings: Settings,
+    database_url: str,
+    conn: psycopg.Connection,
+    days: list[dt.date],
+    trigger: str,
+    on_day: Callable[[int, int, RunResult], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    extra_vars: dict | None = None,
+) -> list[RunResult]:
+    """The days in order, a run each, stopping at the first that fails."""
+    migrations.ensure_day_partitions(conn, days[0], days[-1] + dt.timedelta(days=1), settings.timezone)
+    results = []
+    for n, day in enumerate(days, start=1):
+        result = settle_day(settings, database_url, conn, day, trigger, extra_vars)
+        results.append(result)
+        log.info("settled %s: %s in %.2f s", day, result.status, result.seconds)
+        if on_day:
+            on_day(n, len(days), result)
+        if not result.succeeded:
+            break
+        if should_stop and should_stop() and n < len(days):
+            log.warning("stopping: %s .. %s left unsettled", days[n], days[-1])
+            break
+    return results

@@ -10,11 +10,12 @@ from enum import StrEnum
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from settlement import clock
 from settlement.config import ENGINE_DEFAULTS
 
-ANALYTICS_SCHEMA = "analytics"  # dbt_project.yml: +schema; what readers see
+ANALYTICS_SCHEMA = ENGINE_DEFAULTS["analytics_schema"]  # dbt_project.yml: +schema; what readers see
 BUILD_SCHEMA = ENGINE_DEFAULTS["build_schema"]  # where a run stages what it publishes
 
 
@@ -97,9 +98,29 @@ def run_record(conn: psycopg.Connection, run_id: int) -> RunRecord:
     return RunRecord(*row)
 
 
-def days_to_settle_before(conn: psycopg.Connection, day: dt.date, horizon_days: int, time_zone: str) -> list[dt.date]:
+def days_to_settle_before(
+    conn: psycopg.Connection, day: dt.date, horizon_days: int, time_zone: str, slack_seconds: int
+) -> list[dt.date]:
     """The days that must be settled, in order, before `day` can be (SQL: days_to_settle_before)."""
-    return conn.execute("SELECT days_to_settle_before(%s, %s, %s)", (day, horizon_days, time_zone)).fetchone()[0]
+    return conn.execute(
+        "SELECT days_to_settle_before(%s, %s, %s, make_interval(secs => %s))", (day, horizon_days, time_zone, slack_seconds)
+    ).fetchone()[0]
+
+
+def closed_day_rules(conn: psycopg.Connection, day: dt.date) -> dict | None:
+    """The rules a closed day was settled under (it keeps them when settled again), or None when the day
+    is open (it is settled under the configuration's)."""
+    row = conn.execute(
+        "SELECT s.rules FROM settled_days s JOIN closed_days c ON c.day = s.day WHERE s.day = %s", (day,)
+    ).fetchone()
+    return row[0] if row else None
+
+
+def rules_problem(conn: psycopg.Connection, day: dt.date, rules: dict, new_rules: bool = False) -> str | None:
+    """Why `day` cannot be settled under these rules (SQL: settlement_rules_problem), or None."""
+    return conn.execute(
+        "SELECT settlement_rules_problem(%s, %s, %s)", (day, Jsonb(rules), new_rules)
+    ).fetchone()[0]
 
 
 def first_day_with_events(conn: psycopg.Connection, before: dt.date, time_zone: str) -> dt.date | None:

@@ -207,6 +207,38 @@ def test_days_with_events_before_the_first_settled_day_are_settled_first(conn):
     run = conn.execute("INSERT INTO pipeline_runs (run_date, status, finished_at) VALUES ('2026-11-22', 'SUCCEEDED', now()) RETURNING id").fetchone()[0]
     conn.execute("INSERT INTO settled_days (day, run_id, run_started_at) VALUES ('2026-11-22', %s, now())", (run,))
     insert_event(conn, dt.datetime(2026, 11, 19, 12, tzinfo=dt.timezone(dt.timedelta(hours=9))))
-    days = conn.execute("SELECT days_to_settle_before('2026-11-22', 40, %s)", (TZ,)).fetchone()[0]
+    days = conn.execute("SELECT days_to_settle_before('2026-11-22', 40, %s, interval '10 seconds')", (TZ,)).fetchone()[0]
     assert days == [dt.date(2026, 11, 19), dt.date(2026, 11, 20), dt.date(2026, 11, 21)]
-    assert conn.execute("SELECT days_to_settle_before('2026-11-19', 40, %s)", (TZ,)).fetchone()[0] == []
+    assert conn.execute("SELECT days_to_settle_before('2026-11-19', 40, %s, interval '10 seconds')", (TZ,)).fetchone()[0] == []
+
+
+def settle(conn, day: str, settled_at: str) -> None:
+    run = conn.execute("INSERT INTO pipeline_runs (run_date, status, finished_at) VALUES (%s, 'SUCCEEDED', now()) RETURNING id", (day,)).fetchone()[0]
+    conn.execute(
+        "INSERT INTO settled_days (day, run_id, run_started_at, settled_at) VALUES (%s, %s, %s, %s)"
+        " ON CONFLICT (day) DO UPDATE SET run_id = excluded.run_id, run_started_at = excluded.run_started_at, settled_at = excluded.settled_at",
+        (day, run, settled_at, settled_at),
+    )
+
+
+def test_a_day_settled_before_an_earlier_day_was_settled_again_is_settled_again(conn):
+    """Stale: its numbers follow from the earlier day as it was."""
+    for day, at in (("2026-11-20", "2026-11-21 01:00+09"), ("2026-11-21", "2026-11-22 01:00+09"), ("2026-11-22", "2026-11-23 01:00+09")):
+        settle(conn, day, at)
+    before = "SELECT days_to_settle_before('2026-11-23', 40, %s, interval '10 seconds')"
+    assert conn.execute(before, (TZ,)).fetchone()[0] == []
+    settle(conn, "2026-11-20", "2026-11-23 02:00+09")  # settled again, alone
+    assert conn.execute(before, (TZ,)).fetchone()[0] == [dt.date(2026, 11, 21), dt.date(2026, 11, 22)]
+
+
+def test_late_events_of_the_next_days_first_seconds_are_late_for_the_day_before(conn):
+    """An impression just before midnight may have been played in the next day's first seconds."""
+    migrations.ensure_day_partitions(conn, dt.date(2026, 11, 20), dt.date(2026, 11, 23), TZ)
+    settle(conn, "2026-11-20", "2026-11-21 01:00+09")
+    settle(conn, "2026-11-21", "2026-11-22 01:00+09")
+    late = "SELECT array(SELECT days_with_late_events('2026-11-19', '2026-11-22', %s, interval '10 seconds'))"
+    seoul = dt.timezone(dt.timedelta(hours=9))
+    insert_event(conn, dt.datetime(2026, 11, 21, 0, 0, 11, tzinfo=seoul))  # after the slack: the 21st's alone
+    assert conn.execute(late, (TZ,)).fetchone()[0] == [dt.date(2026, 11, 21)]
+    insert_event(conn, dt.datetime(2026, 11, 21, 0, 0, 9, tzinfo=seoul))
+    assert conn.execute(late, (TZ,)).fetchone()[0] == [dt.date(2026, 11, 20), dt.date(2026, 11, 21)]

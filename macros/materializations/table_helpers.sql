@@ -1,10 +1,12 @@
 {#- Shared by the day_partition and period_slice materializations. -#}
 
-{#- The model's table as it stands, or none when there is none to keep: a --full-refresh drops it, and
-    so does a relation of another kind (a view left from an older version of the model). -#}
+{#- The model's table as it stands, or none when there is none to keep: a relation of another kind (a
+    view left from an older version of the model) is dropped. A --full-refresh drops nothing: the table
+    holds every settled day, of which a run builds its own day whole anyway (a closed day is paid, and
+    readers and the next run need the others); rebuilding every day is `settlement run --rebuild`. -#}
 {% macro table_to_keep(relation) %}
     {%- set existing = load_cached_relation(relation) -%}
-    {% if existing is not none and (should_full_refresh() or existing.type != 'table') %}
+    {% if existing is not none and existing.type != 'table' %}
         {% do adapter.drop_relation(existing) %}
         {{ return(none) }}
     {% endif %}

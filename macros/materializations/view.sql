@@ -3,8 +3,8 @@
     marts) never disappear during a run, as dbt's own view materialization makes them do (it renames
     the old view away and drops it with CASCADE). A view whose definition did not change is left alone
     (no lock taken on it at all); a changed one is replaced with CREATE OR REPLACE VIEW, in one
-    transaction (which fails on a column removed or retyped: `--full-refresh` or `settlement run
-    --rebuild` then recreate it, and the views on it).
+    transaction (which fails on a column removed or retyped: `settlement run --rebuild` then builds
+    every relation anew beside the published ones and swaps them in at once).
 -#}
 {% materialization view, adapter='postgres' %}
     {%- set existing_relation = load_cached_relation(this) -%}
@@ -14,7 +14,8 @@
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
     {{ begin_model_transaction() }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
-    {% if existing_relation is none or existing_relation.type != 'view' or should_full_refresh() %}
+    {#- (a --full-refresh replaces a view in place too: the views and readers that depend on it stay) -#}
+    {% if existing_relation is none or existing_relation.type != 'view' %}
         {{ drop_relation_if_exists(existing_relation) }}
         {% call statement('main') -%}
             {{ get_create_view_as_sql(target_relation, sql) }}

@@ -33,34 +33,80 @@
     {%- set day = settlement_run_date() -%}
     {%- do run_query(create_fold_watch_events(model_relation('int_pair_daily').schema)) -%}
     {%- if var('run_id', none) is not none -%}
-        {%- set joined = run_query("select join_settlement_run(" ~ var('run_id') ~ ", '" ~ invocation_id ~ "', "
+        {#- `settlement run` began the run, having planned the days and checked their rules -#}
+        {%- set run_id = var('run_id') -%}
+        {%- set joined = run_query("select join_settlement_run(" ~ run_id ~ ", '" ~ invocation_id ~ "', "
                                    ~ lease_interval() ~ ")").columns[0].values()[0] | string -%}
         {%- if joined != day -%}
-            {{ exceptions.raise_compiler_error("run " ~ var('run_id') ~ " settles " ~ joined ~ ", not " ~ day) }}
+            {{ exceptions.raise_compiler_error("run " ~ run_id ~ " settles " ~ joined ~ ", not " ~ day) }}
         {%- endif -%}
-        {%- do drop_staged_relations() -%}
-        {{ return('') }}
+    {%- else -%}
+        {%- set run_id = run_query(
+                "select begin_settlement_run('" ~ day ~ "', 'dbt', " ~ lease_interval() ~ ", '" ~ var('time_zone') ~ "')"
+            ).columns[0].values()[0] -%}
+        {%- do run_query("update pipeline_runs set invocation_id = '" ~ invocation_id ~ "' where id = " ~ run_id) -%}
     {%- endif -%}
-    {%- set run_id = run_query(
-            "select begin_settlement_run('" ~ day ~ "', 'dbt', " ~ lease_interval() ~ ", '" ~ var('time_zone') ~ "')"
-        ).columns[0].values()[0] -%}
-    {%- do run_query("update pipeline_runs set invocation_id = '" ~ invocation_id ~ "' where id = " ~ run_id) -%}
     {%- do drop_staged_relations() -%}
-    {%- set before = run_query(
-            "select min(d)::text, max(d)::text, count(d) from unnest(days_to_settle_before('" ~ day ~ "', "
-            ~ var('late_event_horizon_days') ~ ", '" ~ var('time_zone') ~ "')) as d"
-        ).rows[0] -%}
-    {%- if before[2] > 0 -%}
-        {%- set message = "cannot settle " ~ day ~ " yet: " ~ before[0] ~ (" .. " ~ before[1] if before[2] > 1 else "")
-            ~ " must be settled first (not settled yet, or events arrived after they were); "
-            ~ "run `settlement run --date " ~ day ~ "` (it settles them in order), or `dbt build --vars '{run_date: "
-            ~ before[0] ~ "}'` and each day after it" -%}
-        {%- do run_query("select finish_settlement_run(" ~ run_id ~ ", 'FAILED', " ~ sql_text(message) ~ ", null, null)") -%}
-        {{ exceptions.raise_compiler_error(message) }}
+    {%- set problems = require_configured_rules() -%}
+    {%- if problems -%}
+        {%- do refuse_run(run_id, "cannot settle " ~ day ~ ": " ~ problems | join('; ')) -%}
+    {%- endif -%}
+    {%- set problem = run_query("select settlement_rules_problem('" ~ day ~ "', " ~ settlement_rules_sql() ~ ", "
+                                ~ new_rules() ~ ")").columns[0].values()[0] -%}
+    {%- if problem -%}
+        {%- do refuse_run(run_id, problem) -%}
+    {%- endif -%}
+    {%- if var('run_id', none) is none -%}
+        {%- do refuse_days_out_of_order(run_id, day) -%}
     {%- endif -%}
     {{ log("settling " ~ day ~ " (run " ~ run_id ~ ")", info=true) }}
     {{ return('') }}
 {% endmacro %}
+
+{#- A plain dbt build settles one day, in order: none settled after it (they would rest on it as it was),
+    and every one before it settled and up to date. (`settlement run` plans the days itself.) -#}
+{% macro refuse_days_out_of_order(run_id, day) %}
+    {%- set later = run_query(
+            "select min(day)::text, max(day)::text, count(*) from settled_days where day > '" ~ day ~ "'").rows[0] -%}
+    {%- if later[2] > 0 -%}
+        {%- do refuse_run(run_id, "cannot settle " ~ day ~ " again alone: " ~ later[0] ~ (" .. " ~ later[1] if later[2] > 1 else "")
+            ~ ", settled after it, would rest on it as it was (their numbers follow from it: lifetime views, the view window); "
+            ~ "run `settlement run --date " ~ day ~ "`, which settles them again after it, in order") -%}
+    {%- endif -%}
+    {%- set before = run_query(
+            "select min(d)::text, max(d)::text, count(d) from unnest(days_to_settle_before('" ~ day ~ "', "
+            ~ var('late_event_horizon_days') ~ ", '" ~ var('time_zone') ~ "', " ~ quality_slack() ~ ")) as d"
+        ).rows[0] -%}
+    {%- if before[2] > 0 -%}
+        {%- do refuse_run(run_id, "cannot settle " ~ day ~ " yet: " ~ before[0] ~ (" .. " ~ before[1] if before[2] > 1 else "")
+            ~ " must be settled first (not settled yet, settled again before it, or events arrived after they were); "
+            ~ "run `settlement run --date " ~ day ~ "` (it settles them in order), or `dbt build --vars '{run_date: "
+            ~ before[0] ~ "}'` and each day after it") -%}
+    {%- endif -%}
+{% endmacro %}
+
+{#- Ends the run FAILED with the reason, which stops dbt (nothing is built or published). -#}
+{% macro refuse_run(run_id, message) %}
+    {%- do run_query("select finish_settlement_run(" ~ run_id ~ ", 'FAILED', " ~ sql_text(message) ~ ", null, null)") -%}
+    {{ exceptions.raise_compiler_error(message) }}
+{% endmacro %}
+
+{#- new_rules: this run settles a day under new rules as part of settling every open day again under them
+    (`settlement run --rebuild`), which the rules check lets through. -#}
+{% macro new_rules() -%}
+    {{ 'true' if var('new_rules', false) else 'false' }}
+{%- endmacro %}
+
+{#- The day is settled, under the run's rules (in the transaction that publishes it). In a rebuild (var
+    rebuild), in the rebuild's own record, which becomes settled_days when it is swapped in
+    (settlement/rebuild.py). -#}
+{% macro record_settled_day(run_id) -%}
+    insert into {{ (var('analytics_schema') ~ '.rebuilt_days') if var('rebuild', false) else 'settled_days' }} (day, run_id, run_started_at, rules)
+    select run_date, id, started_at, {{ settlement_rules_sql(with_tiers=true) }} from pipeline_runs where id = {{ run_id }}
+    on conflict (day) do update
+        set run_id = excluded.run_id, run_started_at = excluded.run_started_at, settled_at = settlement_clock(),
+            rules = excluded.rules;
+{%- endmacro %}
 
 {#- A model's pre-hook: the run still holds the pipeline, and shows it is alive. -#}
 {% macro renew_settlement_run() -%}
@@ -122,13 +168,16 @@
                 using errcode = '55P03';
         end if;
     end $fence$;
+    do $rules$ declare problem text := settlement_rules_problem({{ run_date() }}, {{ settlement_rules_sql(with_tiers=true) }}, {{ new_rules() }});
+    begin
+        if problem is not null then
+            raise exception '%: nothing published', problem using errcode = '22023';
+        end if;
+    end $rules$;
     {% for node in published_models() -%}
         {{ publish_model(node) }}
     {% endfor -%}
-    insert into settled_days (day, run_id, run_started_at)
-    select run_date, id, started_at from pipeline_runs where id = {{ run_id }}
-    on conflict (day) do update
-        set run_id = excluded.run_id, run_started_at = excluded.run_started_at, settled_at = settlement_clock();
+    {{ record_settled_day(run_id) }}
     select finish_settlement_run({{ run_id }}, 'SUCCEEDED', null, {{ sql_text(tojson(row_counts)) }},
         (select coalesce(jsonb_object_agg(source, quarantined_by_reason), '{}')
          from {{ model_relation('fct_event_intake_daily') }} where settled_on = {{ run_date() }}));

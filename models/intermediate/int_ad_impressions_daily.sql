@@ -1,15 +1,18 @@
-{#- the ordered pass's planner settings: the day's crossings are read by parallel workers and hashed in memory -#}
-{{ config(materialized='day_partition', distributed_by='user_id', session_settings=pair_pass_settings()) }}
+{{ config(materialized='day_partition', distributed_by='user_id') }}
 
 -- Every ad impression of the run date with the first rule it breaks (null when it counts as an ad view):
--- the video unknown or not live then, a time after its arrival, an unknown ad, an ad not ACTIVE that day,
--- a slot the video does not have, a slot no counted watch event of the same viewer and video crossed by
--- playing at the impression's time (within the slack), or a slot already counted for the viewer that day.
+-- the video unknown or not live then, a time after its arrival, the video's own seller, an unknown ad, an
+-- ad not ACTIVE that day, a slot the video does not have, a slot no counted watch event of the same viewer
+-- and video crossed by playing at the impression's time (within the slack), or a slot already counted for
+-- the viewer that day. The crossing event may lie on either side of midnight (SPEC: day boundaries change
+-- none of the rules): on the day before (judged when it was settled), on the run date, or in the first
+-- seconds of the next day, judged here from the pair's state at the end of the run date.
 with impressions as (
     select
         impressions.*,
         case
             {{ event_reason_branches('impressions', 'videos') }}
+            {{ self_view_branch('impressions', 'videos') }}
             when ads.ad_id is null then 'unknown_ad'
             when ad_status_on(ads.contract_start, ads.contract_end, {{ run_date() }}) <> 'ACTIVE' then 'ad_not_active'
             when impressions.slot is null or impressions.slot < 1 or impressions.slot > videos.ad_slots then 'unknown_slot'
@@ -20,44 +23,119 @@ with impressions as (
     where {{ on_run_day('impressions.occurred_at') }}
 ),
 
--- The events of the day the quality gate turned down (rare): every other event of the day counted.
-turned_down as (
-    select (rejected.value -> 'event' ->> 'event_id')::uuid as event_id, pairs.user_id
-    from {{ ref('int_pair_daily') }} as pairs
-    cross join lateral jsonb_array_elements(pairs.rejected) as rejected
-    where pairs.settled_on = {{ run_date() }}
-      and pairs.rejected is not null
-),
-
--- The watch events of the day that crossed ad slots by playing. (Read without the CTEs above, so the
--- day's scan can run in parallel workers.)
+-- The watch events from the slack before the run date to its end that crossed ad slots by playing, and
+-- counted: not turned down on their own day (the run date's, or the day before's, settled before it).
 crossings as (
     select
-        events.event_id,
         events.user_id,
         events.video_id,
         events.occurred_at as crossed_at,
         {{ slots_crossed('events.position_seconds', 'events.watched_seconds') }} as slots
     from {{ ref('stg_platform__watch_events') }} as events
-    where {{ on_run_day('events.occurred_at') }}
+    where events.occurred_at >= {{ day_start(0) }} - {{ quality_slack() }}
+      and events.occurred_at < {{ day_start(1) }}
       and {{ crosses_a_slot('events.position_seconds', 'events.watched_seconds') }}
+      and not exists (
+          select 1 from {{ ref('int_watch_events_turned_down') }} as turned_down
+          where turned_down.settled_on in ({{ run_date() }} - 1, {{ run_date() }})
+            and turned_down.user_id = events.user_id and turned_down.event_id = events.event_id
+      )
 ),
 
-played as (
+played_today as (
     select distinct impressions.event_id, impressions.user_id
     from impressions
     join crossings
         on crossings.user_id = impressions.user_id
        and crossings.video_id = impressions.video_id
-       and impressions.slot <@ crossings.slots
-       and impressions.occurred_at between crossings.crossed_at - make_interval(secs => {{ quality_slack_seconds() }})
-                                       and crossings.crossed_at + make_interval(secs => {{ quality_slack_seconds() }})
+       and impressions.slot::bigint <@ crossings.slots
+       and impressions.occurred_at between crossings.crossed_at - {{ quality_slack() }}
+                                       and crossings.crossed_at + {{ quality_slack() }}
     where impressions.own_reason is null
-      -- a crossing counts only when its event counted
-      and not exists (
-          select 1 from turned_down
-          where turned_down.event_id = crossings.event_id and turned_down.user_id = crossings.user_id
-      )
+),
+
+-- Impressions in the run date's last seconds not played by then: the next day's first seconds may hold
+-- the event that played them. Those events are judged here, from each pair's state at the end of the run
+-- date (its latest counted event within the window), with the watch credit, one after the other.
+before_midnight as (
+    select impressions.*
+    from impressions
+    left join played_today on played_today.event_id = impressions.event_id and played_today.user_id = impressions.user_id
+    where impressions.own_reason is null
+      and played_today.event_id is null
+      and impressions.occurred_at >= {{ day_start(1) }} - {{ quality_slack() }}
+),
+
+after_midnight as (
+    select
+        events.user_id,
+        events.video_id,
+        row_number() over (partition by events.user_id, events.video_id order by events.occurred_at, events.event_id)::integer
+            as item,
+        events.occurred_at,
+        events.kind,
+        events.watched_seconds,
+        events.position_seconds
+    from {{ ref('stg_platform__watch_events') }} as events
+    left join {{ ref('stg_platform__videos') }} as videos on videos.video_id = events.video_id
+    where events.occurred_at >= {{ day_start(1) }}
+      and events.occurred_at <= {{ day_start(1) }} + {{ quality_slack() }}
+      and (events.user_id, events.video_id) in (select user_id, video_id from before_midnight)
+      and {{ watch_event_reason('events', 'videos') }} is null
+),
+
+state_at_midnight as (
+    select distinct on (pairs.user_id, pairs.video_id) pairs.user_id, pairs.video_id, pairs.last_counted_at, pairs.credit_left
+    from {{ ref('int_pair_daily') }} as pairs
+    where pairs.settled_on between {{ run_date() }} - {{ view_window_days() }} and {{ run_date() }}
+      and pairs.last_counted_at is not null
+      and (pairs.user_id, pairs.video_id) in (select user_id, video_id from after_midnight)
+      -- (read only when such an event exists)
+      and exists (select 1 from after_midnight)
+    order by pairs.user_id, pairs.video_id, pairs.last_counted_at desc
+),
+
+after_midnight_crossings as (
+    select after_midnight.user_id, after_midnight.video_id, after_midnight.occurred_at as crossed_at,
+           {{ slots_crossed('after_midnight.position_seconds', 'after_midnight.watched_seconds') }} as slots
+    from (
+        select
+            after_midnight.user_id,
+            after_midnight.video_id,
+            array_agg(after_midnight.occurred_at order by item) as occurred_at,
+            array_agg(after_midnight.kind order by item) as kind,
+            array_agg(after_midnight.watched_seconds order by item) as watched_seconds
+        from after_midnight
+        group by after_midnight.user_id, after_midnight.video_id
+    ) as pair_items
+    left join state_at_midnight as state
+        on state.user_id = pair_items.user_id and state.video_id = pair_items.video_id
+    cross join lateral {{ this.schema }}.fold_watch_events(
+        state.last_counted_at, state.credit_left, pair_items.occurred_at, pair_items.kind,
+        pair_items.watched_seconds, {{ view_window() }}, {{ quality_slack() }}
+    ) as verdict
+    join after_midnight
+        on after_midnight.user_id = pair_items.user_id
+       and after_midnight.video_id = pair_items.video_id
+       and after_midnight.item = verdict.item
+    where verdict.counts
+      and {{ crosses_a_slot('after_midnight.position_seconds', 'after_midnight.watched_seconds') }}
+),
+
+played_after_midnight as (
+    select distinct before_midnight.event_id, before_midnight.user_id
+    from before_midnight
+    join after_midnight_crossings as crossings
+        on crossings.user_id = before_midnight.user_id
+       and crossings.video_id = before_midnight.video_id
+       and before_midnight.slot::bigint <@ crossings.slots
+       and before_midnight.occurred_at >= crossings.crossed_at - {{ quality_slack() }}
+),
+
+played as (
+    select event_id, user_id from played_today
+    union
+    select event_id, user_id from played_after_midnight
 ),
 
 judged as (

@@ -4,7 +4,7 @@
 -- pairs of int_pair_daily, where the view window and the quality gate are applied), and its lifetime
 -- views, the previous day's carried forward. Cost tracks the number of videos, not the days of history.
 -- Days are settled in order (days_to_settle_before), so the previous day is always there.
-{% set previous_day_exists = execute and not flags.FULL_REFRESH and load_relation(this) is not none %}
+{% set previous_day_exists = execute and load_relation(this) is not none %}
 
 with previous as (
     {% if previous_day_exists %}

@@ -5,7 +5,7 @@
 -- belongs to the closed day: what the engine settles now for it, less what was paid with it, less what
 -- other days booked for it already. A rerun of an open day books the same again, nothing twice. A
 -- closed run date keeps the adjustments it was closed (and paid) with, whatever happens later.
-{%- set booked_before = execute and not flags.FULL_REFRESH and load_relation(this) is not none %}
+{%- set booked_before = execute and load_relation(this) is not none %}
 
 with run_day_is_closed as (
     select exists (

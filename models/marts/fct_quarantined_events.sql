@@ -5,16 +5,14 @@
 select
     {{ run_date() }} as settled_on,
     'watch_events'::text as source,
-    (rejected.value -> 'event' ->> 'event_id')::uuid as event_id,
-    pairs.user_id,
-    (rejected.value -> 'event' ->> 'occurred_at')::timestamptz as occurred_at,
-    rejected.value ->> 'reason' as reason,
-    rejected.value -> 'event' as raw_row,
+    event_id,
+    user_id,
+    occurred_at,
+    reason,
+    raw_row,
     null::bigint as duplicate_id
-from {{ ref('int_pair_daily') }} as pairs
-cross join lateral jsonb_array_elements(pairs.rejected) as rejected
-where pairs.settled_on = {{ run_date() }}
-  and pairs.rejected_events > 0
+from {{ ref('int_watch_events_turned_down') }}
+where settled_on = {{ run_date() }}
 
 union all
 

@@ -10,7 +10,7 @@
 -- Ad views and ad payout per (video, ad) for the day, ISO week and month containing the run date
 -- (closed days as they were paid): the published row plus what the run date changed.
 {{ periods_moved_by_run_date(
-    video_ad_payable_rows(staged(ref('fct_video_ad_daily'))),
+    'select * from ' ~ staged(ref('fct_video_ad_payable_daily')),
     ref('fct_video_ad_payable_daily'),
     keys=['video_id', 'ad_id', 'seller_id'],
     measures=['ad_views', 'ad_payout']

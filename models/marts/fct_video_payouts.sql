@@ -15,7 +15,7 @@ select
     video_payout + ad_payout + adjustment as payout
 from (
     {{ periods_moved_by_run_date(
-        video_payable_rows(staged(ref('fct_video_daily')), staged(ref('fct_payout_adjustments'))),
+        'select * from ' ~ staged(ref('fct_video_payable_daily')),
         ref('fct_video_payable_daily'),
         keys=['video_id', 'seller_id'],
         measures=['views', 'watch_seconds', 'ad_views', 'video_payout', 'ad_payout', 'adjustment']

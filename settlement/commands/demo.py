@@ -58,7 +58,7 @@ def command(database_name: str | None) -> None:
     on_demo_database = settings_on(settings, database)
     with psycopg.connect(database.url, autocommit=True) as conn:
         plan = planned_days(conn, last_day, last_day, on_demo_database, rebuild=False)
-        click.echo(describe_plan(plan, last_day, rebuild=False))
+        click.echo(describe_plan(plan, last_day, last_day, rebuild=False))
         settle_with_progress(on_demo_database, last_day, last_day, plan, trigger="demo")
         print_day_summary(conn, last_day)
     print_next_steps(database, settings, name, last_day)

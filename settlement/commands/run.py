@@ -10,6 +10,7 @@ import click
 import psycopg
 
 from settlement import pipeline, warehouse
+from settlement import rebuild as rebuilding
 from settlement.commands import DATE, CommandError, UsageProblem, open_database, settings_on
 from settlement.config import Settings, get_settings
 
@@ -28,7 +29,8 @@ from settlement.config import Settings, get_settings
 @click.option("--to", "last", type=DATE, help="Last day of a range.")
 @click.option(
     "--rebuild", is_flag=True,
-    help="Drop what the pipeline built and settle every day with data again (after a model's columns changed).",
+    help="Settle every day again beside the published results, then swap them in at once (after a model's "
+    "columns or the rules changed; closed days stay as paid).",
 )
 @click.option("-y", "--yes", is_flag=True, help="Settle a plan longer than the bound without asking.")
 def command(date, first, last, rebuild: bool, yes: bool) -> None:
@@ -38,7 +40,7 @@ def command(date, first, last, rebuild: bool, yes: bool) -> None:
     settings = settings_on(settings, database)
     with database.connect(autocommit=True) as conn:
         plan = planned_days(conn, first, last, settings, rebuild)
-    click.echo(describe_plan(plan, first, rebuild))
+    click.echo(describe_plan(plan, first, last, rebuild))
     if len(plan) > settings.run_confirm_days and not yes:
         raise UsageProblem(
             f"{len(plan)} days to settle, more than {settings.run_confirm_days} (SETTLEMENT_RUN_CONFIRM_DAYS)",
@@ -52,15 +54,25 @@ def command(date, first, last, rebuild: bool, yes: bool) -> None:
 def settle_with_progress(
     settings: Settings, first: dt.date, last: dt.date, plan: list[dt.date], rebuild: bool = False, trigger: str = "manual"
 ) -> None:
-    """Settles the plan, a line per day; a failed day ends the command (the days before it stay settled)."""
-    results = pipeline.run_days(
-        settings, first, last, trigger=trigger, rebuild=rebuild, on_day=Progress().report, plan=plan
-    )
+    """Settles the plan, a line per day; a failed day ends the command (the days before it stay settled,
+    or, in a rebuild, nothing changes)."""
+    try:
+        if rebuild:
+            results = rebuilding.rebuild_days(settings, plan, trigger=trigger, on_day=Progress().report)
+        else:
+            results = pipeline.run_days(settings, first, last, trigger=trigger, on_day=Progress().report, plan=plan)
+    except pipeline.RulesRefused as exc:  # "<what> (<next step>)"
+        what, _, next_step = str(exc).partition(" (")
+        raise UsageProblem(what, next_step.removesuffix(")")) from None
+    except rebuilding.RebuildConflict as exc:  # "<what>: <next step>"
+        what, _, next_step = str(exc).rpartition("; ")
+        raise CommandError(what, next_step) from None
     failed = next((result for result in results if not result.succeeded), None)
     if failed:
         raise CommandError(
             f"settling {failed.run_date} failed (run {failed.run_id}): {' '.join(str(failed.error).split())}",
-            "fix the cause and run the same command again; the days before it are settled",
+            "fix the cause and run the same command again; "
+            + ("nothing of the rebuild was swapped in" if rebuild else "the days before it are settled"),
         )
 
 
@@ -97,21 +109,22 @@ def refuse_unended(first: dt.date, last: dt.date, settings: Settings) -> None:
 
 
 def planned_days(conn: psycopg.Connection, first: dt.date, last: dt.date, settings: Settings, rebuild: bool) -> list[dt.date]:
-    """The days the run will settle, in order. A rebuild forgets every settled day first, so it settles
-    from the first day with events (what plan_days answers once nothing is settled)."""
-    if not rebuild:
-        return pipeline.plan_days(conn, first, last, settings)
-    start = min(filter(None, (warehouse.first_day_with_events(conn, first, settings.timezone), first)))
-    return [start + dt.timedelta(days=n) for n in range((last - start).days + 1)]
+    """The days the run will settle, in order: a rebuild settles every day, from the first with events."""
+    if rebuild:
+        return rebuilding.plan(conn, first, last, settings)
+    return pipeline.plan_days(conn, first, last, settings)
 
 
-def describe_plan(plan: list[dt.date], first: dt.date, rebuild: bool) -> str:
+def describe_plan(plan: list[dt.date], first: dt.date, last: dt.date, rebuild: bool) -> str:
     line = f"settling {span(plan[0], plan[-1])}: {len(plan)} day{'s' if len(plan) != 1 else ''}"
     if rebuild:
-        return line + " (rebuild: every result is dropped first, then every day with events is settled again)"
+        return line + " (rebuild: every day is settled again beside the published results, then swapped in at once)"
+    notes = []
     if plan[0] < first:
-        return line + f" ({span(plan[0], first - dt.timedelta(days=1))} first: not settled yet, or events arrived after they were)"
-    return line
+        notes.append(f"{span(plan[0], first - dt.timedelta(days=1))} first: not settled yet, settled again before it, or events arrived after they were")
+    if plan[-1] > last:
+        notes.append(f"{span(last + dt.timedelta(days=1), plan[-1])} after: settled before, their numbers follow from the days before them")
+    return line + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def span(first: dt.date, last: dt.date) -> str:

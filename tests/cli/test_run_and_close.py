@@ -107,7 +107,7 @@ def test_the_days_that_must_be_settled_first_are_in_the_plan(settlement, url):
     outcome = settlement("run", DATABASE_URL=url, SETTLEMENT_RUN_CONFIRM_DAYS="1")  # yesterday, by default
     assert outcome.out.splitlines()[0] == (
         f"settling {first_needed} .. {day}: 4 days ({first_needed} .. {day - dt.timedelta(days=1)} first: not settled yet, "
-        "or events arrived after they were)"
+        "settled again before it, or events arrived after they were)"
     )
     assert_one_error_line(outcome, EXIT_USAGE, "4 days to settle, more than 1", "to go ahead: settlement run --date")
 

@@ -191,7 +191,8 @@ def first_arrivals(sent: list) -> tuple[list, list]:
 
 
 def own_reason(p: Platform, event) -> str | None:
-    """What an event (watch event or ad impression) breaks on its own, whatever else happened."""
+    """What an event (watch event or ad impression) breaks on its own, whatever else happened: SPEC's
+    rules in the order SPEC lists them (the sequence rule, the watch credit, comes after these)."""
     video = p.videos.get(event.video_id)
     if video is None:
         return "unknown_video"
@@ -199,8 +200,10 @@ def own_reason(p: Platform, event) -> str | None:
         return "video_not_live"
     if event.occurred_at > event.received_at + CLOCK_SKEW:
         return "future_timestamp"
-    if isinstance(event, Event) and not 0 <= event.watched <= video.duration:
-        return "implausible_watch"
+    if isinstance(event, Event) and not (0 <= event.watched <= video.duration and 0 <= event.position <= video.duration):
+        return "implausible_watch"  # no client could honestly send it
+    if event.user_id == video.seller_id:
+        return "self_view"
     return None
 
 
@@ -211,10 +214,12 @@ class Verdicts:
 
 
 def judge_watch_events(p: Platform) -> Verdicts:
-    """Each pair's whole history in time order: an event counts when it breaks no rule on its own and
-    claims no more seconds watched than elapsed since the pair's previous counted event plus the slack
-    (with no counted event within the window before it: no more than the slack). A counted START with no
-    counted event in the window before it is a view. Turned-down events refresh nothing."""
+    """Each pair's whole history in time order, with its watch credit (SPEC, implausible_watch): the slack
+    when the pair has no counted event within the window before the event; else what the previous counted
+    event left unused (never more than the slack) plus the time elapsed since it. An event counts when it
+    breaks no rule on its own and claims no more seconds watched than its credit; a counted event spends
+    its seconds from it, a turned-down one spends nothing and refreshes nothing. A counted START with no
+    counted event in the window before it is a view."""
     verdicts = Verdicts()
     recorded, copies = first_arrivals(p.events)
     verdicts.quarantined += [("watch_events", copy, "duplicate_event") for copy in copies]
@@ -222,19 +227,18 @@ def judge_watch_events(p: Platform) -> Verdicts:
     for event in recorded:
         by_pair[(event.user_id, event.video_id)].append(event)
     for events in by_pair.values():
-        last_counted = None
+        last_counted, unused = None, SLACK
         for event in sorted(events, key=lambda e: (e.occurred_at, e.event_id)):
             reason = own_reason(p, event)
-            if reason is None:
-                in_window = last_counted is not None and last_counted > event.occurred_at - WINDOW
-                allowed = SLACK + (event.occurred_at - last_counted if in_window else dt.timedelta(0))
-                if dt.timedelta(seconds=event.watched) > allowed:
-                    reason = "implausible_watch"
+            in_window = last_counted is not None and last_counted > event.occurred_at - WINDOW
+            credit = min(unused, SLACK) + (event.occurred_at - last_counted) if in_window else SLACK
+            if reason is None and dt.timedelta(seconds=event.watched) > credit:
+                reason = "implausible_watch"
             if reason is not None:
                 verdicts.quarantined.append(("watch_events", event, reason))
                 continue
             verdicts.counted.append((event, event.kind == "START" and not in_window))
-            last_counted = event.occurred_at
+            last_counted, unused = event.occurred_at, credit - dt.timedelta(seconds=event.watched)
     return verdicts
 
 

@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 
-from settlement import pipeline
+from settlement import pipeline, rebuild
 from settlement.config import Settings
 from tests.engine.scenario import Platform, at
 
@@ -35,7 +35,7 @@ def test_a_changed_model_stops_the_run_until_rebuilt(conn, database_url, table):
     assert f"{table}'s columns changed" in stopped.error and "settlement run --rebuild" in stopped.error
     assert conn.execute(f"SELECT count(*) FROM analytics.{table}").fetchone() == before
 
-    assert [r.status for r in pipeline.run_days(settings, D, rebuild=True)] == ["SUCCEEDED"]
+    assert [r.status for r in rebuild.rebuild_days(settings, rebuild.plan(conn, D, D, settings))] == ["SUCCEEDED"]
     assert "retired_measure" not in columns(conn, table)
     views = conn.execute("SELECT views FROM analytics.fct_video_payouts WHERE period = 'day' AND period_start = %s", (D,))
     assert views.fetchone() == (1,)

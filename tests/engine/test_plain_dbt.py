@@ -31,6 +31,8 @@ def dbt(database_url: str, *args: str, wait: bool = True):
     """The dbt CLI as a user types it in the project root; only the database is named."""
     params = conninfo_to_dict(database_url)
     env = {key: value for key, value in os.environ.items() if not key.startswith(("SETTLEMENT_", "DATABASE_URL", "PG"))}
+    # the suite's clock (settlement.clock): the variable, and the database option libpq passes on
+    env |= {name: os.environ[name] for name in (clock.SHIFT_VARIABLE, "PGOPTIONS") if name in os.environ}
     env.update(SETTLEMENT_DBT_DBNAME=params["dbname"], SETTLEMENT_DBT_HOST=params.get("host", "127.0.0.1"),
                SETTLEMENT_DBT_PORT=str(params.get("port", 5432)))
     command = [DBT, *args]

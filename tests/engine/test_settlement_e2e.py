@@ -355,9 +355,10 @@ def table_dump(conn) -> dict:
 
 
 def test_rerunning_a_day_gives_identical_results(settled, conn, engine_settings):
+    """Settling D again settles D+1 again after it (its numbers follow from D's): both as they were."""
     before = table_dump(conn)
     results = pipeline.run_days(engine_settings, D)
-    assert [(r.run_date, r.status) for r in results] == [(D, "SUCCEEDED")]
+    assert [(r.run_date, r.status) for r in results] == [(D, "SUCCEEDED"), (D + DAY, "SUCCEEDED")]
     assert table_dump(conn) == before
 
 
