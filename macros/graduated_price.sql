@@ -10,6 +10,6 @@
                          least(({{ views_before }}) + ({{ views }}), tier.upper_bound)
                          - greatest(({{ views_before }}), tier.lower_bound))
                 * tier.unit_price), 0)
-     from {{ ref('int_price_tiers') }} as tier
+     from {{ price_tiers_in_force(ref('int_price_tiers')) }} as tier
      where tier.kind = '{{ tier_kind }}')
 {%- endmacro %}

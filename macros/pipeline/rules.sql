@@ -24,7 +24,7 @@
     ({{ sql_text(tojson(settlement_rules())) }}::jsonb
     {%- if with_tiers %} || jsonb_build_object('price_tiers', (
         select jsonb_agg(jsonb_build_array(kind, lower_bound, unit_price::text) order by kind, lower_bound)
-        from {{ model_relation('int_price_tiers') }})){% endif %})
+        from {{ price_tiers_in_force(model_relation('int_price_tiers')) }} as tiers)){% endif %})
 {%- endmacro %}
 
 {#- Stops a run whose rules are out of their bounds, or set on a plain dbt command line (the rules are
@@ -51,10 +51,4 @@
         {%- endif -%}
     {%- endif -%}
     {{ return(problems) }}
-{% endmacro %}
-
-{#- price_tiers var: the tiers a closed day was settled under, when `settlement` settles it again under
-    its own rules; else none, and the seed's tiers are the configuration's. -#}
-{% macro given_price_tiers() %}
-    {{ return(var('price_tiers', none)) }}
 {% endmacro %}

@@ -146,7 +146,7 @@ def test_the_event_tables_are_distributed_and_colocated(settled, connections):
     engine = {name for name in colocated if name.startswith("analytics.") or name in SOURCE_TABLES}
     assert engine == {"watch_events", "ad_impressions", "watch_event_ids", "ad_impression_ids",
                       "analytics.int_pair_daily_shard_0", "analytics.int_pair_daily_shard_1",
-                      "analytics.int_ad_impressions_daily"}  # fmt: skip
+                      "analytics.int_watch_events_turned_down", "analytics.int_ad_impressions_daily"}  # fmt: skip
     published = citus.execute(
         "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'analytics.fct\\_%' OR logicalrelid::text LIKE 'analytics.rpt\\_%'"
     ).fetchone()[0]
