@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.middleware import SECURITY_HEADERS
+from api.studio.pages import invalid_input_page
 
 
 class ErrorOut(BaseModel):
@@ -90,10 +91,18 @@ def encodable(value: Any) -> Any:
     return value
 
 
+def is_page(request: Request) -> bool:
+    """Whether the request is for a server-rendered page (a route outside the API's schema: the studio,
+    the account pages) rather than an API operation."""
+    route = request.scope.get("route")
+    return route is not None and getattr(route, "include_in_schema", True) is False
+
+
 async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-    return await request_validation_exception_handler(
-        request, RequestValidationError([encodable(without_secrets(error)) for error in exc.errors()])
-    )
+    errors = [encodable(without_secrets(error)) for error in exc.errors()]
+    if is_page(request):
+        return invalid_input_page(errors)
+    return await request_validation_exception_handler(request, RequestValidationError(errors))
 
 
 HTTP_METHODS = {"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"}

@@ -7,15 +7,14 @@ through the API's service functions and show only the signed-in seller's own res
 
 import datetime as dt
 import time
-from pathlib import Path
 from typing import Annotated
 from urllib.parse import parse_qs
 
-import jinja2
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from psycopg.rows import DictRow
+from pydantic import BeforeValidator
 
 from api.auth.dependencies import unauthorized
 from api.auth.router import PasswordHashing, Throttling, authenticate
@@ -25,31 +24,21 @@ from api.schemas import BIGINT_MAX, Day
 from api.stats.router import require_own_seller_data
 from api.stats.schemas import Period
 from api.studio import service, session
-from api.studio.formatting import FILTERS, STATUS_LABELS, STATUS_MEANINGS, period_label
+from api.studio.pages import HERE, page
 from api.videos.service import video_by_id
 from settlement import warehouse
 
 router = APIRouter(include_in_schema=False)
-HERE = Path(__file__).parent
-templates = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
-)
-templates.filters.update(FILTERS)
-templates.globals.update(status_labels=STATUS_LABELS, status_meanings=STATUS_MEANINGS, period_label=period_label)
 STYLESHEET = (HERE / "static" / "studio.css").read_bytes()
-# Nothing but our own stylesheet and forms posting to ourselves; no script at all, no framing.
-PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
 MAX_FORM_BYTES = 4096
 
 
-def page(name: str, status_code: int = 200, headers: dict | None = None, **context) -> HTMLResponse:
-    return HTMLResponse(templates.get_template(name).render(**context), status_code, headers={**PAGE_HEADERS, **(headers or {})})
+def _blank_is_none(value):
+    return None if value == "" else value
+
+
+# The date picker left blank (date=) opens the page's default day, as no date does.
+PageDay = Annotated[Day | None, BeforeValidator(_blank_is_none), Query()]
 
 
 # How a refused sign-in reads on the page (the API's statuses: api/auth/router.py authenticate).
@@ -151,7 +140,7 @@ async def overview(
     request: Request,
     conn: ResultsConnection,
     period: Period = Period.DAY,
-    date: Annotated[Day | None, Query()] = None,
+    date: PageDay = None,
     sort: service.VideoOrder = service.VideoOrder.PAYOUT,
 ) -> Response:
     started = time.perf_counter()
@@ -175,7 +164,7 @@ async def video(
     conn: ResultsConnection,
     video_id: Annotated[int, PathParam(ge=1, le=BIGINT_MAX)],
     period: Period = Period.MONTH,
-    date: Annotated[Day | None, Query()] = None,
+    date: PageDay = None,
 ) -> Response:
     user = await session.signed_in_user(request, conn)
     if user is None:
