@@ -150,3 +150,14 @@ async def test_the_demo_login_is_the_top_earning_seller_and_opens_the_studio(cli
     assert email == seller_a.email and password == studio_demo.DEMO_SELLER_PASSWORD
     assert (await sign_in(client, email, password)).status_code == 303
     assert 'id="total-payout">₩13<' in (await client.get("/studio")).text
+
+
+async def test_a_platform_that_never_settled_opens_the_studio_on_pending_days(client, make_account, event_day):
+    """Issue 22: before the first settlement the studio showed the API's 404 naming the engine's tables."""
+    seller = await make_account("s", seller=True)
+    await sign_in(client, seller.email)
+    for params in ({}, {"period": "week", "date": str(event_day)}, {"period": "month", "date": str(event_day)}):
+        page = await client.get("/studio", params=params)
+        assert page.status_code == 200, page.text[:500]
+        assert 'data-status="pending"' in page.text and "not known yet (not zero)" in page.text
+        assert "analytics" not in page.text and "settlement run" not in page.text
