@@ -127,22 +127,36 @@ async def internal_error(request: Request, exc: Exception) -> Response:
     )
 
 
-def document_body_limit(app: FastAPI) -> None:
-    """Adds the 413 of api.middleware.BodySizeLimit to the spec of every operation that takes a body."""
+NO_STORE = {
+    "Cache-Control": {"description": "Answers are not to be stored by browsers or proxies.", "schema": {"type": "string", "enum": ["no-store"]}}
+}
+
+
+def document_transport_answers(app: FastAPI) -> None:
+    """Adds to the spec what every operation may answer before (or besides) its handler: the 413 of
+    api.middleware.BodySizeLimit (any request may carry a body, a GET's included: it is refused unread),
+    and the Cache-Control: no-store of api.middleware.SecurityHeaders on every answer."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         fresh = app.openapi_schema is None
         spec = build()
         if fresh:
-            too_large = {
-                "description": "The body is larger than the server's limit (refused before it is read)",
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
-            }
             for operations in spec["paths"].values():
                 for operation in operations.values():
-                    if "requestBody" in operation:
-                        operation["responses"].setdefault(str(status.HTTP_413_CONTENT_TOO_LARGE), too_large)
+                    takes_a_body = "requestBody" in operation
+                    operation["responses"].setdefault(
+                        str(status.HTTP_413_CONTENT_TOO_LARGE),
+                        {
+                            "description": "The body is larger than the server's limit (refused before it is read)"
+                            if takes_a_body
+                            else "The request carries a body (this operation takes none) larger than the server's limit",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+                        },
+                    )
+                    for response in operation["responses"].values():
+                        response.setdefault("headers", {}).update(NO_STORE)
+            spec["components"]["schemas"].setdefault("ErrorOut", ErrorOut.model_json_schema())
         return spec
 
     app.openapi = openapi

@@ -14,7 +14,7 @@ from api.auth.throttle import Throttle
 from api.database import open_pool
 from api.email.outbox import OutboxDispatcher
 from api.email.senders import load_sender
-from api.errors import document_body_limit, register_error_handlers
+from api.errors import document_transport_answers, register_error_handlers
 from api.health.router import router as health_router
 from api.logs import redact_access_log
 from api.middleware import BodySizeLimit, SecurityHeaders
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.add_middleware(SecurityHeaders)
     for router in (health_router, auth_router, videos_router, playback_router, stats_router, ops_router, studio_router):
         app.include_router(router)
-    document_body_limit(app)
+    document_transport_answers(app)
     return app
 
 
