@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api.auth.passwords import Passwords
 from api.auth.router import router as auth_router
@@ -44,6 +45,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     # The last added runs first: headers go on every answer, the 413 included.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(SecurityHeaders)
+    if settings.trusted_proxies.strip():  # outermost: everything after sees the client's address and scheme
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     for router in (health_router, auth_router, videos_router, playback_router, stats_router, ops_router, studio_router):
         app.include_router(router)
     document_transport_answers(app)

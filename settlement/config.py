@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     run_confirm_days: int = Field(
         default=7, ge=1, description="`settlement run` asks for --yes before settling more days than this."
     )
+    trusted_proxies: str = Field(
+        default="",
+        validation_alias=AliasChoices("SETTLEMENT_TRUSTED_PROXIES", "FORWARDED_ALLOW_IPS"),
+        description="Addresses or networks (comma-separated, e.g. '10.0.0.2' or '10.0.0.0/24') of the reverse proxies "
+        "whose X-Forwarded-For and X-Forwarded-Proto are believed; empty (the default): none, the connection's own "
+        "address is the client's. FORWARDED_ALLOW_IPS (uvicorn's name) is read too.",
+    )
     api_pool_min_size: int = Field(default=1, ge=0)
     api_pool_max_size: int = Field(default=10, ge=1)
 
