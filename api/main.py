@@ -22,6 +22,7 @@ from api.middleware import BodySizeLimit, SecurityHeaders
 from api.ops.router import router as ops_router
 from api.playback.router import router as playback_router
 from api.stats.router import router as stats_router
+from api.studio.accounts import router as account_pages_router
 from api.studio.router import router as studio_router
 from api.videos.router import router as videos_router
 from settlement.config import Settings, get_settings
@@ -47,7 +48,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.add_middleware(SecurityHeaders)
     if settings.trusted_proxies.strip():  # outermost: everything after sees the client's address and scheme
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
-    for router in (health_router, auth_router, videos_router, playback_router, stats_router, ops_router, studio_router):
+    for router in (health_router, auth_router, videos_router, playback_router, stats_router, ops_router, studio_router,
+                   account_pages_router):
         app.include_router(router)
     document_transport_answers(app)
     return app

@@ -129,9 +129,13 @@ class Settings(BaseSettings):
     email_verification_ttl_hours: int = Field(
         default=24, ge=1, le=24 * 30, description="How long a signup's verification link works."
     )
+    email_verification_max_attempts: int = Field(
+        default=5, ge=1, le=100, description="Wrong passwords typed for a verification link before it ends."
+    )
     email_verification_url: str = Field(
         default="http://127.0.0.1:8000/verify-email",
-        description="The web page the verification link opens (with ?token=); it POSTs the token to /auth/verify-email.",
+        description="The page the verification link opens (with ?token=): this server's /verify-email by default, "
+        "which asks for the signup's password and confirms the address (POST /auth/verify-email).",
     )
     email_sender: str = Field(
         default="api.email.senders:LogSender",

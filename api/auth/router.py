@@ -77,8 +77,9 @@ async def signup(
     body: SignupIn, request: Request, pool: Pool, settings: AppSettings, passwords: PasswordHashing, throttle: Throttling
 ) -> DictRow:
     """Creates an unverified account and sends a one-time verification link to the email; the
-    account logs in once the link is followed (POST /auth/verify-email). Signing up again with an
-    email not verified yet is allowed (a new link); a verified one is taken (409)."""
+    account logs in once the link is followed with this password (POST /auth/verify-email). Signing
+    up again with an email not verified yet replaces the earlier signup and its link (the newest
+    signup is the email's only pending one); a verified email is taken (409)."""
     await throttle.admit(settings.signup_address_limits, "signup-address", client_address(request))
     email = body.email.lower()
     async with pool.connection() as conn:
@@ -89,22 +90,53 @@ async def signup(
     except HashingBusy:
         raise busy() from None
     async with pool.connection() as conn:  # one transaction: the account, its link, the mail
-        user = await service.create_unverified_user(conn, email, body.username, password_hash)
+        user = await service.replace_pending_signup(conn, email, body.username, password_hash)
         await service.send_verification_link(conn, settings, user)
     request.app.state.outbox.wake()
     return user
 
 
-@router.post("/auth/verify-email", response_model=UserOut, responses=error_responses(404, 409))
-async def verify_email(body: VerifyEmailIn, conn: Connection) -> DictRow:
-    """Follows a verification link: its account is verified (and can log in); other unverified
-    signups of the email are forgotten. A link works once."""
-    try:
-        user = await service.verify_email(conn, body.token)
-    except service.EmailTaken:
-        raise conflict("another account has verified this email meanwhile") from None
-    if user is None:
-        raise not_found("unknown, used or expired verification link: sign up again for a new one")
+LINK_GONE = "unknown, used, expired or replaced verification link: use the newest mail sent to the address, or sign up again"
+NOT_THIS_SIGNUPS_PASSWORD = (
+    "this is not the password this address was signed up with. If you did not sign up with another password, "
+    "someone else signed up with your address: sign up again, which replaces their signup"
+)
+
+
+@router.post(
+    "/auth/verify-email",
+    response_model=UserOut,
+    responses={**error_responses(403, 404, 409), 503: THROTTLED[503]},
+)
+async def verify_email(body: VerifyEmailIn, pool: Pool, settings: AppSettings, passwords: PasswordHashing) -> DictRow:
+    """Follows a verification link, with the password of its signup: the account is verified (and can
+    log in); other unverified signups of the email are forgotten. A link works once; a wrong password is
+    refused (403), and after SETTLEMENT_EMAIL_VERIFICATION_MAX_ATTEMPTS of them the link ends."""
+    return await confirm_signup(pool, settings, passwords, body.token, body.password)
+
+
+async def confirm_signup(pool, settings, passwords: Passwords, token: str, password: str) -> DictRow:
+    """The account a verification link and its signup's password confirm, for the API and the link's page.
+    Raises HTTPException: 404 no such live link, 403 another password, 409 taken meanwhile, 503 busy."""
+    async with pool.connection() as conn:
+        pending = await service.pending_signup(conn, token)
+    if pending is None:
+        raise not_found(LINK_GONE)
+    try:  # no connection held while hashing
+        matches, _ = await passwords.verify(password, pending["password_hash"])
+    except HashingBusy:
+        raise busy() from None
+    if not matches:
+        async with pool.connection() as conn:  # committed: raising inside would roll the count back
+            await service.count_wrong_password(conn, pending["verification_id"], settings.email_verification_max_attempts)
+        raise forbidden(NOT_THIS_SIGNUPS_PASSWORD)
+    async with pool.connection() as conn:
+        try:
+            user = await service.verify_email(conn, token)
+        except service.EmailTaken:
+            raise conflict("another account has verified this email meanwhile") from None
+    if user is None:  # followed meanwhile, or replaced by a newer signup
+        raise not_found(LINK_GONE)
     return user
 
 

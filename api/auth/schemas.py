@@ -33,6 +33,14 @@ class LoginIn(BaseModel):
 
 class VerifyEmailIn(BaseModel):
     token: Annotated[str, Field(pattern=VERIFICATION_TOKEN_PATTERN, description="The token of the link sent at signup.")]
+    password: Annotated[
+        str,
+        Field(
+            max_length=256,
+            description="The password the signup was made with (the link's page asks for it): the link verifies "
+            "the account only for whoever chose its password.",
+        ),
+    ]
 
 
 class TokenOut(BaseModel):

@@ -98,9 +98,18 @@ def user_id_of(secret: str, token: str) -> int:
 # Users -----------------------------------------------------------------------------------------
 
 
-async def create_unverified_user(
+# Two-key advisory locks (a key space apart from settlement_lock_key's one-key locks): the first key says
+# what is locked, the second is hashtext(email).
+SIGNUP_LOCK = 22
+
+
+async def replace_pending_signup(
     conn: AsyncConnection[DictRow], email: str, username: str, password_hash: str
 ) -> DictRow:
+    """A new unverified account for email, which replaces the email's earlier pending signup (and its link):
+    an address has one pending signup at a time, the newest (uq_users_email_pending, migration 0050)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (SIGNUP_LOCK, email))
+    await forget_unverified_signups(conn, email)
     cursor = await conn.execute(
         f"""
         INSERT INTO users (email, username, password_hash, email_verified) VALUES (%s, %s, %s, false)
@@ -181,12 +190,44 @@ async def send_verification_link(conn: AsyncConnection[DictRow], settings: Setti
         (user["id"], token_digest(token), settings.email_verification_ttl_hours),
     )
     link = f"{settings.email_verification_url}?{urlencode({'token': token})}"
-    body = (
-        f"Hello {user['username']},\n\nconfirm that this address is yours to finish signing up:\n{link}\n\n"
-        f"The link works once, for {settings.email_verification_ttl_hours} hours. "
-        "If you did not sign up, ignore this message: nothing happens without the link."
+    await enqueue(conn, OutgoingEmail(user["email"], "Confirm your email address", verification_mail(settings, link)))
+
+
+def verification_mail(settings: Settings, link: str) -> str:
+    """The mail's text: our words and our link only. Nothing the signup sent (a username can say anything,
+    "Go to http://evil.example/verify," included) goes into a message to an address that may not be theirs."""
+    return (
+        "Someone signed up with this email address. If it was you, open this link and enter the password "
+        f"you chose when signing up:\n{link}\n\n"
+        f"The link works once, for {settings.email_verification_ttl_hours} hours. Only the newest link sent to "
+        "this address works: signing up again replaces it.\n\n"
+        "If you did not sign up, ignore this message: without this link and that password, nothing happens."
     )
-    await enqueue(conn, OutgoingEmail(user["email"], "Confirm your email address", body))
+
+
+async def pending_signup(conn: AsyncConnection[DictRow], token: str) -> DictRow | None:
+    """{verification_id, password_hash} of the signup a live link belongs to, or None (unknown, used,
+    expired, replaced by a newer signup)."""
+    cursor = await conn.execute(
+        """
+        SELECT v.id AS verification_id, u.password_hash
+        FROM email_verifications v JOIN users u ON u.id = v.user_id
+        WHERE v.token_hash = %s AND v.expires_at > settlement_now() AND NOT u.email_verified
+        """,
+        (token_digest(token),),
+    )
+    return await cursor.fetchone()
+
+
+async def count_wrong_password(conn: AsyncConnection[DictRow], verification_id: int, max_attempts: int) -> None:
+    """A wrong password typed for this link; the link ends at max_attempts of them."""
+    cursor = await conn.execute(
+        "UPDATE email_verifications SET failed_attempts = failed_attempts + 1 WHERE id = %s RETURNING failed_attempts",
+        (verification_id,),
+    )
+    counted = await cursor.fetchone()
+    if counted is not None and counted["failed_attempts"] >= max_attempts:
+        await conn.execute("DELETE FROM email_verifications WHERE id = %s", (verification_id,))
 
 
 async def verify_email(conn: AsyncConnection[DictRow], token: str) -> DictRow | None:

@@ -2,8 +2,10 @@
 every page is sent with (a CSP allowing no script), and the page for input a page cannot take."""
 
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import jinja2
+from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from api.studio.formatting import FILTERS, STATUS_LABELS, STATUS_MEANINGS, period_label
@@ -22,6 +24,9 @@ PAGE_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+# For the pages a mail links to: their address carries a token, which no request of theirs may pass on.
+NO_REFERRER = {"Referrer-Policy": "no-referrer"}
+MAX_FORM_BYTES = 4096
 DAYS_ARE = "Days are written YYYY-MM-DD, from 0001-01-01 to 9999-12-31."
 
 
@@ -36,3 +41,14 @@ def invalid_input_page(errors: list[dict]) -> HTMLResponse:
         "message.html", 422, user=None, title="This page cannot be shown",
         message=f"The address asks for something that is not there ({'; '.join(problems)}). {DAYS_ARE}",
     )
+
+
+async def small_form(request: Request) -> dict[str, list[str]] | None:
+    """A urlencoded form of a few short fields (the sign-in form, the account forms), or None."""
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        return None
+    try:
+        return parse_qs(body.decode("utf-8", "replace"), max_num_fields=4)
+    except ValueError:  # more fields than such a form has
+        return None

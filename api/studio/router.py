@@ -8,7 +8,6 @@ through the API's service functions and show only the signed-in seller's own res
 import datetime as dt
 import time
 from typing import Annotated
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi import Path as PathParam
@@ -24,13 +23,12 @@ from api.schemas import BIGINT_MAX, Day
 from api.stats.router import require_own_seller_data
 from api.stats.schemas import Period
 from api.studio import service, session
-from api.studio.pages import HERE, page
+from api.studio.pages import HERE, page, small_form
 from api.videos.service import video_by_id
 from settlement import warehouse
 
 router = APIRouter(include_in_schema=False)
 STYLESHEET = (HERE / "static" / "studio.css").read_bytes()
-MAX_FORM_BYTES = 4096
 
 
 def _blank_is_none(value):
@@ -61,17 +59,6 @@ def yesterday(request: Request) -> dt.date:
 def refusal(request: Request, user: DictRow, exc: HTTPException) -> HTMLResponse:
     """The API's refusal (403 not a seller or not yours, 404 nothing settled yet) as a page."""
     return page("message.html", exc.status_code, user=user, title="Not available", message=exc.detail)
-
-
-async def small_form(request: Request) -> dict[str, list[str]] | None:
-    """A urlencoded form of a few short fields (the sign-in form), or None."""
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        return None
-    try:
-        return parse_qs(body.decode("utf-8", "replace"), max_num_fields=4)
-    except ValueError:  # more fields than a sign-in form has
-        return None
 
 
 @router.get("/studio/assets/studio.css")

@@ -216,9 +216,10 @@ def verification_token(conn, email: str) -> str:
     return parse_qs(urlsplit(verification_link(conn, email)).query)["token"][0]
 
 
-async def verify_email(client, conn, email: str) -> httpx.Response:
-    """Follows the verification link mailed to email, as the web page it opens does."""
-    return await client.post("/auth/verify-email", json={"token": verification_token(conn, email)})
+async def verify_email(client, conn, email: str, password: str = "correct horse") -> httpx.Response:
+    """Follows the verification link mailed to email, as the web page it opens does: with the password
+    the signup was made with."""
+    return await client.post("/auth/verify-email", json={"token": verification_token(conn, email), "password": password})
 
 
 @pytest.fixture
