@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse
 from psycopg.rows import DictRow
 
 from api.auth import service
-from api.auth.dependencies import CurrentUser, jwt_secret, unauthorized
+from api.auth.dependencies import BearerToken, CurrentUser, jwt_secret, unauthorized
 from api.auth.passwords import HashingBusy, Passwords
 from api.auth.schemas import LoginIn, SignupIn, TokenOut, UserOut, VerifyEmailIn
 from api.auth.throttle import Throttle, client_address
@@ -61,8 +61,10 @@ def no_store(response: Response) -> None:
     response.headers["Pragma"] = "no-cache"
 
 
-def token_for(settings, secret: str, user: DictRow, response: Response) -> TokenOut:
-    token, expires_in = service.issue_access_token(settings, secret, user["id"])
+async def token_for(pool, settings, secret: str, user: DictRow, response: Response) -> TokenOut:
+    """A new session's access token for the user."""
+    async with pool.connection() as conn:
+        token, expires_in = await service.start_session(conn, settings, secret, user["id"])
     no_store(response)
     return TokenOut(access_token=token, expires_in=expires_in)
 
@@ -154,7 +156,7 @@ async def login(
     """Checks the password; attempts are limited per account and per client address (429 with
     Retry-After). An account logs in once its email is verified (403 before)."""
     user = await authenticate(request, pool, settings, passwords, throttle, body.email, body.password)
-    return token_for(settings, secret, user, response)
+    return await token_for(pool, settings, secret, user, response)
 
 
 async def authenticate(
@@ -246,8 +248,17 @@ async def kakao_callback(
     if user is None:
         raise conflict("the Kakao account's email is already registered: log in with your password")
     if lands_in == KAKAO_LANDS_IN_STUDIO:  # started from /studio/kakao: sign in to the studio page instead
-        return land_in_studio(settings, secret, user)
-    return token_for(settings, secret, user, response)
+        async with pool.connection() as conn:
+            return await land_in_studio(conn, settings, secret, user)
+    return await token_for(pool, settings, secret, user, response)
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401))
+async def logout(user: CurrentUser, credentials: BearerToken, conn: Connection, secret: Secret) -> Response:
+    """Ends the session of the token sent: from now on it is refused everywhere (the studio too), before
+    it expires. The user's other sessions (other devices) go on."""
+    await service.end_session(conn, secret, credentials.credentials)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/me", response_model=UserOut, responses=error_responses(401))

@@ -30,6 +30,7 @@ ACCESS_PURPOSE = "access"
 KAKAO_STATE_PURPOSE = "kakao-state"
 
 USER_ID = re.compile("[0-9]{1,19}")
+SESSION_ID = re.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 USER_COLUMNS = (
     "id, email, username, role, password_hash, kakao_id IS NOT NULL AS kakao_linked, "
     "email_verified, created_at"
@@ -78,21 +79,83 @@ def read_claims(secret: str, purpose: str, token: str) -> dict:
     return claims
 
 
-def read_token(secret: str, purpose: str, token: str) -> str:
-    return read_claims(secret, purpose, token)["sub"]
-
-
-def issue_access_token(settings: Settings, secret: str, user_id: int) -> tuple[str, int]:
+def access_token(settings: Settings, secret: str, user_id: int, session_id: str) -> tuple[str, int]:
+    """(token, seconds it lasts) for a session already recorded in auth_sessions (start_session records it)."""
     ttl = dt.timedelta(minutes=settings.jwt_ttl_minutes)
-    return issue_token(secret, ACCESS_PURPOSE, str(user_id), ttl), int(ttl.total_seconds())
+    now = clock.now()
+    claims = {"sub": str(user_id), "sid": session_id, "purpose": ACCESS_PURPOSE, "iat": now, "exp": now + ttl}
+    return jwt.encode(claims, secret, algorithm=JWT_ALGORITHM), int(ttl.total_seconds())
 
 
-def user_id_of(secret: str, token: str) -> int:
-    subject = read_token(secret, ACCESS_PURPOSE, token)
+def session_of(secret: str, token: str) -> tuple[int, str]:
+    """(user id, session id) an access token names, if it is ours, unexpired and made for access."""
+    claims = read_claims(secret, ACCESS_PURPOSE, token)
+    subject, session_id = claims["sub"], claims.get("sid")
     # ASCII digits only: int() also reads other scripts' digits ("١٢") and surrounding spaces.
     if not USER_ID.fullmatch(subject) or not 1 <= int(subject) <= BIGINT_MAX:
         raise InvalidToken("token subject is not a user id")
-    return int(subject)
+    if not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
+        raise InvalidToken("token names no session")
+    return int(subject), session_id
+
+
+# Sessions (migration 0051): a token is good while its row is there -----------------------------
+
+
+async def start_session(conn: AsyncConnection[DictRow], settings: Settings, secret: str, user_id: int) -> tuple[str, int]:
+    """A new session for the user, recorded until its token expires: (access token, seconds it lasts).
+    Clears a batch of expired sessions (anyone's) on the way."""
+    await conn.execute(
+        """
+        DELETE FROM auth_sessions WHERE id IN (
+            SELECT id FROM auth_sessions WHERE expires_at <= settlement_now() LIMIT 100 FOR UPDATE SKIP LOCKED
+        )
+        """
+    )
+    cursor = await conn.execute(
+        """
+        INSERT INTO auth_sessions (user_id, expires_at) VALUES (%s, settlement_now() + make_interval(mins => %s))
+        RETURNING id::text AS id
+        """,
+        (user_id, settings.jwt_ttl_minutes),
+    )
+    session_id = (await cursor.fetchone())["id"]
+    return access_token(settings, secret, user_id, session_id)
+
+
+async def user_of_token(conn: AsyncConnection[DictRow], secret: str, token: str) -> DictRow | None:
+    """The user an access token signs in, while its session lasts; None otherwise (not ours, expired,
+    signed out, the sessions ended by a password reset, the user gone)."""
+    try:
+        user_id, session_id = session_of(secret, token)
+    except InvalidToken:
+        return None
+    cursor = await conn.execute(
+        f"""
+        SELECT {USER_COLUMNS} FROM users
+        WHERE id = %s AND EXISTS (
+            SELECT 1 FROM auth_sessions s WHERE s.id = %s AND s.user_id = users.id AND s.expires_at > settlement_now()
+        )
+        """,
+        (user_id, session_id),
+    )
+    return await cursor.fetchone()
+
+
+async def end_session(conn: AsyncConnection[DictRow], secret: str, token: str) -> bool:
+    """Ends the session of this token (signing out); False when it names no live session of ours."""
+    try:
+        user_id, session_id = session_of(secret, token)
+    except InvalidToken:
+        return False
+    cursor = await conn.execute(
+        "DELETE FROM auth_sessions WHERE id = %s AND user_id = %s RETURNING 1", (session_id, user_id)
+    )
+    return await cursor.fetchone() is not None
+
+
+async def end_all_sessions(conn: AsyncConnection[DictRow], user_id: int) -> None:
+    await conn.execute("DELETE FROM auth_sessions WHERE user_id = %s", (user_id,))
 
 
 # Users -----------------------------------------------------------------------------------------

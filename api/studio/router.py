@@ -90,18 +90,19 @@ async def login(request: Request, pool: Pool, settings: AppSettings, passwords: 
         return page("login.html", refused.status_code, user=None, kakao=kakao, error=SIGN_IN_REFUSED.get(
             refused.status_code, "Wrong email or password."), email=email[:320], headers=refused.headers)
     response = RedirectResponse("/studio", status.HTTP_303_SEE_OTHER)
-    session.start_session(
-        response, request.app.state.settings, request.app.state.jwt_secret, user["id"], session.is_https(request)
-    )
+    async with pool.connection() as conn:
+        await session.start_session(
+            conn, response, request.app.state.settings, request.app.state.jwt_secret, user["id"], session.is_https(request)
+        )
     return response
 
 
 @router.post("/studio/logout")
-async def logout(request: Request) -> Response:
+async def logout(request: Request, conn: Connection) -> Response:
     if not session.comes_from_this_site(request):
         return page("message.html", 403, user=None, title="Not signed out", message="Sign out from this site's own page.")
     response = to_login()
-    session.end_session(response, session.is_https(request))
+    await session.end_session(request, conn, response, session.is_https(request))
     return response
 
 
