@@ -137,6 +137,18 @@ class Settings(BaseSettings):
         description="The page the verification link opens (with ?token=): this server's /verify-email by default, "
         "which asks for the signup's password and confirms the address (POST /auth/verify-email).",
     )
+    password_reset_url: str = Field(
+        default="http://127.0.0.1:8000/reset-password",
+        description="The page a password reset link opens (with ?token=): this server's /reset-password by default, "
+        "which asks for the new password (POST /auth/password-reset/confirm).",
+    )
+    password_reset_ttl_minutes: int = Field(default=60, ge=5, le=24 * 60, description="How long a password reset link works.")
+    password_reset_address_limits: str = Field(
+        default="10/hour", description="Password reset requests per client address (each may send a mail)."
+    )
+    password_reset_account_limits: str = Field(
+        default="3/hour", description="Password reset requests per email address: the mails its owner receives."
+    )
     email_sender: str = Field(
         default="api.email.senders:LogSender",
         description="module:Class delivering the outbox's mail; the default logs each message (development).",

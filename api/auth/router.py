@@ -14,7 +14,16 @@ from psycopg.rows import DictRow
 from api.auth import service
 from api.auth.dependencies import BearerToken, CurrentUser, jwt_secret, unauthorized
 from api.auth.passwords import HashingBusy, Passwords
-from api.auth.schemas import LoginIn, SignupIn, TokenOut, UserOut, VerifyEmailIn
+from api.auth.schemas import (
+    LoginIn,
+    MessageOut,
+    PasswordResetConfirmIn,
+    PasswordResetIn,
+    SignupIn,
+    TokenOut,
+    UserOut,
+    VerifyEmailIn,
+)
 from api.auth.throttle import Throttle, client_address
 from api.database import Connection, Pool
 from api.dependencies import AppSettings
@@ -86,7 +95,7 @@ async def signup(
     email = body.email.lower()
     async with pool.connection() as conn:
         if await service.email_is_taken(conn, email):
-            raise conflict("this email is already registered: log in instead")
+            raise conflict("this email is already registered: log in instead, or choose a new password (POST /auth/password-reset)")
     try:
         password_hash = await passwords.hash(body.password)
     except HashingBusy:
@@ -139,6 +148,71 @@ async def confirm_signup(pool, settings, passwords: Passwords, token: str, passw
             raise conflict("another account has verified this email meanwhile") from None
     if user is None:  # followed meanwhile, or replaced by a newer signup
         raise not_found(LINK_GONE)
+    return user
+
+
+RESET_ASKED = (
+    "if a verified account has this email, a link to choose a new password is on its way there: it works once, "
+    "and only the newest one works"
+)
+RESET_LINK_GONE = "unknown, used, expired or replaced password reset link: ask for a new one"
+
+
+@router.post(
+    "/auth/password-reset",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=MessageOut,
+    responses={429: THROTTLED[429]},
+)
+async def ask_password_reset(
+    body: PasswordResetIn, request: Request, pool: Pool, settings: AppSettings, throttle: Throttling
+) -> MessageOut:
+    """Mails a one-time link to choose a new password to the email, if a verified account has it: how the
+    owner of an address gets its account back, whoever set its password. The answer is the same whether
+    or not one was sent. Limited per client address and per email (429): each request may send a mail."""
+    await request_password_reset(request, pool, settings, throttle, body.email)
+    return MessageOut(detail=RESET_ASKED)
+
+
+async def request_password_reset(request: Request, pool, settings, throttle: Throttle, email: str) -> None:
+    """For the API and the page: throttled (429), then the link mailed if a verified account has the email."""
+    email = email.lower()
+    await throttle.admit(settings.password_reset_address_limits, "password-reset-address", client_address(request))
+    await throttle.admit(settings.password_reset_account_limits, "password-reset-account", email)
+    async with pool.connection() as conn:
+        sent = await service.send_password_reset_link(conn, settings, email)
+    if sent:
+        request.app.state.outbox.wake()
+
+
+@router.post(
+    "/auth/password-reset/confirm",
+    response_model=UserOut,
+    responses={**error_responses(404), 503: THROTTLED[503]},
+)
+async def confirm_password_reset(
+    body: PasswordResetConfirmIn, pool: Pool, settings: AppSettings, passwords: PasswordHashing, throttle: Throttling
+) -> DictRow:
+    """Follows a password reset link: the account's password is the new one, and every session of the
+    account ends (tokens are refused from now on, whoever held them). A link works once."""
+    return await reset_password(pool, settings, passwords, throttle, body.token, body.password)
+
+
+async def reset_password(pool, settings, passwords: Passwords, throttle: Throttle, token: str, password: str) -> DictRow:
+    """For the API and the link's page. Raises HTTPException: 404 no such live link, 503 busy."""
+    async with pool.connection() as conn:  # a dead link costs no hash
+        live = await service.reset_link_is_live(conn, token)
+    if not live:
+        raise not_found(RESET_LINK_GONE)
+    try:
+        password_hash = await passwords.hash(password)
+    except HashingBusy:
+        raise busy() from None
+    async with pool.connection() as conn:
+        user = await service.reset_password(conn, token, password_hash)
+    if user is None:  # used meanwhile
+        raise not_found(RESET_LINK_GONE)
+    await throttle.forget(settings.login_account_limits, "login-account", user["email"])  # the owner logs in at once
     return user
 
 

@@ -320,6 +320,70 @@ async def verify_email(conn: AsyncConnection[DictRow], token: str) -> DictRow | 
     return user
 
 
+# Password resets (migration 0052): the owner of an address takes its account back ---------------
+
+
+async def send_password_reset_link(conn: AsyncConnection[DictRow], settings: Settings, email: str) -> bool:
+    """A one-time reset link mailed to email, when a verified account has it (replacing the account's
+    earlier link); False, and nothing sent, otherwise."""
+    cursor = await conn.execute("SELECT id FROM users WHERE email = %s AND email_verified", (email,))
+    account = await cursor.fetchone()
+    if account is None:
+        return False
+    await conn.execute(
+        "DELETE FROM password_resets WHERE user_id = %s OR expires_at <= settlement_now()", (account["id"],)
+    )
+    token = secrets.token_urlsafe(32)
+    await conn.execute(
+        """
+        INSERT INTO password_resets (user_id, token_hash, expires_at)
+        VALUES (%s, %s, settlement_now() + make_interval(mins => %s))
+        """,
+        (account["id"], token_digest(token), settings.password_reset_ttl_minutes),
+    )
+    link = f"{settings.password_reset_url}?{urlencode({'token': token})}"
+    await enqueue(conn, OutgoingEmail(email, "Choose a new password", password_reset_mail(settings, link)))
+    return True
+
+
+def password_reset_mail(settings: Settings, link: str) -> str:
+    """Our words and our link only, as verification_mail: nothing of the account (its username is whatever
+    its maker chose)."""
+    return (
+        "Someone asked to choose a new password for the account of this email address. If it was you, open "
+        f"this link and choose one:\n{link}\n\n"
+        f"The link works once, for {settings.password_reset_ttl_minutes} minutes; only the newest link sent "
+        "works. Choosing a new password signs the account out everywhere.\n\n"
+        "If you did not ask, ignore this message: the password stays as it is."
+    )
+
+
+async def reset_link_is_live(conn: AsyncConnection[DictRow], token: str) -> bool:
+    cursor = await conn.execute(
+        "SELECT 1 FROM password_resets WHERE token_hash = %s AND expires_at > settlement_now()", (token_digest(token),)
+    )
+    return await cursor.fetchone() is not None
+
+
+async def reset_password(conn: AsyncConnection[DictRow], token: str, password_hash: str) -> DictRow | None:
+    """The account whose live reset link this is, with its new password: the link used, every other reset
+    link and every session of the account ended. None for an unknown, used, replaced or expired link."""
+    cursor = await conn.execute(
+        "DELETE FROM password_resets WHERE token_hash = %s AND expires_at > settlement_now() RETURNING user_id",
+        (token_digest(token),),
+    )
+    pending = await cursor.fetchone()
+    if pending is None:
+        return None
+    cursor = await conn.execute(
+        f"UPDATE users SET password_hash = %s WHERE id = %s RETURNING {USER_COLUMNS}", (password_hash, pending["user_id"])
+    )
+    user = await cursor.fetchone()
+    await conn.execute("DELETE FROM password_resets WHERE user_id = %s", (pending["user_id"],))
+    await end_all_sessions(conn, pending["user_id"])
+    return user
+
+
 # Kakao -----------------------------------------------------------------------------------------
 
 

@@ -177,6 +177,7 @@ def api_settings(database_url, kakao_server) -> Settings:
         # checks the throttle with its default limits.
         login_address_limits=UNTHROTTLED,
         signup_address_limits=UNTHROTTLED,
+        password_reset_address_limits=UNTHROTTLED,
         # Apps deliver the mail of their own signups, at once; a test's own app is not raced by
         # the session's app polling the shared outbox.
         email_outbox_poll_seconds=3600,
