@@ -43,21 +43,31 @@ def is_a_day(text: str) -> bool:
     return bool(re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text))
 
 
-def date_targets() -> list[tuple[object, tuple[str, str]]]:
-    """(operation, (place, name)) of every date parameter and date body field of the spec."""
+def date_targets(kind: str = "date") -> list[tuple[object, tuple[str, str]]]:
+    """(operation, (place, name)) of every parameter and body field of the spec in this format."""
     found = []
     for operation in operations():
         for parameter in operation.parameters:
-            if any(option.get("format") == "date" for option in variants(parameter["schema"])):
+            if any(option.get("format") == kind for option in variants(parameter["schema"])):
                 found.append((operation, (parameter["in"], parameter["name"])))
         if operation.body_schema is not None:
             for name, field in resolve(operation.body_schema).get("properties", {}).items():
-                if any(option.get("format") == "date" for option in variants(field)):
+                if any(option.get("format") == kind for option in variants(field)):
                     found.append((operation, ("body", name)))
     return found
 
 
 DATE_TARGETS = date_targets()
+DATE_TIME_TARGETS = date_targets("date-time")
+# Instants anywhere in the calendar, written with offsets up to the widest ISO 8601 allows: where a
+# conversion to UTC would leave the calendar (0001-01-01T00:00+14:00), arithmetic breaks first.
+OFFSETS = st.sampled_from([dt.timedelta(0), dt.timedelta(hours=14), -dt.timedelta(hours=14), dt.timedelta(hours=23, minutes=59),
+                           -dt.timedelta(hours=23, minutes=59), dt.timedelta(hours=9)]).map(dt.timezone)  # fmt: skip
+INSTANTS = st.one_of(
+    st.datetimes(max_value=dt.datetime.min + EDGE, timezones=OFFSETS),
+    st.datetimes(min_value=dt.datetime.max - EDGE, timezones=OFFSETS),
+    st.datetimes(timezones=OFFSETS),
+)
 
 
 def test_the_spec_has_the_date_parameters_this_module_covers():
@@ -93,6 +103,25 @@ async def test_every_date_of_the_api_answers_200_or_422(client, seller_platform,
         headers = {"authorization": seller_platform["headers"][schemes[0]]} if schemes else {}
         response = await client.request(request.method, request.url, content=request.content, headers={**request.headers, **headers})
         assert response.status_code == expected, (str(operation), target, text, response.status_code, response.text[:300])
+
+
+def test_the_spec_has_the_date_times_this_module_covers():
+    assert ("POST /videos/{video_id}/playback/start", ("body", "occurred_at")) in {
+        (str(operation), target) for operation, target in DATE_TIME_TARGETS
+    }
+
+
+@SETTINGS
+@given(instant=INSTANTS)
+async def test_every_instant_of_the_api_is_taken_or_a_422(client, seller_platform, make_account, instant):
+    """A playback time outside the window around the server's clock is a 422 (inside it would be taken)."""
+    if "viewer" not in seller_platform:
+        seller_platform["viewer"] = await make_account("edgeviewer")
+    for operation, target in DATE_TIME_TARGETS:
+        request, _ = build(operation, seller_platform["known"], target, instant.isoformat())
+        headers = {"authorization": seller_platform["viewer"].headers["Authorization"]}
+        response = await client.request(request.method, request.url, content=request.content, headers={**request.headers, **headers})
+        assert response.status_code in (200, 422), (str(operation), instant.isoformat(), response.status_code, response.text[:300])
 
 
 @SETTINGS
