@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.middleware import SECURITY_HEADERS
+from api.studio.pages import invalid_input_page
 
 
 class ErrorOut(BaseModel):
@@ -90,10 +91,18 @@ def encodable(value: Any) -> Any:
     return value
 
 
+def is_page(request: Request) -> bool:
+    """Whether the request is for a server-rendered page (a route outside the API's schema: the studio,
+    the account pages) rather than an API operation."""
+    route = request.scope.get("route")
+    return route is not None and getattr(route, "include_in_schema", True) is False
+
+
 async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-    return await request_validation_exception_handler(
-        request, RequestValidationError([encodable(without_secrets(error)) for error in exc.errors()])
-    )
+    errors = [encodable(without_secrets(error)) for error in exc.errors()]
+    if is_page(request):
+        return invalid_input_page(errors)
+    return await request_validation_exception_handler(request, RequestValidationError(errors))
 
 
 HTTP_METHODS = {"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"}
@@ -118,22 +127,36 @@ async def internal_error(request: Request, exc: Exception) -> Response:
     )
 
 
-def document_body_limit(app: FastAPI) -> None:
-    """Adds the 413 of api.middleware.BodySizeLimit to the spec of every operation that takes a body."""
+NO_STORE = {
+    "Cache-Control": {"description": "Answers are not to be stored by browsers or proxies.", "schema": {"type": "string", "enum": ["no-store"]}}
+}
+
+
+def document_transport_answers(app: FastAPI) -> None:
+    """Adds to the spec what every operation may answer before (or besides) its handler: the 413 of
+    api.middleware.BodySizeLimit (any request may carry a body, a GET's included: it is refused unread),
+    and the Cache-Control: no-store of api.middleware.SecurityHeaders on every answer."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         fresh = app.openapi_schema is None
         spec = build()
         if fresh:
-            too_large = {
-                "description": "The body is larger than the server's limit (refused before it is read)",
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
-            }
             for operations in spec["paths"].values():
                 for operation in operations.values():
-                    if "requestBody" in operation:
-                        operation["responses"].setdefault(str(status.HTTP_413_CONTENT_TOO_LARGE), too_large)
+                    takes_a_body = "requestBody" in operation
+                    operation["responses"].setdefault(
+                        str(status.HTTP_413_CONTENT_TOO_LARGE),
+                        {
+                            "description": "The body is larger than the server's limit (refused before it is read)"
+                            if takes_a_body
+                            else "The request carries a body (this operation takes none) larger than the server's limit",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+                        },
+                    )
+                    for response in operation["responses"].values():
+                        response.setdefault("headers", {}).update(NO_STORE)
+            spec["components"]["schemas"].setdefault("ErrorOut", ErrorOut.model_json_schema())
         return spec
 
     app.openapi = openapi

@@ -3,8 +3,9 @@
 import logging
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-# Query parameters that are credentials: the OAuth callback's code and state.
-SECRET_QUERY_PARAMETERS = frozenset({"code", "state"})
+# Query parameters that are credentials: the OAuth callback's code and state, the token of a link mailed
+# (email verification, password reset) that opens a page.
+SECRET_QUERY_PARAMETERS = frozenset({"code", "state", "token"})
 REDACTED = "REDACTED"
 
 

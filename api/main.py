@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api.auth.passwords import Passwords
 from api.auth.router import router as auth_router
@@ -14,13 +15,14 @@ from api.auth.throttle import Throttle
 from api.database import open_pool
 from api.email.outbox import OutboxDispatcher
 from api.email.senders import load_sender
-from api.errors import document_body_limit, register_error_handlers
+from api.errors import document_transport_answers, register_error_handlers
 from api.health.router import router as health_router
 from api.logs import redact_access_log
 from api.middleware import BodySizeLimit, SecurityHeaders
 from api.ops.router import router as ops_router
 from api.playback.router import router as playback_router
 from api.stats.router import router as stats_router
+from api.studio.accounts import router as account_pages_router
 from api.studio.router import router as studio_router
 from api.videos.router import router as videos_router
 from settlement.config import Settings, get_settings
@@ -44,9 +46,12 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     # The last added runs first: headers go on every answer, the 413 included.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(SecurityHeaders)
-    for router in (health_router, auth_router, videos_router, playback_router, stats_router, ops_router, studio_router):
+    if settings.trusted_proxies.strip():  # outermost: everything after sees the client's address and scheme
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
+    for router in (health_router, auth_router, videos_router, playback_router, stats_router, ops_router, studio_router,
+                   account_pages_router):
         app.include_router(router)
-    document_body_limit(app)
+    document_transport_answers(app)
     return app
 
 

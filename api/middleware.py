@@ -8,7 +8,9 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"),)
+# Every answer unless it says otherwise: not sniffed as another type, and not stored by a browser or proxy
+# (payouts are money, most answers are someone's own data; the studio's stylesheet says it may be cached).
+SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store"))
 
 
 def body_too_large(max_bytes: int) -> str:

@@ -55,10 +55,10 @@ def verification_token(database_url: str, email: str) -> str:
 
 
 async def account(client: httpx.AsyncClient, database_url: str, name: str, seller: bool = False) -> dict:
-    """Signs up, follows the verification link (login waits for it) and logs in."""
+    """Signs up, follows the verification link with the signup's password (login waits for it) and logs in."""
     email = f"{name}-{uuid.uuid4().hex[:6]}@example.com"
     await client.post("/auth/signup", json={"email": email, "password": "correct horse", "username": name})
-    await client.post("/auth/verify-email", json={"token": verification_token(database_url, email)})
+    await client.post("/auth/verify-email", json={"token": verification_token(database_url, email), "password": "correct horse"})
     login = await client.post("/auth/login", json={"email": email, "password": "correct horse"})
     headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
     if seller:

@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     run_confirm_days: int = Field(
         default=7, ge=1, description="`settlement run` asks for --yes before settling more days than this."
     )
+    trusted_proxies: str = Field(
+        default="",
+        validation_alias=AliasChoices("SETTLEMENT_TRUSTED_PROXIES", "FORWARDED_ALLOW_IPS"),
+        description="Addresses or networks (comma-separated, e.g. '10.0.0.2' or '10.0.0.0/24') of the reverse proxies "
+        "whose X-Forwarded-For and X-Forwarded-Proto are believed; empty (the default): none, the connection's own "
+        "address is the client's. FORWARDED_ALLOW_IPS (uvicorn's name) is read too.",
+    )
     api_pool_min_size: int = Field(default=1, ge=0)
     api_pool_max_size: int = Field(default=10, ge=1)
 
@@ -122,9 +129,25 @@ class Settings(BaseSettings):
     email_verification_ttl_hours: int = Field(
         default=24, ge=1, le=24 * 30, description="How long a signup's verification link works."
     )
+    email_verification_max_attempts: int = Field(
+        default=5, ge=1, le=100, description="Wrong passwords typed for a verification link before it ends."
+    )
     email_verification_url: str = Field(
         default="http://127.0.0.1:8000/verify-email",
-        description="The web page the verification link opens (with ?token=); it POSTs the token to /auth/verify-email.",
+        description="The page the verification link opens (with ?token=): this server's /verify-email by default, "
+        "which asks for the signup's password and confirms the address (POST /auth/verify-email).",
+    )
+    password_reset_url: str = Field(
+        default="http://127.0.0.1:8000/reset-password",
+        description="The page a password reset link opens (with ?token=): this server's /reset-password by default, "
+        "which asks for the new password (POST /auth/password-reset/confirm).",
+    )
+    password_reset_ttl_minutes: int = Field(default=60, ge=5, le=24 * 60, description="How long a password reset link works.")
+    password_reset_address_limits: str = Field(
+        default="10/hour", description="Password reset requests per client address (each may send a mail)."
+    )
+    password_reset_account_limits: str = Field(
+        default="3/hour", description="Password reset requests per email address: the mails its owner receives."
     )
     email_sender: str = Field(
         default="api.email.senders:LogSender",

@@ -1,4 +1,4 @@
-"""Who is calling: the bearer token's user, and role checks."""
+"""Who is calling: the bearer token's user (while its session lasts), and role checks."""
 
 from typing import Annotated
 
@@ -34,18 +34,16 @@ async def current_user(
 ) -> DictRow:
     if credentials is None:
         raise unauthorized("log in first: send 'Authorization: Bearer <access_token>'")
-    try:
-        user_id = service.user_id_of(secret, credentials.credentials)
-    except service.InvalidToken:
-        # One answer for every failed check: which one failed helps only someone forging tokens.
-        raise unauthorized(INVALID_TOKEN) from None
-    user = await service.user_by_id(conn, user_id)
+    # One answer for every failed check (forged, expired, signed out...): which one failed helps only
+    # someone forging tokens.
+    user = await service.user_of_token(conn, secret, credentials.credentials)
     if user is None:
         raise unauthorized(INVALID_TOKEN)
     return user
 
 
 CurrentUser = Annotated[DictRow, Depends(current_user)]
+BearerToken = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 async def current_seller(user: CurrentUser) -> DictRow:

@@ -12,9 +12,18 @@ from fastapi.responses import RedirectResponse
 from psycopg.rows import DictRow
 
 from api.auth import service
-from api.auth.dependencies import CurrentUser, jwt_secret, unauthorized
+from api.auth.dependencies import BearerToken, CurrentUser, jwt_secret, unauthorized
 from api.auth.passwords import HashingBusy, Passwords
-from api.auth.schemas import LoginIn, SignupIn, TokenOut, UserOut, VerifyEmailIn
+from api.auth.schemas import (
+    LoginIn,
+    MessageOut,
+    PasswordResetConfirmIn,
+    PasswordResetIn,
+    SignupIn,
+    TokenOut,
+    UserOut,
+    VerifyEmailIn,
+)
 from api.auth.throttle import Throttle, client_address
 from api.database import Connection, Pool
 from api.dependencies import AppSettings
@@ -61,8 +70,10 @@ def no_store(response: Response) -> None:
     response.headers["Pragma"] = "no-cache"
 
 
-def token_for(settings, secret: str, user: DictRow, response: Response) -> TokenOut:
-    token, expires_in = service.issue_access_token(settings, secret, user["id"])
+async def token_for(pool, settings, secret: str, user: DictRow, response: Response) -> TokenOut:
+    """A new session's access token for the user."""
+    async with pool.connection() as conn:
+        token, expires_in = await service.start_session(conn, settings, secret, user["id"])
     no_store(response)
     return TokenOut(access_token=token, expires_in=expires_in)
 
@@ -77,34 +88,131 @@ async def signup(
     body: SignupIn, request: Request, pool: Pool, settings: AppSettings, passwords: PasswordHashing, throttle: Throttling
 ) -> DictRow:
     """Creates an unverified account and sends a one-time verification link to the email; the
-    account logs in once the link is followed (POST /auth/verify-email). Signing up again with an
-    email not verified yet is allowed (a new link); a verified one is taken (409)."""
+    account logs in once the link is followed with this password (POST /auth/verify-email). Signing
+    up again with an email not verified yet replaces the earlier signup and its link (the newest
+    signup is the email's only pending one); a verified email is taken (409)."""
     await throttle.admit(settings.signup_address_limits, "signup-address", client_address(request))
     email = body.email.lower()
     async with pool.connection() as conn:
         if await service.email_is_taken(conn, email):
-            raise conflict("this email is already registered: log in instead")
+            raise conflict("this email is already registered: log in instead, or choose a new password (POST /auth/password-reset)")
     try:
         password_hash = await passwords.hash(body.password)
     except HashingBusy:
         raise busy() from None
     async with pool.connection() as conn:  # one transaction: the account, its link, the mail
-        user = await service.create_unverified_user(conn, email, body.username, password_hash)
+        user = await service.replace_pending_signup(conn, email, body.username, password_hash)
         await service.send_verification_link(conn, settings, user)
     request.app.state.outbox.wake()
     return user
 
 
-@router.post("/auth/verify-email", response_model=UserOut, responses=error_responses(404, 409))
-async def verify_email(body: VerifyEmailIn, conn: Connection) -> DictRow:
-    """Follows a verification link: its account is verified (and can log in); other unverified
-    signups of the email are forgotten. A link works once."""
+LINK_GONE = "unknown, used, expired or replaced verification link: use the newest mail sent to the address, or sign up again"
+NOT_THIS_SIGNUPS_PASSWORD = (
+    "this is not the password this address was signed up with. If you did not sign up with another password, "
+    "someone else signed up with your address: sign up again, which replaces their signup"
+)
+
+
+@router.post(
+    "/auth/verify-email",
+    response_model=UserOut,
+    responses={**error_responses(403, 404, 409), 503: THROTTLED[503]},
+)
+async def verify_email(body: VerifyEmailIn, pool: Pool, settings: AppSettings, passwords: PasswordHashing) -> DictRow:
+    """Follows a verification link, with the password of its signup: the account is verified (and can
+    log in); other unverified signups of the email are forgotten. A link works once; a wrong password is
+    refused (403), and after SETTLEMENT_EMAIL_VERIFICATION_MAX_ATTEMPTS of them the link ends."""
+    return await confirm_signup(pool, settings, passwords, body.token, body.password)
+
+
+async def confirm_signup(pool, settings, passwords: Passwords, token: str, password: str) -> DictRow:
+    """The account a verification link and its signup's password confirm, for the API and the link's page.
+    Raises HTTPException: 404 no such live link, 403 another password, 409 taken meanwhile, 503 busy."""
+    async with pool.connection() as conn:
+        pending = await service.pending_signup(conn, token)
+    if pending is None:
+        raise not_found(LINK_GONE)
+    try:  # no connection held while hashing
+        matches, _ = await passwords.verify(password, pending["password_hash"])
+    except HashingBusy:
+        raise busy() from None
+    if not matches:
+        async with pool.connection() as conn:  # committed: raising inside would roll the count back
+            await service.count_wrong_password(conn, pending["verification_id"], settings.email_verification_max_attempts)
+        raise forbidden(NOT_THIS_SIGNUPS_PASSWORD)
+    async with pool.connection() as conn:
+        try:
+            user = await service.verify_email(conn, token)
+        except service.EmailTaken:
+            raise conflict("another account has verified this email meanwhile") from None
+    if user is None:  # followed meanwhile, or replaced by a newer signup
+        raise not_found(LINK_GONE)
+    return user
+
+
+RESET_ASKED = (
+    "if a verified account has this email, a link to choose a new password is on its way there: it works once, "
+    "and only the newest one works"
+)
+RESET_LINK_GONE = "unknown, used, expired or replaced password reset link: ask for a new one"
+
+
+@router.post(
+    "/auth/password-reset",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=MessageOut,
+    responses={429: THROTTLED[429]},
+)
+async def ask_password_reset(
+    body: PasswordResetIn, request: Request, pool: Pool, settings: AppSettings, throttle: Throttling
+) -> MessageOut:
+    """Mails a one-time link to choose a new password to the email, if a verified account has it: how the
+    owner of an address gets its account back, whoever set its password. The answer is the same whether
+    or not one was sent. Limited per client address and per email (429): each request may send a mail."""
+    await request_password_reset(request, pool, settings, throttle, body.email)
+    return MessageOut(detail=RESET_ASKED)
+
+
+async def request_password_reset(request: Request, pool, settings, throttle: Throttle, email: str) -> None:
+    """For the API and the page: throttled (429), then the link mailed if a verified account has the email."""
+    email = email.lower()
+    await throttle.admit(settings.password_reset_address_limits, "password-reset-address", client_address(request))
+    await throttle.admit(settings.password_reset_account_limits, "password-reset-account", email)
+    async with pool.connection() as conn:
+        sent = await service.send_password_reset_link(conn, settings, email)
+    if sent:
+        request.app.state.outbox.wake()
+
+
+@router.post(
+    "/auth/password-reset/confirm",
+    response_model=UserOut,
+    responses={**error_responses(404), 503: THROTTLED[503]},
+)
+async def confirm_password_reset(
+    body: PasswordResetConfirmIn, pool: Pool, settings: AppSettings, passwords: PasswordHashing, throttle: Throttling
+) -> DictRow:
+    """Follows a password reset link: the account's password is the new one, and every session of the
+    account ends (tokens are refused from now on, whoever held them). A link works once."""
+    return await reset_password(pool, settings, passwords, throttle, body.token, body.password)
+
+
+async def reset_password(pool, settings, passwords: Passwords, throttle: Throttle, token: str, password: str) -> DictRow:
+    """For the API and the link's page. Raises HTTPException: 404 no such live link, 503 busy."""
+    async with pool.connection() as conn:  # a dead link costs no hash
+        live = await service.reset_link_is_live(conn, token)
+    if not live:
+        raise not_found(RESET_LINK_GONE)
     try:
-        user = await service.verify_email(conn, body.token)
-    except service.EmailTaken:
-        raise conflict("another account has verified this email meanwhile") from None
-    if user is None:
-        raise not_found("unknown, used or expired verification link: sign up again for a new one")
+        password_hash = await passwords.hash(password)
+    except HashingBusy:
+        raise busy() from None
+    async with pool.connection() as conn:
+        user = await service.reset_password(conn, token, password_hash)
+    if user is None:  # used meanwhile
+        raise not_found(RESET_LINK_GONE)
+    await throttle.forget(settings.login_account_limits, "login-account", user["email"])  # the owner logs in at once
     return user
 
 
@@ -122,7 +230,7 @@ async def login(
     """Checks the password; attempts are limited per account and per client address (429 with
     Retry-After). An account logs in once its email is verified (403 before)."""
     user = await authenticate(request, pool, settings, passwords, throttle, body.email, body.password)
-    return token_for(settings, secret, user, response)
+    return await token_for(pool, settings, secret, user, response)
 
 
 async def authenticate(
@@ -214,8 +322,17 @@ async def kakao_callback(
     if user is None:
         raise conflict("the Kakao account's email is already registered: log in with your password")
     if lands_in == KAKAO_LANDS_IN_STUDIO:  # started from /studio/kakao: sign in to the studio page instead
-        return land_in_studio(settings, secret, user)
-    return token_for(settings, secret, user, response)
+        async with pool.connection() as conn:
+            return await land_in_studio(conn, settings, secret, user)
+    return await token_for(pool, settings, secret, user, response)
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401))
+async def logout(user: CurrentUser, credentials: BearerToken, conn: Connection, secret: Secret) -> Response:
+    """Ends the session of the token sent: from now on it is refused everywhere (the studio too), before
+    it expires. The user's other sessions (other devices) go on."""
+    await service.end_session(conn, secret, credentials.credentials)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/me", response_model=UserOut, responses=error_responses(401))

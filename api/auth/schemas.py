@@ -26,6 +26,22 @@ class SignupIn(BaseModel):
     username: text(min_length=1, max_length=USERNAME_MAX_LENGTH)
 
 
+class PasswordResetIn(BaseModel):
+    email: EmailStr = Field(
+        description="The account's email: if a verified account has it, a one-time link to choose a new password is sent there.",
+        json_schema_extra={"pattern": DELIVERABLE_EMAIL_PATTERN},
+    )
+
+
+class PasswordResetConfirmIn(BaseModel):
+    token: Annotated[str, Field(pattern=VERIFICATION_TOKEN_PATTERN, description="The token of the link mailed.")]
+    password: Annotated[Password, Field(description="The new password.")]
+
+
+class MessageOut(BaseModel):
+    detail: str
+
+
 class LoginIn(BaseModel):
     email: text(max_length=320)
     password: Annotated[str, Field(max_length=256)]
@@ -33,6 +49,14 @@ class LoginIn(BaseModel):
 
 class VerifyEmailIn(BaseModel):
     token: Annotated[str, Field(pattern=VERIFICATION_TOKEN_PATTERN, description="The token of the link sent at signup.")]
+    password: Annotated[
+        str,
+        Field(
+            max_length=256,
+            description="The password the signup was made with (the link's page asks for it): the link verifies "
+            "the account only for whoever chose its password.",
+        ),
+    ]
 
 
 class TokenOut(BaseModel):

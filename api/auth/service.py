@@ -30,6 +30,7 @@ ACCESS_PURPOSE = "access"
 KAKAO_STATE_PURPOSE = "kakao-state"
 
 USER_ID = re.compile("[0-9]{1,19}")
+SESSION_ID = re.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 USER_COLUMNS = (
     "id, email, username, role, password_hash, kakao_id IS NOT NULL AS kakao_linked, "
     "email_verified, created_at"
@@ -78,29 +79,100 @@ def read_claims(secret: str, purpose: str, token: str) -> dict:
     return claims
 
 
-def read_token(secret: str, purpose: str, token: str) -> str:
-    return read_claims(secret, purpose, token)["sub"]
-
-
-def issue_access_token(settings: Settings, secret: str, user_id: int) -> tuple[str, int]:
+def access_token(settings: Settings, secret: str, user_id: int, session_id: str) -> tuple[str, int]:
+    """(token, seconds it lasts) for a session already recorded in auth_sessions (start_session records it)."""
     ttl = dt.timedelta(minutes=settings.jwt_ttl_minutes)
-    return issue_token(secret, ACCESS_PURPOSE, str(user_id), ttl), int(ttl.total_seconds())
+    now = clock.now()
+    claims = {"sub": str(user_id), "sid": session_id, "purpose": ACCESS_PURPOSE, "iat": now, "exp": now + ttl}
+    return jwt.encode(claims, secret, algorithm=JWT_ALGORITHM), int(ttl.total_seconds())
 
 
-def user_id_of(secret: str, token: str) -> int:
-    subject = read_token(secret, ACCESS_PURPOSE, token)
+def session_of(secret: str, token: str) -> tuple[int, str]:
+    """(user id, session id) an access token names, if it is ours, unexpired and made for access."""
+    claims = read_claims(secret, ACCESS_PURPOSE, token)
+    subject, session_id = claims["sub"], claims.get("sid")
     # ASCII digits only: int() also reads other scripts' digits ("١٢") and surrounding spaces.
     if not USER_ID.fullmatch(subject) or not 1 <= int(subject) <= BIGINT_MAX:
         raise InvalidToken("token subject is not a user id")
-    return int(subject)
+    if not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
+        raise InvalidToken("token names no session")
+    return int(subject), session_id
+
+
+# Sessions (migration 0051): a token is good while its row is there -----------------------------
+
+
+async def start_session(conn: AsyncConnection[DictRow], settings: Settings, secret: str, user_id: int) -> tuple[str, int]:
+    """A new session for the user, recorded until its token expires: (access token, seconds it lasts).
+    Clears a batch of expired sessions (anyone's) on the way."""
+    await conn.execute(
+        """
+        DELETE FROM auth_sessions WHERE id IN (
+            SELECT id FROM auth_sessions WHERE expires_at <= settlement_now() LIMIT 100 FOR UPDATE SKIP LOCKED
+        )
+        """
+    )
+    cursor = await conn.execute(
+        """
+        INSERT INTO auth_sessions (user_id, expires_at) VALUES (%s, settlement_now() + make_interval(mins => %s))
+        RETURNING id::text AS id
+        """,
+        (user_id, settings.jwt_ttl_minutes),
+    )
+    session_id = (await cursor.fetchone())["id"]
+    return access_token(settings, secret, user_id, session_id)
+
+
+async def user_of_token(conn: AsyncConnection[DictRow], secret: str, token: str) -> DictRow | None:
+    """The user an access token signs in, while its session lasts; None otherwise (not ours, expired,
+    signed out, the sessions ended by a password reset, the user gone)."""
+    try:
+        user_id, session_id = session_of(secret, token)
+    except InvalidToken:
+        return None
+    cursor = await conn.execute(
+        f"""
+        SELECT {USER_COLUMNS} FROM users
+        WHERE id = %s AND EXISTS (
+            SELECT 1 FROM auth_sessions s WHERE s.id = %s AND s.user_id = users.id AND s.expires_at > settlement_now()
+        )
+        """,
+        (user_id, session_id),
+    )
+    return await cursor.fetchone()
+
+
+async def end_session(conn: AsyncConnection[DictRow], secret: str, token: str) -> bool:
+    """Ends the session of this token (signing out); False when it names no live session of ours."""
+    try:
+        user_id, session_id = session_of(secret, token)
+    except InvalidToken:
+        return False
+    cursor = await conn.execute(
+        "DELETE FROM auth_sessions WHERE id = %s AND user_id = %s RETURNING 1", (session_id, user_id)
+    )
+    return await cursor.fetchone() is not None
+
+
+async def end_all_sessions(conn: AsyncConnection[DictRow], user_id: int) -> None:
+    await conn.execute("DELETE FROM auth_sessions WHERE user_id = %s", (user_id,))
 
 
 # Users -----------------------------------------------------------------------------------------
 
 
-async def create_unverified_user(
+# Two-key advisory locks (a key space apart from settlement_lock_key's one-key locks): the first key says
+# what is locked, the second is hashtext(email).
+SIGNUP_LOCK = 22
+
+
+async def replace_pending_signup(
     conn: AsyncConnection[DictRow], email: str, username: str, password_hash: str
 ) -> DictRow:
+    """A new unverified account for email, which replaces the email's earlier pending signup (and its link):
+    an address has one pending signup at a time, the newest (uq_users_email_pending, migration 0050)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (SIGNUP_LOCK, email))
+    await forget_unverified_signups(conn, email)
     cursor = await conn.execute(
         f"""
         INSERT INTO users (email, username, password_hash, email_verified) VALUES (%s, %s, %s, false)
@@ -181,12 +253,44 @@ async def send_verification_link(conn: AsyncConnection[DictRow], settings: Setti
         (user["id"], token_digest(token), settings.email_verification_ttl_hours),
     )
     link = f"{settings.email_verification_url}?{urlencode({'token': token})}"
-    body = (
-        f"Hello {user['username']},\n\nconfirm that this address is yours to finish signing up:\n{link}\n\n"
-        f"The link works once, for {settings.email_verification_ttl_hours} hours. "
-        "If you did not sign up, ignore this message: nothing happens without the link."
+    await enqueue(conn, OutgoingEmail(user["email"], "Confirm your email address", verification_mail(settings, link)))
+
+
+def verification_mail(settings: Settings, link: str) -> str:
+    """The mail's text: our words and our link only. Nothing the signup sent (a username can say anything,
+    "Go to http://evil.example/verify," included) goes into a message to an address that may not be theirs."""
+    return (
+        "Someone signed up with this email address. If it was you, open this link and enter the password "
+        f"you chose when signing up:\n{link}\n\n"
+        f"The link works once, for {settings.email_verification_ttl_hours} hours. Only the newest link sent to "
+        "this address works: signing up again replaces it.\n\n"
+        "If you did not sign up, ignore this message: without this link and that password, nothing happens."
     )
-    await enqueue(conn, OutgoingEmail(user["email"], "Confirm your email address", body))
+
+
+async def pending_signup(conn: AsyncConnection[DictRow], token: str) -> DictRow | None:
+    """{verification_id, password_hash} of the signup a live link belongs to, or None (unknown, used,
+    expired, replaced by a newer signup)."""
+    cursor = await conn.execute(
+        """
+        SELECT v.id AS verification_id, u.password_hash
+        FROM email_verifications v JOIN users u ON u.id = v.user_id
+        WHERE v.token_hash = %s AND v.expires_at > settlement_now() AND NOT u.email_verified
+        """,
+        (token_digest(token),),
+    )
+    return await cursor.fetchone()
+
+
+async def count_wrong_password(conn: AsyncConnection[DictRow], verification_id: int, max_attempts: int) -> None:
+    """A wrong password typed for this link; the link ends at max_attempts of them."""
+    cursor = await conn.execute(
+        "UPDATE email_verifications SET failed_attempts = failed_attempts + 1 WHERE id = %s RETURNING failed_attempts",
+        (verification_id,),
+    )
+    counted = await cursor.fetchone()
+    if counted is not None and counted["failed_attempts"] >= max_attempts:
+        await conn.execute("DELETE FROM email_verifications WHERE id = %s", (verification_id,))
 
 
 async def verify_email(conn: AsyncConnection[DictRow], token: str) -> DictRow | None:
@@ -213,6 +317,70 @@ async def verify_email(conn: AsyncConnection[DictRow], token: str) -> DictRow | 
         raise EmailTaken from None
     if user is not None:
         await forget_unverified_signups(conn, user["email"])
+    return user
+
+
+# Password resets (migration 0052): the owner of an address takes its account back ---------------
+
+
+async def send_password_reset_link(conn: AsyncConnection[DictRow], settings: Settings, email: str) -> bool:
+    """A one-time reset link mailed to email, when a verified account has it (replacing the account's
+    earlier link); False, and nothing sent, otherwise."""
+    cursor = await conn.execute("SELECT id FROM users WHERE email = %s AND email_verified", (email,))
+    account = await cursor.fetchone()
+    if account is None:
+        return False
+    await conn.execute(
+        "DELETE FROM password_resets WHERE user_id = %s OR expires_at <= settlement_now()", (account["id"],)
+    )
+    token = secrets.token_urlsafe(32)
+    await conn.execute(
+        """
+        INSERT INTO password_resets (user_id, token_hash, expires_at)
+        VALUES (%s, %s, settlement_now() + make_interval(mins => %s))
+        """,
+        (account["id"], token_digest(token), settings.password_reset_ttl_minutes),
+    )
+    link = f"{settings.password_reset_url}?{urlencode({'token': token})}"
+    await enqueue(conn, OutgoingEmail(email, "Choose a new password", password_reset_mail(settings, link)))
+    return True
+
+
+def password_reset_mail(settings: Settings, link: str) -> str:
+    """Our words and our link only, as verification_mail: nothing of the account (its username is whatever
+    its maker chose)."""
+    return (
+        "Someone asked to choose a new password for the account of this email address. If it was you, open "
+        f"this link and choose one:\n{link}\n\n"
+        f"The link works once, for {settings.password_reset_ttl_minutes} minutes; only the newest link sent "
+        "works. Choosing a new password signs the account out everywhere.\n\n"
+        "If you did not ask, ignore this message: the password stays as it is."
+    )
+
+
+async def reset_link_is_live(conn: AsyncConnection[DictRow], token: str) -> bool:
+    cursor = await conn.execute(
+        "SELECT 1 FROM password_resets WHERE token_hash = %s AND expires_at > settlement_now()", (token_digest(token),)
+    )
+    return await cursor.fetchone() is not None
+
+
+async def reset_password(conn: AsyncConnection[DictRow], token: str, password_hash: str) -> DictRow | None:
+    """The account whose live reset link this is, with its new password: the link used, every other reset
+    link and every session of the account ended. None for an unknown, used, replaced or expired link."""
+    cursor = await conn.execute(
+        "DELETE FROM password_resets WHERE token_hash = %s AND expires_at > settlement_now() RETURNING user_id",
+        (token_digest(token),),
+    )
+    pending = await cursor.fetchone()
+    if pending is None:
+        return None
+    cursor = await conn.execute(
+        f"UPDATE users SET password_hash = %s WHERE id = %s RETURNING {USER_COLUMNS}", (password_hash, pending["user_id"])
+    )
+    user = await cursor.fetchone()
+    await conn.execute("DELETE FROM password_resets WHERE user_id = %s", (pending["user_id"],))
+    await end_all_sessions(conn, pending["user_id"])
     return user
 
 

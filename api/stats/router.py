@@ -16,7 +16,7 @@ from api.auth.dependencies import CurrentUser
 from api.auth.schemas import Role
 from api.database import ResultsConnection
 from api.dependencies import AppSettings
-from api.errors import error_responses, forbidden, not_found
+from api.errors import ErrorOut, error_responses, forbidden, not_found
 from api.schemas import BIGINT_MAX, Day
 from api.stats import service
 from api.stats.schemas import DateInPeriod, NotCountedPeriodOut, PayoutsOut, Period, RankingsOut, VideoStatsOut
@@ -24,6 +24,14 @@ from api.videos.service import video_by_id
 
 router = APIRouter(tags=["stats"])
 SellerId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
+# Settled days whose results the engine's tables no longer hold (api.stats.service.require_results).
+UNAVAILABLE = {
+    503: {
+        "model": ErrorOut,
+        "description": "Settled days' results cannot be read right now (the operator is told in the log): wait Retry-After seconds",
+        "headers": {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}},
+    }
+}
 
 
 def require_own_seller_data(user: DictRow, seller_id: int) -> None:
@@ -34,7 +42,7 @@ def require_own_seller_data(user: DictRow, seller_id: int) -> None:
 
 
 @router.get(
-    "/sellers/{seller_id}/payouts", response_model=PayoutsOut, responses=error_responses(401, 403, 404)
+    "/sellers/{seller_id}/payouts", response_model=PayoutsOut, responses={**error_responses(401, 403), **UNAVAILABLE}
 )
 async def seller_payouts(
     seller_id: SellerId,
@@ -54,7 +62,7 @@ async def rankings(conn, period: Period, date: dt.date, seller_id: int | None) -
     return RankingsOut(**await service.rankings(conn, period, date, seller_id))
 
 
-@router.get("/rankings", response_model=RankingsOut, responses=error_responses(404))
+@router.get("/rankings", response_model=RankingsOut, responses=UNAVAILABLE)
 async def platform_rankings(
     period: Period, date: DateInPeriod, conn: ResultsConnection
 ) -> RankingsOut:
@@ -63,7 +71,7 @@ async def platform_rankings(
 
 
 @router.get(
-    "/sellers/{seller_id}/rankings", response_model=RankingsOut, responses=error_responses(401, 403, 404)
+    "/sellers/{seller_id}/rankings", response_model=RankingsOut, responses={**error_responses(401, 403), **UNAVAILABLE}
 )
 async def seller_rankings(
     seller_id: SellerId,
@@ -78,7 +86,7 @@ async def seller_rankings(
 
 
 @router.get(
-    "/videos/{video_id}/stats", response_model=VideoStatsOut, responses=error_responses(401, 403, 404)
+    "/videos/{video_id}/stats", response_model=VideoStatsOut, responses={**error_responses(401, 403, 404), **UNAVAILABLE}
 )
 async def video_stats(
     video_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)],

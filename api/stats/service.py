@@ -7,15 +7,18 @@ settlement.warehouse.DAY_STATUS_SQL (tests/api/test_stats.py holds the two toget
 
 import calendar
 import datetime as dt
+import logging
 
+from fastapi import HTTPException
+from fastapi import status as http
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
-from api.errors import not_found
 from api.stats.schemas import Period
 from settlement import clock
 from settlement.warehouse import DayStatus
 
+log = logging.getLogger(__name__)
 CURRENCY = "KRW"
 MEASURES = ("views", "watch_seconds", "ad_views", "video_payout", "ad_payout", "payout")
 PAYOUT_MEASURES = (*MEASURES, "adjustment")
@@ -94,9 +97,20 @@ async def latest_settled_day(conn: AsyncConnection[DictRow]) -> dt.date | None:
     return (await cursor.fetchone())["day"]
 
 
+def results_unavailable() -> HTTPException:
+    return HTTPException(
+        http.HTTP_503_SERVICE_UNAVAILABLE,
+        "the results of settled days cannot be read right now: try again later",
+        headers={"Retry-After": "60"},
+    )
+
+
 async def require_results(conn: AsyncConnection[DictRow], *tables: str, optional: tuple[str, ...] = ()) -> set[str]:
-    """404 with an explanation when the engine has not built these analytics tables yet; returns
-    those of the optional ones it has not built yet."""
+    """For reading settled days: the engine's analytics tables must be there, else 503 (the tables named in
+    the log, for the operator; never to the caller). Returns those of the optional ones it has not built yet.
+
+    Only a read that involves a settled day calls this: before the first settlement no table exists, and
+    every day is pending, which needs none (a new platform answers as any platform does for pending days)."""
     cursor = await conn.execute(
         "SELECT name FROM unnest(%s::text[]) AS name WHERE to_regclass('analytics.' || name) IS NULL",
         ([*tables, *optional],),
@@ -104,10 +118,16 @@ async def require_results(conn: AsyncConnection[DictRow], *tables: str, optional
     missing = {row["name"] for row in await cursor.fetchall()}
     required = sorted(missing.difference(optional))
     if required:
-        raise not_found(
-            f"no settlement results yet (analytics.{', analytics.'.join(required)} missing): run `settlement run` first"
+        log.error(
+            "settled days cannot be read: analytics.%s missing (settle again: `settlement run --rebuild`)",
+            ", analytics.".join(required),
         )
+        raise results_unavailable()
     return missing
+
+
+def all_pending(days: list[DictRow]) -> bool:
+    return all(row["status"] == DayStatus.PENDING for row in days)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -118,15 +138,16 @@ async def seller_period_payouts(conn: AsyncConnection[DictRow], seller_id: int, 
     """The seller's payouts for the day / ISO week / month holding day (PayoutsOut): the status of each
     day, totals so far (null while every day is pending), the videos with their ads, the adjustments."""
     start, end = period_bounds(period, day)
-    missing = await require_results(
-        conn, "fct_video_payouts", "fct_video_ad_payouts", optional=("fct_payout_adjustments",)
-    )
     days = await day_statuses(conn, start, end)
     status = status_of([row["status"] for row in days])
-    nothing_settled = all(row["status"] == DayStatus.PENDING for row in days)
-    videos = [] if nothing_settled else await videos_with_ads(conn, seller_id, period, start)
-    adjustments = [] if nothing_settled or missing else await seller_adjustments(conn, seller_id, start, end)
-    amounts = dict.fromkeys(PAYOUT_MEASURES) if nothing_settled else totals(videos, PAYOUT_MEASURES)
+    videos, adjustments, amounts = [], [], dict.fromkeys(PAYOUT_MEASURES)
+    if not all_pending(days):
+        missing = await require_results(
+            conn, "fct_video_payouts", "fct_video_ad_payouts", optional=("fct_payout_adjustments",)
+        )
+        videos = await videos_with_ads(conn, seller_id, period, start)
+        adjustments = [] if missing else await seller_adjustments(conn, seller_id, start, end)
+        amounts = totals(videos, PAYOUT_MEASURES)
     return {
         "seller_id": seller_id,
         "period": period,
@@ -199,8 +220,8 @@ async def seller_adjustments(
 async def rankings(conn: AsyncConnection[DictRow], period: Period, day: dt.date, seller_id: int | None) -> dict:
     """The top 5 by views and by watch time (RankingsOut), of the platform or of one seller."""
     start, end = period_bounds(period, day)
-    ranked = await top_videos(conn, period, start, seller_id)
     days = await day_statuses(conn, start, end)
+    ranked = {"views": [], "watch_time": []} if all_pending(days) else await top_videos(conn, period, start, seller_id)
     return {
         "period": period,
         "period_start": start,
@@ -247,6 +268,9 @@ async def daily_results(
     are paid: closed days as paid, adjustments on the day they were booked (payout = video_payout +
     ad_payout + adjustment, as the payouts answer), and for closed days changed_since_close = what the
     engine settles now minus what was paid. Days without activity are zeros; pending days are nulls."""
+    days = await day_statuses(conn, first, last)
+    if all_pending(days):
+        return [{**row, **dict.fromkeys(DAY_MEASURES)} for row in days]
     await require_results(conn, "fct_video_daily", "fct_video_payable_daily")
     cursor = await conn.execute(
         f"""

@@ -7,15 +7,13 @@ through the API's service functions and show only the signed-in seller's own res
 
 import datetime as dt
 import time
-from pathlib import Path
 from typing import Annotated
-from urllib.parse import parse_qs
 
-import jinja2
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from psycopg.rows import DictRow
+from pydantic import BeforeValidator
 
 from api.auth.dependencies import unauthorized
 from api.auth.router import PasswordHashing, Throttling, authenticate
@@ -25,31 +23,20 @@ from api.schemas import BIGINT_MAX, Day
 from api.stats.router import require_own_seller_data
 from api.stats.schemas import Period
 from api.studio import service, session
-from api.studio.formatting import FILTERS, STATUS_LABELS, STATUS_MEANINGS, period_label
+from api.studio.pages import HERE, page, small_form
 from api.videos.service import video_by_id
 from settlement import warehouse
 
 router = APIRouter(include_in_schema=False)
-HERE = Path(__file__).parent
-templates = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
-)
-templates.filters.update(FILTERS)
-templates.globals.update(status_labels=STATUS_LABELS, status_meanings=STATUS_MEANINGS, period_label=period_label)
 STYLESHEET = (HERE / "static" / "studio.css").read_bytes()
-# Nothing but our own stylesheet and forms posting to ourselves; no script at all, no framing.
-PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
-MAX_FORM_BYTES = 4096
 
 
-def page(name: str, status_code: int = 200, headers: dict | None = None, **context) -> HTMLResponse:
-    return HTMLResponse(templates.get_template(name).render(**context), status_code, headers={**PAGE_HEADERS, **(headers or {})})
+def _blank_is_none(value):
+    return None if value == "" else value
+
+
+# The date picker left blank (date=) opens the page's default day, as no date does.
+PageDay = Annotated[Day | None, BeforeValidator(_blank_is_none), Query()]
 
 
 # How a refused sign-in reads on the page (the API's statuses: api/auth/router.py authenticate).
@@ -72,17 +59,6 @@ def yesterday(request: Request) -> dt.date:
 def refusal(request: Request, user: DictRow, exc: HTTPException) -> HTMLResponse:
     """The API's refusal (403 not a seller or not yours, 404 nothing settled yet) as a page."""
     return page("message.html", exc.status_code, user=user, title="Not available", message=exc.detail)
-
-
-async def small_form(request: Request) -> dict[str, list[str]] | None:
-    """A urlencoded form of a few short fields (the sign-in form), or None."""
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        return None
-    try:
-        return parse_qs(body.decode("utf-8", "replace"), max_num_fields=4)
-    except ValueError:  # more fields than a sign-in form has
-        return None
 
 
 @router.get("/studio/assets/studio.css")
@@ -114,18 +90,19 @@ async def login(request: Request, pool: Pool, settings: AppSettings, passwords: 
         return page("login.html", refused.status_code, user=None, kakao=kakao, error=SIGN_IN_REFUSED.get(
             refused.status_code, "Wrong email or password."), email=email[:320], headers=refused.headers)
     response = RedirectResponse("/studio", status.HTTP_303_SEE_OTHER)
-    session.start_session(
-        response, request.app.state.settings, request.app.state.jwt_secret, user["id"], session.is_https(request)
-    )
+    async with pool.connection() as conn:
+        await session.start_session(
+            conn, response, request.app.state.settings, request.app.state.jwt_secret, user["id"], session.is_https(request)
+        )
     return response
 
 
 @router.post("/studio/logout")
-async def logout(request: Request) -> Response:
+async def logout(request: Request, conn: Connection) -> Response:
     if not session.comes_from_this_site(request):
         return page("message.html", 403, user=None, title="Not signed out", message="Sign out from this site's own page.")
     response = to_login()
-    session.end_session(response, session.is_https(request))
+    await session.end_session(request, conn, response, session.is_https(request))
     return response
 
 
@@ -151,7 +128,7 @@ async def overview(
     request: Request,
     conn: ResultsConnection,
     period: Period = Period.DAY,
-    date: Annotated[Day | None, Query()] = None,
+    date: PageDay = None,
     sort: service.VideoOrder = service.VideoOrder.PAYOUT,
 ) -> Response:
     started = time.perf_counter()
@@ -175,7 +152,7 @@ async def video(
     conn: ResultsConnection,
     video_id: Annotated[int, PathParam(ge=1, le=BIGINT_MAX)],
     period: Period = Period.MONTH,
-    date: Annotated[Day | None, Query()] = None,
+    date: PageDay = None,
 ) -> Response:
     user = await session.signed_in_user(request, conn)
     if user is None:

@@ -37,7 +37,8 @@ def chart_range(first: dt.date, last: dt.date, yesterday: dt.date) -> tuple[dt.d
     """The CHART_DAYS days ending with the period's last day, or with yesterday (the last day that can be
     settled) while the period is still going on."""
     end = max(first, min(last, yesterday))
-    return end - dt.timedelta(days=CHART_DAYS - 1), end
+    # stops at the calendar's first day (0001-01-01) rather than overflowing
+    return end - dt.timedelta(days=min(CHART_DAYS - 1, (end - dt.date.min).days)), end
 
 
 def day_counts(days: list[dict]) -> dict[str, int]:

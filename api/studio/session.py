@@ -17,27 +17,32 @@ KAKAO_LANDING_COOKIE = "kakao_login_lands_in"
 KAKAO_LANDS_IN_STUDIO = "studio"
 
 
-def start_session(response: Response, settings: Settings, secret: str, user_id: int, secure: bool) -> None:
-    token, ttl = auth.issue_access_token(settings, secret, user_id)
+async def start_session(
+    conn: AsyncConnection[DictRow], response: Response, settings: Settings, secret: str, user_id: int, secure: bool
+) -> None:
+    """A new session (api.auth.service.start_session), its token in the cookie."""
+    token, ttl = await auth.start_session(conn, settings, secret, user_id)
     response.set_cookie(
         SESSION_COOKIE, token, max_age=ttl, path=STUDIO_PATH, httponly=True, samesite="strict", secure=secure
     )
 
 
-def end_session(response: Response, secure: bool) -> None:
+async def end_session(request: Request, conn: AsyncConnection[DictRow], response: Response, secure: bool) -> None:
+    """Signs out: the cookie's session ends on the server (its token is refused from now on, wherever it is
+    sent: a copy of the cookie, the API), and the browser drops the cookie."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await auth.end_session(conn, request.app.state.jwt_secret, token)
     response.delete_cookie(SESSION_COOKIE, path=STUDIO_PATH, httponly=True, samesite="strict", secure=secure)
 
 
 async def signed_in_user(request: Request, conn: AsyncConnection[DictRow]) -> DictRow | None:
-    """The user of the session cookie, or None (no cookie, a token that is not ours or expired, a user gone)."""
+    """The user of the session cookie, or None (no cookie, a token that is not ours, expired or signed out,
+    a user gone)."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    try:
-        user_id = auth.user_id_of(request.app.state.jwt_secret, token)
-    except auth.InvalidToken:
-        return None
-    return await auth.user_by_id(conn, user_id)
+    return await auth.user_of_token(conn, request.app.state.jwt_secret, token)
 
 
 def is_https(request: Request) -> bool:
@@ -54,7 +59,7 @@ def comes_from_this_site(request: Request) -> bool:
     return origin is None or origin == f"{request.url.scheme}://{request.url.netloc}"
 
 
-def land_in_studio(settings: Settings, secret: str, user: DictRow) -> HTMLResponse:
+async def land_in_studio(conn: AsyncConnection[DictRow], settings: Settings, secret: str, user: DictRow) -> HTMLResponse:
     """The end of a Kakao login started from the studio: the session cookie, then the studio. The page
     moves on by itself (a meta refresh) rather than by a redirect, so the next request is made by our own
     page and carries the SameSite=Strict cookie (after a redirect chain begun on Kakao's site it would not)."""
@@ -65,6 +70,6 @@ def land_in_studio(settings: Settings, secret: str, user: DictRow) -> HTMLRespon
         headers={"Content-Security-Policy": "default-src 'none'", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"},
     )
     secure = settings.kakao_redirect_uri.startswith("https://")
-    start_session(response, settings, secret, user["id"], secure)
+    await start_session(conn, response, settings, secret, user["id"], secure)
     response.delete_cookie(KAKAO_LANDING_COOKIE, path="/auth/kakao", httponly=True, samesite="lax", secure=secure)
     return response

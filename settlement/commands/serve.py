@@ -24,4 +24,6 @@ def command(host: str, port: int, log_level: str) -> None:
     database = open_database(settings)
     click.echo(f"database: {db.describe(database.url)} ({database.source})", err=True)
     click.echo(f"API docs: http://{host}:{port}/docs", err=True)
-    uvicorn.run(create_app(settings, database.url), host=host, port=port, log_level=log_level)
+    # The app believes X-Forwarded-* from settings.trusted_proxies alone (api.main.create_app); uvicorn's own
+    # handling would believe them from 127.0.0.1 by default, i.e. from any client of a local proxy.
+    uvicorn.run(create_app(settings, database.url), host=host, port=port, log_level=log_level, proxy_headers=False)

@@ -177,6 +177,7 @@ def api_settings(database_url, kakao_server) -> Settings:
         # checks the throttle with its default limits.
         login_address_limits=UNTHROTTLED,
         signup_address_limits=UNTHROTTLED,
+        password_reset_address_limits=UNTHROTTLED,
         # Apps deliver the mail of their own signups, at once; a test's own app is not raced by
         # the session's app polling the shared outbox.
         email_outbox_poll_seconds=3600,
@@ -216,9 +217,10 @@ def verification_token(conn, email: str) -> str:
     return parse_qs(urlsplit(verification_link(conn, email)).query)["token"][0]
 
 
-async def verify_email(client, conn, email: str) -> httpx.Response:
-    """Follows the verification link mailed to email, as the web page it opens does."""
-    return await client.post("/auth/verify-email", json={"token": verification_token(conn, email)})
+async def verify_email(client, conn, email: str, password: str = "correct horse") -> httpx.Response:
+    """Follows the verification link mailed to email, as the web page it opens does: with the password
+    the signup was made with."""
+    return await client.post("/auth/verify-email", json={"token": verification_token(conn, email), "password": password})
 
 
 @pytest.fixture

@@ -80,3 +80,25 @@ async def test_a_user_becomes_a_seller_by_an_explicit_call(client, make_account)
     second = await client.post("/me/seller", headers=account.headers)
     assert first.status_code == second.status_code == 200
     assert first.json()["role"] == second.json()["role"] == "SELLER"
+
+
+async def test_logout_ends_the_token_everywhere_before_it_expires(client, make_account):
+    account = await make_account()
+    other_device = await client.post("/auth/login", json={"email": account.email, "password": "correct horse"})
+    other = {"Authorization": f"Bearer {other_device.json()['access_token']}"}
+    out = await client.post("/auth/logout", headers=account.headers)
+    assert out.status_code == 204 and out.content == b""
+    assert (await client.get("/me", headers=account.headers)).status_code == 401
+    assert (await client.post("/auth/logout", headers=account.headers)).status_code == 401
+    assert (await client.get("/me", headers=other)).status_code == 200  # another session goes on
+    assert (await client.post("/auth/logout")).status_code == 401
+
+
+async def test_sessions_live_in_the_database_and_expired_ones_are_cleared(client, make_account, conn):
+    account = await make_account()
+    [(live,)] = conn.execute("SELECT count(*) FROM auth_sessions WHERE user_id = %s", (account.id,)).fetchall()
+    assert live == 1
+    conn.execute("UPDATE auth_sessions SET expires_at = settlement_now() - interval '1 second'")
+    assert (await client.get("/me", headers=account.headers)).status_code == 401  # the row decides, not only the token
+    await client.post("/auth/login", json={"email": account.email, "password": "correct horse"})
+    assert conn.execute("SELECT count(*) FROM auth_sessions WHERE expires_at <= settlement_now()").fetchone()[0] == 0

@@ -112,14 +112,17 @@ OTHER_DIGITS = {"arabic-indic": "٠١٢٣٤٥٦٧٨٩", "fullwidth": "０１２�
 
 
 @pytest.mark.parametrize("script", OTHER_DIGITS)
-async def test_the_token_subject_must_be_ascii_digits(client, app, make_account, script):
+async def test_the_token_subject_must_be_ascii_digits(client, app, make_account, conn, script):
     account = await make_account()
     subject = str(account.id).translate(str.maketrans("0123456789", OTHER_DIGITS[script]))
     assert int(subject) == account.id  # what int() alone accepts
+    [session_id] = conn.execute("SELECT id::text FROM auth_sessions WHERE user_id = %s", (account.id,)).fetchone()
     now = clock.now()
-    claims = {"sub": subject, "purpose": ACCESS_PURPOSE, "iat": now, "exp": now + dt.timedelta(minutes=5)}
-    token = jwt.encode(claims, app.state.jwt_secret, algorithm=JWT_ALGORITHM)
+    claims = {"sid": session_id, "purpose": ACCESS_PURPOSE, "iat": now, "exp": now + dt.timedelta(minutes=5)}
+    token = jwt.encode({**claims, "sub": subject}, app.state.jwt_secret, algorithm=JWT_ALGORITHM)
     assert (await client.get("/me", headers={"Authorization": f"Bearer {token}"})).status_code == 401
+    ascii_token = jwt.encode({**claims, "sub": str(account.id)}, app.state.jwt_secret, algorithm=JWT_ALGORITHM)
+    assert (await client.get("/me", headers={"Authorization": f"Bearer {ascii_token}"})).status_code == 200  # the control
 
 
 async def test_token_answers_are_not_cached(client, make_account):

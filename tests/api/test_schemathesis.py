@@ -17,7 +17,7 @@ from schemathesis.checks import CHECKS
 from schemathesis.config import SchemathesisConfig
 from schemathesis.python.asgi import shutdown_lifespans
 
-from api.auth.service import issue_access_token
+from api.auth.service import access_token
 from api.main import configure, create_app
 from settlement.config import Settings
 from tests.api.conftest import OPS_TOKEN
@@ -55,6 +55,7 @@ schema = schemathesis.openapi.from_dict(
 schema.app = app
 ALL_CHECKS = CHECKS.get_all()
 SELLER_HEADERS: dict[str, str] = {}
+FRESH_SESSION: list = []
 TOKEN_ACCEPTED: list[bool] = []
 
 
@@ -71,8 +72,8 @@ def app_on_test_database(api_settings, database_url):
             """INSERT INTO ads (title, ad_url, duration_seconds, contract_start, contract_end, status)
                VALUES ('fuzz ad', 'https://ads.example.com/fuzz', 15, current_date - 1, current_date + 30, 'ACTIVE')"""
         )
-    token, _ = issue_access_token(api_settings, app.state.jwt_secret, seller_id)
-    SELLER_HEADERS["Authorization"] = f"Bearer {token}"
+    SELLER_HEADERS["Authorization"] = f"Bearer {session_token(api_settings, database_url, seller_id)}"
+    FRESH_SESSION.append(lambda: {"Authorization": f"Bearer {session_token(api_settings, database_url, seller_id)}"})
     yield
     shutdown_lifespans()  # closes the app's pool before the test database is dropped
 
@@ -83,10 +84,25 @@ def test_every_check_is_on():
             "response_schema_conformance", "use_after_free", "ignored_auth"} <= names  # fmt: skip
 
 
+def session_token(api_settings, database_url: str, user_id: int) -> str:
+    """An access token of a new session of the user (as a login makes one)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        session_id = conn.execute(
+            "INSERT INTO auth_sessions (user_id, expires_at) VALUES (%s, settlement_now() + interval '1 day') RETURNING id::text",
+            (user_id,),
+        ).fetchone()[0]
+    return access_token(api_settings, app.state.jwt_secret, user_id, session_id)[0]
+
+
 def headers_for(case) -> dict[str, str] | None:
-    """The seller's token, but for /ops (its own token, from the config above). Passed with each
-    call: headers set on the schema's config after the tests were built do not reach them."""
-    return None if case.path.startswith("/ops/") else SELLER_HEADERS
+    """The seller's token, but for /ops (its own token, from the config above) and for signing out (a
+    session of its own each time: POST /auth/logout ends the token it is sent). Passed with each call:
+    headers set on the schema's config after the tests were built do not reach them."""
+    if case.path.startswith("/ops/"):
+        return None
+    if case.path == "/auth/logout":
+        return FRESH_SESSION[0]()
+    return SELLER_HEADERS
 
 
 @schema.parametrize()

@@ -61,12 +61,68 @@ async def settled(client, make_account, add_ads, upload, at, event_day, test_set
     return seller_a, seller_b, videos
 
 
-async def test_payouts_before_any_settlement_are_404_with_a_reason(client, make_account, event_day):
+async def seller_reads(client, seller, video, day: dt.date, period: str = "day") -> dict[str, dict]:
+    """What a seller reads about the period of day: every results endpoint's answer, each a 200."""
+    params = {"period": period, "date": str(day)}
+    reads = {
+        "payouts": (f"/sellers/{seller.id}/payouts", params),
+        "rankings": (f"/sellers/{seller.id}/rankings", params),
+        "platform rankings": ("/rankings", params),
+        "not counted": (f"/sellers/{seller.id}/not-counted", params),
+        "stats": (f"/videos/{video['id']}/stats", {"from": str(day), "to": str(day)}),
+    }
+    answers = {}
+    for name, (path, query) in reads.items():
+        response = await client.get(path, params=query, headers=seller.headers)
+        assert response.status_code == 200, (name, response.status_code, response.text)
+        assert "analytics" not in response.text and "settlement run" not in response.text, (name, response.text)
+        answers[name] = response.json()
+    return answers
+
+
+async def test_a_platform_that_never_settled_shows_a_seller_their_days_pending(
+    client, make_account, upload, event_day, test_settings, conn
+):
+    """Issue 22: no day ever settled (the engine has built no table yet) was a 404 naming the missing tables
+    and telling the seller to run `settlement run`. A seller sees their days pending, as on any platform."""
     seller = await make_account("a", seller=True)
-    response = await client.get(
-        f"/sellers/{seller.id}/payouts", params={"period": "day", "date": str(event_day)}, headers=seller.headers
-    )
-    assert response.status_code == 404 and "settlement run" in response.json()["detail"]
+    video = await upload(seller, LONG)
+    assert conn.execute("SELECT to_regclass('analytics.fct_video_payouts')").fetchone()[0] is None
+    for period in ("day", "week", "month"):
+        answers = await seller_reads(client, seller, video, event_day, period)
+        payouts = answers["payouts"]
+        assert (payouts["status"], payouts["currency"], payouts["videos"], payouts["adjustments"]) == ("pending", "KRW", [], [])
+        assert {day["status"] for day in payouts["days"]} == {"pending"} and str(event_day) in {d["day"] for d in payouts["days"]}
+        assert all(payouts[measure] is None for measure in ("views", "watch_seconds", "video_payout", "ad_payout", "adjustment", "payout"))
+        for rankings in (answers["rankings"], answers["platform rankings"]):
+            assert (rankings["status"], rankings["by_views"], rankings["by_watch_time"]) == ("pending", [], [])
+        not_counted = answers["not counted"]
+        assert (not_counted["status"], not_counted["events"]) == ("pending", 0)
+        assert all((day["events"], day["reasons"]) == (None, []) for day in not_counted["days"])
+        stats = answers["stats"]
+        assert (stats["status"], stats["currency"], stats["payout"], [d["status"] for d in stats["days"]]) == ("pending", "KRW", None, ["pending"])
+
+    never_settled = await seller_reads(client, seller, video, event_day)
+    # The platform settles its first day, the day before: event_day is still pending, and reads the same.
+    first_day = event_day - dt.timedelta(days=1)
+    assert [result.status for result in await asyncio.to_thread(run_days, test_settings, first_day)][-1] == "SUCCEEDED"
+    assert await seller_reads(client, seller, video, event_day) == never_settled
+
+
+async def test_settled_days_whose_results_are_missing_are_a_503_that_names_no_table(client, settled, event_day, conn, caplog):
+    """A settled day's results gone (the engine's tables dropped by hand) is the server's fault, not the
+    seller's: 503, the operator told in the log."""
+    seller_a, _, videos = settled
+    conn.execute("DROP TABLE analytics.fct_video_payouts CASCADE")
+    params = {"period": "day", "date": str(event_day)}
+    response = await client.get(f"/sellers/{seller_a.id}/payouts", params=params, headers=seller_a.headers)
+    assert response.status_code == 503 and response.headers["retry-after"], response.text
+    assert "analytics" not in response.text and "fct_" not in response.text
+    assert "analytics.fct_video_payouts" in caplog.text
+    # a period none of whose days is settled needs none of them
+    today = {"period": "day", "date": str(event_day + dt.timedelta(days=1))}
+    pending = await client.get(f"/sellers/{seller_a.id}/payouts", params=today, headers=seller_a.headers)
+    assert pending.status_code == 200 and pending.json()["status"] == "pending"
 
 
 @pytest.mark.calendar

@@ -70,6 +70,22 @@ async def test_sign_in_keeps_the_token_in_a_strict_httponly_cookie_for_the_studi
     assert (await client.get("/studio")).status_code == 303
 
 
+async def test_sign_out_ends_the_session_on_the_server(client, make_account):
+    """Issue 22: signing out only dropped the cookie; a copy of it (another tab, a shared computer's
+    browser profile, a stolen cookie) kept working until the token expired."""
+    seller = await make_account("s", seller=True)
+    assert (await sign_in(client, seller.email)).status_code == 303
+    kept = client.cookies["studio_session"]
+    assert (await client.get("/studio")).status_code == 200
+    assert (await client.post("/studio/logout")).status_code == 303
+    client.cookies.clear()
+    replayed = await client.get("/studio", headers={"cookie": f"studio_session={kept}"})
+    assert replayed.status_code == 303 and replayed.headers["location"] == "/studio/login"
+    assert (await client.get("/me", headers={"Authorization": f"Bearer {kept}"})).status_code == 401
+    # the seller's other sessions (the API login of make_account) go on
+    assert (await client.get("/me", headers=seller.headers)).status_code == 200
+
+
 async def test_a_sign_in_or_out_posted_from_another_site_is_refused(client, make_account):
     seller = await make_account("s", seller=True)
     for headers in ({"origin": "https://evil.example"}, {"sec-fetch-site": "cross-site"}, {"origin": "null"}):
@@ -151,3 +167,14 @@ async def test_the_demo_login_is_the_top_earning_seller_and_opens_the_studio(cli
     assert email == seller_a.email and password == studio_demo.DEMO_SELLER_PASSWORD
     assert (await sign_in(client, email, password)).status_code == 303
     assert 'id="total-payout">₩13<' in (await client.get("/studio")).text
+
+
+async def test_a_platform_that_never_settled_opens_the_studio_on_pending_days(client, make_account, event_day):
+    """Issue 22: before the first settlement the studio showed the API's 404 naming the engine's tables."""
+    seller = await make_account("s", seller=True)
+    await sign_in(client, seller.email)
+    for params in ({}, {"period": "week", "date": str(event_day)}, {"period": "month", "date": str(event_day)}):
+        page = await client.get("/studio", params=params)
+        assert page.status_code == 200, page.text[:500]
+        assert 'data-status="pending"' in page.text and "not known yet (not zero)" in page.text
+        assert "analytics" not in page.text and "settlement run" not in page.text

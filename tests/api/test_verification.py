@@ -3,11 +3,16 @@ followed; an unverified signup never blocks the owner of the email."""
 
 import asyncio
 import logging
+import re
+import uuid
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from api.email.senders import OutgoingEmail
 from api.main import create_app
+from api.schemas import VISIBLE
 from tests.api.conftest import client_of, verification_link, verification_token, verify_email
 from tests.api.test_kakao import kakao_login
 
@@ -20,6 +25,11 @@ async def signup(client, email: str, password: str = PASSWORD, username: str = "
 
 async def login(client, email: str, password: str = PASSWORD):
     return await client.post("/auth/login", json={"email": email, "password": password})
+
+
+async def follow(client, token: str, password: str = PASSWORD):
+    """What the page a verification link opens sends: the link's token and the password typed."""
+    return await client.post("/auth/verify-email", json={"token": token, "password": password})
 
 
 async def test_an_account_logs_in_once_its_link_is_followed(client, conn):
@@ -37,8 +47,8 @@ async def test_an_account_logs_in_once_its_link_is_followed(client, conn):
 async def test_a_link_works_once_and_not_after_it_expires(client, conn):
     await signup(client, "once@example.com")
     token = verification_token(conn, "once@example.com")
-    assert (await client.post("/auth/verify-email", json={"token": token})).status_code == 200
-    assert (await client.post("/auth/verify-email", json={"token": token})).status_code == 404
+    assert (await follow(client, token)).status_code == 200
+    assert (await follow(client, token)).status_code == 404
 
     await signup(client, "late@example.com")
     conn.execute("UPDATE email_verifications SET expires_at = settlement_now() - interval '1 second'")
@@ -69,10 +79,75 @@ async def test_a_squatter_does_not_block_the_owner_who_signs_up(client, conn):
     assert (await signup(client, "owner@example.com", PASSWORD, "owner")).status_code == 201  # not 409
     owner = await verify_email(client, conn, "owner@example.com")
     assert owner.status_code == 200 and owner.json()["username"] == "owner"
-    assert (await client.post("/auth/verify-email", json={"token": squatter_token})).status_code == 404
+    assert (await follow(client, squatter_token, "squatter's password")).status_code == 404
     assert (await login(client, "owner@example.com", "squatter's password")).status_code == 401
     assert (await login(client, "owner@example.com")).status_code == 200
     assert (await signup(client, "owner@example.com", "another password")).status_code == 409  # now it is taken
+
+
+async def test_a_pre_registered_email_is_not_handed_to_whoever_signed_up_first(client, conn):
+    """Issue 22's account pre-hijack: the attacker signs up the victim's email with the attacker's password,
+    then the victim signs up. The victim following the first mail verified the attacker's signup: the
+    attacker's password logged in, the victim's link answered 404, their login 401, a new signup 409."""
+    assert (await signup(client, "victim@example.com", "attacker's password", "attacker")).status_code == 201
+    first_mail = verification_token(conn, "victim@example.com")
+    assert (await signup(client, "victim@example.com", PASSWORD, "victim")).status_code == 201
+    second_mail = verification_token(conn, "victim@example.com")
+
+    # the victim opens the first mail, and types their own password as the page asks
+    assert (await follow(client, first_mail)).status_code == 404  # replaced by the newer signup
+    assert (await follow(client, first_mail, "attacker's password")).status_code == 404
+    assert (await login(client, "victim@example.com", "attacker's password")).status_code == 401
+    own = await follow(client, second_mail)
+    assert own.status_code == 200 and own.json()["username"] == "victim", own.text
+    assert (await login(client, "victim@example.com")).status_code == 200
+    assert (await login(client, "victim@example.com", "attacker's password")).status_code == 401
+
+
+async def test_a_link_verifies_only_with_the_password_of_its_signup(client, conn, api_settings):
+    """The attacker signs up after the victim: the newest link is the attacker's signup, and only its
+    password verifies it, which the victim does not have; signing up again takes the address back."""
+    await signup(client, "owner2@example.com", PASSWORD, "owner")
+    owners_mail = verification_token(conn, "owner2@example.com")
+    await signup(client, "owner2@example.com", "attacker's password", "attacker")
+    attackers_mail = verification_token(conn, "owner2@example.com")
+    assert (await follow(client, owners_mail)).status_code == 404  # replaced by the newer signup
+    refused = await follow(client, attackers_mail)
+    assert refused.status_code == 403 and "sign up again" in refused.json()["detail"], refused.text
+    assert (await login(client, "owner2@example.com", "attacker's password")).status_code == 403  # not verified
+
+    await signup(client, "owner2@example.com", PASSWORD, "owner")  # the owner takes the address back
+    assert (await follow(client, attackers_mail, "attacker's password")).status_code == 404
+    assert (await follow(client, verification_token(conn, "owner2@example.com"))).status_code == 200
+    assert (await login(client, "owner2@example.com")).status_code == 200
+
+
+async def test_a_link_dies_after_a_few_wrong_passwords(client, conn, api_settings):
+    await signup(client, "typist@example.com")
+    token = verification_token(conn, "typist@example.com")
+    for _ in range(api_settings.email_verification_max_attempts):
+        assert (await follow(client, token, "not the password")).status_code == 403
+    assert (await follow(client, token)).status_code == 404
+    assert (await login(client, "typist@example.com")).status_code == 403
+
+
+def mail_without_its_token(conn, email: str) -> str:
+    body = conn.execute("SELECT body FROM email_outbox WHERE recipient = %s ORDER BY id DESC LIMIT 1", (email,)).fetchone()[0]
+    return body.replace(verification_token(conn, email), "TOKEN")
+
+
+@settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(username=st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=50).filter(lambda name: re.search(VISIBLE, name)))
+async def test_the_mail_names_nothing_the_signup_chose(client, conn, api_settings, username):
+    """Issue 22: the username was printed in the mail to any address ("Hello Go to http://evil.example/verify,").
+    Whatever the signup sent, the mail is the same text around its link, and its one address is ours."""
+    email = f"mail-{uuid.uuid4().hex[:8]}@example.com"
+    assert (await signup(client, email, username=username)).status_code == 201
+    await signup(client, "reference@example.com", username="reference")
+    body = mail_without_its_token(conn, email)
+    assert body == mail_without_its_token(conn, "reference@example.com")
+    assert re.findall(r"https?://\S+", body) == [f"{api_settings.email_verification_url}?token=TOKEN"]
+    assert "@" not in body
 
 
 async def test_a_squatter_does_not_block_the_owner_who_logs_in_with_kakao(client, conn, fake_kakao):
@@ -83,7 +158,7 @@ async def test_a_squatter_does_not_block_the_owner_who_logs_in_with_kakao(client
     assert first.status_code == 200, first.text
     me = (await client.get("/me", headers={"Authorization": f"Bearer {first.json()['access_token']}"})).json()
     assert (me["email"], me["username"], me["kakao_linked"], me["email_verified"]) == ("kakao.owner@example.com", "owner", True, True)
-    assert (await client.post("/auth/verify-email", json={"token": squatter_token})).status_code == 404
+    assert (await follow(client, squatter_token, "squatter's password")).status_code == 404
     assert (await login(client, "kakao.owner@example.com", "squatter's password")).status_code == 401
     assert (await kakao_login(client, fake_kakao)).status_code == 200  # and every later login
 

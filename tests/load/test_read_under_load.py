@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from api.auth.service import issue_access_token
+from api.auth.service import access_token
 from settlement import clock as platform_clock
 from settlement.config import PROJECT_ROOT, Settings
 from settlement.pipeline import run_days
@@ -300,7 +300,11 @@ async def test_payouts_stay_whole_and_available_while_the_day_is_settled_again(
     server, rerun = start_api(database_url, port, tmp_path / "api.log"), Rerun()
     try:
         await asyncio.to_thread(wait_until_serving, server, f"{base_url}/openapi.json", tmp_path / "api.log")
-        token, _ = issue_access_token(settings, JWT_SECRET, seller)
+        session_id = conn.execute(
+            "INSERT INTO auth_sessions (user_id, expires_at) VALUES (%s, settlement_now() + interval '1 day') RETURNING id::text",
+            (seller,),
+        ).fetchone()[0]
+        token, _ = access_token(settings, JWT_SECRET, seller, session_id)
         load_started = time.perf_counter()
         clock = lambda: time.perf_counter() - load_started  # noqa: E731
         rerun_task = asyncio.create_task(rerun_day(database_url, day, clock, rerun, tmp_path / "rerun.log"))

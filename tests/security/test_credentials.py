@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import logging
 import secrets
+import uuid
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -50,7 +51,7 @@ async def test_passwords_are_neither_returned_nor_logged(client, conn, caplog):
         for secret in (PASSWORD, wrong, short, "$argon2"):
             assert secret not in response.text, f"{path} {body!r} answered {response.status_code} {response.text}"
         if len(statuses) == 1:  # the account verified: taken, and able to log in
-            assert (await verify_email(client, conn, email)).status_code == 200
+            assert (await verify_email(client, conn, email, PASSWORD)).status_code == 200
     assert statuses == [201, 409, 422, 422, 422, 422, 422, 200, 401, 401, 422, 422]
 
     assert "/auth/login" in caplog.text  # the log was captured
@@ -81,6 +82,10 @@ def bad_tokens(secret: str, user_id: int) -> dict[str, str]:
         "Kakao state token": issue_token(secret, KAKAO_STATE_PURPOSE, str(user_id), dt.timedelta(minutes=5)),
         "cut signature": valid[:-3],
         "empty": "",
+        # signed by us, but naming no session (a token from before sessions were kept) or one that ended
+        "no session": valid,
+        "ended session": jwt.encode({**claims, "sid": str(uuid.uuid4())}, secret, algorithm=JWT_ALGORITHM),
+        "malformed session": jwt.encode({**claims, "sid": "1' OR '1'='1"}, secret, algorithm=JWT_ALGORITHM),
     }
 
 
@@ -97,7 +102,9 @@ async def test_bad_tokens_are_refused_on_every_operation_that_needs_a_login(clie
             return client.request(
                 request.method, request.url, content=request.content, headers={**request.headers, "authorization": f"Bearer {token}"}
             )
-        accepted = await send(seller.headers["Authorization"].removeprefix("Bearer "))
+        # a session of its own for each operation: one of them (POST /auth/logout) ends the token it is sent
+        login = await client.post("/auth/login", json={"email": seller.email, "password": "correct horse"})
+        accepted = await send(login.json()["access_token"])
         if accepted.status_code == 401:
             problems.append(f"{operation}: the valid token was refused: {accepted.text}")
         for name, token in tokens.items():
