@@ -15,7 +15,7 @@ Revision ID: 0050
 from alembic import op
 
 revision = "0050"
-down_revision = "0032"
+down_revision = "0033"
 branch_labels = None
 depends_on = None
 
