@@ -226,3 +226,9 @@ from settled
 {% macro pair_pass_settings() %}
     {{ return({'work_mem': '2GB', 'hash_mem_multiplier': 4}) }}
 {% endmacro %}
+
+{#- The day's pairs of both shards (what the view int_pair_daily shows), read by the models after the
+    pass without waiting on the view's own node. -#}
+{% macro pair_days() -%}
+    (select * from {{ ref('int_pair_daily_shard_0') }} union all select * from {{ ref('int_pair_daily_shard_1') }})
+{%- endmacro %}

@@ -5,6 +5,10 @@
     clock (settlement/clock.py: the real time shifted by SETTLEMENT_CLOCK_SHIFT_SECONDS). -#}
 {% macro settlement_run_date() -%}
     {%- set day = var('run_date', none) -%}
+    {%- if day is none and execute -%}
+        {#- `settlement run` names its day here; read only when dbt executes, so parsing does not depend on it -#}
+        {%- set day = env_var('SETTLEMENT_RUN_DATE', '') or none -%}
+    {%- endif -%}
     {%- if day is none -%}
         {%- set shift = modules.datetime.timedelta(seconds=env_var('SETTLEMENT_CLOCK_SHIFT_SECONDS', '0') | float) -%}
         {%- set started = modules.pytz.utc.localize(run_started_at.replace(tzinfo=none)) + shift -%}

@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 # Every node but the source contract tests (documentation, run with `settlement dbt test`) and the unit
 # tests (the pricing's own tests): selectors.yml's default, which a plain `dbt build` uses too.
 SETTLEMENT_SELECTOR = "settlement"
+# The same without the staging views and seeds, when they are as deployed (deployed_unchanged).
+DAY_SELECTOR = "settlement_day"
+DEPLOYED_MARK = "settlement deployed "  # + the node's checksum (macros/deployed.sql)
 
 
 @dataclass
@@ -104,6 +107,16 @@ def invoke_dbt(database_url: str, args: list[str], variables: dict, quiet: bool 
     from dbt.cli.main import dbtRunner
 
     os.environ.update(dbt_environment(database_url))
+    # The run's own date and id reach dbt as environment variables, read only when it executes: as vars
+    # they would differ from one run to the next, and dbt parses the whole project again (seconds) when
+    # its vars change. (A user's --vars run_date still wins: macros/platform_calendar.sql.)
+    variables = dict(variables)
+    for name, variable in PER_RUN_VARIABLES.items():
+        value = variables.pop(name, None)
+        if value is None:
+            os.environ.pop(variable, None)
+        else:
+            os.environ[variable] = str(value)
     # One target folder per database (and per schema the models are built in: a rebuild's own), so runs
     # against different databases never share dbt's state.
     target = PROJECT_ROOT / "target" / "-".join(
@@ -117,7 +130,15 @@ def invoke_dbt(database_url: str, args: list[str], variables: dict, quiet: bool 
         "--vars", json.dumps(variables),
     ]
     log_level = ["--log-level", "warn"] if quiet else []
-    return dbtRunner(manifest=manifest).invoke([*log_level, *args, *common])
+    try:
+        return dbtRunner(manifest=manifest).invoke([*log_level, *args, *common])
+    finally:
+        for variable in PER_RUN_VARIABLES.values():
+            os.environ.pop(variable, None)
+
+
+# What changes from one run to the next (macros/platform_calendar.sql, macros/pipeline/run_lifecycle.sql).
+PER_RUN_VARIABLES = {"run_date": "SETTLEMENT_RUN_DATE", "run_id": "SETTLEMENT_RUN_ID"}
 
 
 # Parsed dbt projects, per database (the manifest names the database) and schema of the models (fixed
@@ -193,7 +214,8 @@ def settle_day(
     try:
         with Heartbeat(database_url, run_id, settings.run_lease_seconds):
             manifest = parsed_project(database_url, variables)
-            outcome = invoke_dbt(database_url, ["build", "--selector", SETTLEMENT_SELECTOR], variables, manifest=manifest)
+            selector = DAY_SELECTOR if deployed_unchanged(conn, manifest) else SETTLEMENT_SELECTOR
+            outcome = invoke_dbt(database_url, ["build", "--selector", selector], variables, manifest=manifest)
     except BaseException as exc:  # recorded, then raised to the caller
         warehouse.fail_run(conn, run_id, f"interrupted: {exc!r}")
         raise
@@ -204,6 +226,26 @@ def settle_day(
         run_id, day, record.status, time.perf_counter() - started, record.row_counts or {}, record.error,
         record.quarantined or {},
     )
+
+
+def deployed_unchanged(conn: psycopg.Connection, manifest) -> bool:
+    """Whether every staging view and seed is in the database as the parsed project has it (each is
+    marked with its file's checksum when built): then a day's run need not build them again."""
+    wanted = {
+        (node.schema, node.alias or node.name): DEPLOYED_MARK + node.checksum.checksum
+        for node in manifest.nodes.values()
+        if node.resource_type == "seed" or (node.resource_type == "model" and node.fqn[1] == "staging")
+    }
+    found = {
+        (schema, name): mark
+        for schema, name, mark in conn.execute(
+            """SELECT n.nspname, c.relname, obj_description(c.oid, 'pg_class')
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE n.nspname = ANY(%s) AND c.relname = ANY(%s)""",
+            (list({schema for schema, _ in wanted}), [name for _, name in wanted]),
+        )
+    }
+    return all(found.get(key) == mark for key, mark in wanted.items())
 
 
 def plan_days(conn: psycopg.Connection, first: dt.date, last: dt.date, settings: Settings) -> list[dt.date]:

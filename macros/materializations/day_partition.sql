@@ -91,6 +91,7 @@
             and {{ partition_column }} < '{{ day }}'::date + 1)
     {%- endcall %}
     {% call statement('analyze') %}analyze {{ staging_relation }}{% endcall %}
+    {% do enforce_checks(staging_relation) %}
 
     {% if deferred %}
         {#- the parent's indexes, made now, so that attaching the partition at publish only adopts them -#}

@@ -35,12 +35,14 @@
         {%- endcall %}
         {#- read by the models after it (top 5) and by the publish -#}
         {% call statement('analyze') %} analyze {{ staging_relation }} {% endcall %}
+        {% do enforce_checks(staging_relation) %}
     {% else %}
         {% call statement('main') -%}
             delete from {{ target_relation }} where {{ slice }};
             insert into {{ target_relation }} ({{ columns }})
             select {{ columns }} from ({{ sql }}) as model;
         {%- endcall %}
+        {% do enforce_checks("(select * from " ~ target_relation ~ " where " ~ slice ~ ") as run_periods") %}
     {% endif %}
 
     {{ run_hooks(post_hooks, inside_transaction=True) }}

@@ -22,6 +22,15 @@
     '{{ value | string | replace("'", "''") }}'
 {%- endmacro %}
 
+{#- The run `settlement run` began for this invocation (none: a plain dbt build begins its own). -#}
+{% macro settlement_run_id() -%}
+    {%- set run_id = var('run_id', none) -%}
+    {%- if run_id is none and execute -%}
+        {%- set run_id = env_var('SETTLEMENT_RUN_ID', '') or none -%}
+    {%- endif -%}
+    {{ return(run_id | int if run_id is not none else none) }}
+{%- endmacro %}
+
 {% macro lease_interval() -%}
     make_interval(secs => {{ var('run_lease_seconds') | int }})
 {%- endmacro %}
@@ -32,9 +41,9 @@
     {%- endif -%}
     {%- set day = settlement_run_date() -%}
     {%- do run_query(create_fold_watch_events(model_relation('int_pair_daily').schema)) -%}
-    {%- if var('run_id', none) is not none -%}
+    {%- if settlement_run_id() is not none -%}
         {#- `settlement run` began the run, having planned the days and checked their rules -#}
-        {%- set run_id = var('run_id') -%}
+        {%- set run_id = settlement_run_id() -%}
         {%- set joined = run_query("select join_settlement_run(" ~ run_id ~ ", '" ~ invocation_id ~ "', "
                                    ~ lease_interval() ~ ")").columns[0].values()[0] | string -%}
         {%- if joined != day -%}
@@ -56,7 +65,7 @@
     {%- if problem -%}
         {%- do refuse_run(run_id, problem) -%}
     {%- endif -%}
-    {%- if var('run_id', none) is none -%}
+    {%- if settlement_run_id() is none -%}
         {%- do refuse_days_out_of_order(run_id, day) -%}
     {%- endif -%}
     {{ log("settling " ~ day ~ " (run " ~ run_id ~ ")", info=true) }}

@@ -86,7 +86,7 @@ after_midnight as (
 
 state_at_midnight as (
     select distinct on (pairs.user_id, pairs.video_id) pairs.user_id, pairs.video_id, pairs.last_counted_at, pairs.credit_left
-    from {{ ref('int_pair_daily') }} as pairs
+    from {{ pair_days() }} as pairs
     where pairs.settled_on between {{ run_date() }} - {{ view_window_days() }} and {{ run_date() }}
       and pairs.last_counted_at is not null
       and (pairs.user_id, pairs.video_id) in (select user_id, video_id from after_midnight)

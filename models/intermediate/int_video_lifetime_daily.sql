@@ -19,7 +19,7 @@ with previous as (
 
 today as (
     select video_id, sum(views)::bigint as views, sum(watched_seconds)::bigint as watch_seconds
-    from {{ ref('int_pair_daily') }}
+    from {{ pair_days() }} as pairs
     where settled_on = {{ run_date() }}
       and events > 0
     group by video_id

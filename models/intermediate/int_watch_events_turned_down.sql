@@ -11,7 +11,7 @@ select
     (turned_down.value -> 'event' ->> 'occurred_at')::timestamptz as occurred_at,
     turned_down.value ->> 'reason' as reason,
     turned_down.value -> 'event' as raw_row
-from {{ ref('int_pair_daily') }} as pairs
+from {{ pair_days() }} as pairs
 cross join lateral jsonb_array_elements(pairs.turned_down) as turned_down
 where pairs.settled_on = {{ run_date() }}
   and pairs.turned_down_events > 0

@@ -6,7 +6,7 @@
 {% set sources = {
     'watch_events': {
         'raw': ref('stg_platform__watch_events'),
-        'counted': "select coalesce(sum(events), 0) from " ~ ref('int_pair_daily') ~ " where settled_on = " ~ run_date()},
+        'counted': "select coalesce(sum(events), 0) from " ~ pair_days() ~ " as pairs where settled_on = " ~ run_date()},
     'ad_impressions': {
         'raw': ref('stg_platform__ad_impressions'),
         'counted': "select count(*) from " ~ ref('int_ad_impressions_daily') ~ " where settled_on = " ~ run_date() ~ " and reason is null"},

@@ -80,3 +80,33 @@ def test_dbt_sessions_run_without_jit(database_url):
     )
     assert result.success, result.exception
     assert result.result.results[0].agate_table.rows[0][0] == "off"
+
+
+def test_a_models_checks_stop_the_run_before_anything_is_published(conn, database_url):
+    """The row checks of a model's config run in its own transaction on what the run built: a day whose
+    rows break one fails at that model, and readers keep what they had."""
+    from tests.engine.scenario import Platform, at
+
+    p = Platform(conn)
+    video = p.video(p.user("seller", "SELLER"), 600)
+    p.event("START", p.user("viewer"), video, at(DAY - dt.timedelta(days=1), 10))
+    p.event("START", p.user("viewer2"), video, at(DAY, 10))
+    settings = Settings(_env_file=None, database_url=database_url)
+    assert all(r.succeeded for r in pipeline.run_days(settings, DAY - dt.timedelta(days=1), DAY))
+    published = conn.execute("SELECT * FROM analytics.fct_video_payouts ORDER BY 1, 2, 3").fetchall()
+    # the day before as a broken run could leave it: lifetime views that went backwards
+    conn.execute("UPDATE analytics.int_video_lifetime_daily SET views_through = -5 WHERE settled_on = %s", (DAY - dt.timedelta(days=1),))
+
+    [stopped] = pipeline.run_days(settings, DAY)
+
+    assert stopped.status == "FAILED" and "int_video_lifetime_daily fails its checks" in stopped.error, stopped.error
+    assert "lifetime views add up and only grow" in stopped.error
+    assert conn.execute("SELECT * FROM analytics.fct_video_payouts ORDER BY 1, 2, 3").fetchall() == published
+
+
+def test_the_configured_checks_are_data_tests_too(built, database_url):
+    """`dbt test --select test_name:configured_checks` runs every model's checks on its whole table."""
+    result = pipeline.invoke_dbt(database_url, ["test", "--select", "test_name:configured_checks"], pipeline.dbt_vars(built, DAY))
+    assert result.success, result.exception
+    tested = {r.node.attached_node.split(".")[-1] for r in result.result.results if r.node.resource_type == "test"}
+    assert {"int_pair_daily_shard_0", "fct_video_daily", "rpt_top_videos"} <= tested

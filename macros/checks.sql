@@ -1,0 +1,86 @@
+{#-
+    A model's row checks (config `checks` in its YAML), enforced by its materialization on the rows the
+    run built, in the model's own transaction, before anything is swapped in or published: a failing
+    check stops the model, so the run publishes nothing. One query per model instead of a test node per
+    model (which dbt would run after the model and before its children: on every day's critical path).
+    The same checks run as the data test `configured_checks` (`dbt test`, docs), on the whole table.
+
+    checks: {
+      key: the columns that together identify a row (the grain),
+      unique: more column lists that identify a row,
+      not_null: columns that must have a value,
+      expressions: {name: condition every row satisfies},
+      references: [{column, to: a model's name, field}]: each value of column is one of `to`'s field,
+      agrees_with: [{model, keys, sums}]: each row's sums columns are the sums of `model`'s rows (the run's
+        rows, when it is built in this run) with the same keys, and every key of `model` has a row
+    }
+    A failing check is one row: the check's name and how many rows (for a reference: values) break it.
+-#}
+{% macro row_check_problems(relation, checks) -%}
+with checked as (
+    select * from {{ relation }}
+),
+
+counts as (
+    select
+        0 as "(none)"
+        {%- for column in checks.get('not_null') or [] %},
+        count(*) filter (where {{ column }} is null) as "{{ column }} is null"
+        {%- endfor %}
+        {%- for name, condition in (checks.get('expressions') or {}).items() %},
+        count(*) filter (where not coalesce(({{ condition }}), false)) as "{{ name }}"
+        {%- endfor %}
+    from checked
+),
+
+problems as (
+    select key as problem, value::bigint as rows
+    from counts cross join lateral jsonb_each_text(to_jsonb(counts))
+    {%- for key in ([checks.get('key')] if checks.get('key') else []) + (checks.get('unique') or []) %}
+    union all
+    select 'duplicate {{ key | join(", ") }}', count(*)
+    from (select 1 from checked group by {{ key | join(', ') }} having count(*) > 1) as duplicates
+    {%- endfor %}
+    {%- for reference in checks.get('references') or [] %}
+    union all
+    -- values missing from the referenced relation, read once (EXCEPT), not looked up row by row
+    select '{{ reference.column }} not in {{ reference.to }}.{{ reference.field }}', count(*)
+    from (
+        select {{ reference.column }} from checked where {{ reference.column }} is not null
+        except
+        select {{ reference.field }} from {{ model_relation(reference.to) }}
+    ) as missing
+    {%- endfor %}
+    {%- for agreement in checks.get('agrees_with') or [] %}
+    union all
+    select '{{ agreement.sums | join(", ") }} are the sums of {{ agreement.model }}', count(*)
+    from checked
+    full join (
+        select {{ agreement['keys'] | join(', ') }}{% for column in agreement.sums %}, sum({{ column }}) as {{ column }}{% endfor %}
+        from {{ staged(model_relation(agreement.model)) }}
+        {%- if is_settlement_run() %} where settled_on = {{ run_date() }}{% endif %}
+        group by {{ agreement['keys'] | join(', ') }}
+    ) as summed using ({{ agreement['keys'] | join(', ') }})
+    where checked is null
+       {%- for column in agreement.sums %} or checked.{{ column }} is distinct from coalesce(summed.{{ column }}, 0){% endfor %}
+    {%- endfor %}
+)
+
+select * from problems where rows > 0
+{%- endmacro %}
+
+{#- In a materialization: stops the model when a check of its config fails on `relation` (what it built). -#}
+{% macro enforce_checks(relation) %}
+    {%- set checks = config.get('checks') -%}
+    {%- if not checks or not execute -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set problems = run_query(row_check_problems(relation, checks)) -%}
+    {%- if problems.rows | length > 0 -%}
+        {%- set failed = [] -%}
+        {%- for problem, rows in problems.rows -%}
+            {%- do failed.append(problem ~ " (" ~ rows ~ " rows)") -%}
+        {%- endfor -%}
+        {{ exceptions.raise_compiler_error(this.identifier ~ " fails its checks, so nothing is published: " ~ failed | join('; ')) }}
+    {%- endif -%}
+{% endmacro %}
