@@ -160,6 +160,13 @@
     {%- call statement('publish', fetch_result=False) -%}
         {{ publish_statements(run_id, row_counts) }}
     {%- endcall -%}
+    {#- the published periods' statistics follow their rows (the next run's plans read them), after the
+        publish, outside its transaction: a sample, milliseconds -#}
+    {%- call statement('analyze_published', fetch_result=False) -%}
+        {%- for node in published_models() if node.config.materialized == 'period_slice' %}
+        analyze {{ model_relation(node.name) }};
+        {%- endfor %}
+    {%- endcall -%}
     {{ log("published " ~ settlement_run_date() ~ " (run " ~ run_id ~ ")", info=true) }}
     {{ return('') }}
 {% endmacro %}
