@@ -25,45 +25,32 @@ with impressions as (
 
 -- The watch events from the slack before the run date to its end that crossed ad slots by playing, and
 -- counted: not turned down on their own day (the run date's, or the day before's, settled before it).
-crossings as (
+-- Materialized: its anti-join runs on the events, whose numbers the planner knows, never under the join
+-- with the impressions (estimated at a row or so, it would be run once per impression).
+crossings as materialized (
     select
         events.user_id,
         events.video_id,
         events.occurred_at as crossed_at,
         {{ slots_crossed('events.position_seconds', 'events.watched_seconds') }} as slots
     from {{ ref('stg_platform__watch_events') }} as events
+    left join {{ ref('int_watch_events_turned_down') }} as turned_down
+        on turned_down.settled_on in ({{ run_date() }} - 1, {{ run_date() }})
+       and turned_down.user_id = events.user_id and turned_down.event_id = events.event_id
     where events.occurred_at >= {{ day_start(0) }} - {{ quality_slack() }}
       and events.occurred_at < {{ day_start(1) }}
       and {{ crosses_a_slot('events.position_seconds', 'events.watched_seconds') }}
-      and not exists (
-          select 1 from {{ ref('int_watch_events_turned_down') }} as turned_down
-          where turned_down.settled_on in ({{ run_date() }} - 1, {{ run_date() }})
-            and turned_down.user_id = events.user_id and turned_down.event_id = events.event_id
-      )
+      and turned_down.event_id is null
 ),
 
-played_today as (
-    select distinct impressions.event_id, impressions.user_id
+-- The next day's first seconds may hold the event that played an impression of the run date's last
+-- seconds: those events are judged here, from each pair's state at the end of the run date (its latest
+-- counted event within the window), with the watch credit, one after the other.
+near_midnight as (
+    select distinct user_id, video_id
     from impressions
-    join crossings
-        on crossings.user_id = impressions.user_id
-       and crossings.video_id = impressions.video_id
-       and impressions.slot::bigint <@ crossings.slots
-       and impressions.occurred_at between crossings.crossed_at - {{ quality_slack() }}
-                                       and crossings.crossed_at + {{ quality_slack() }}
-    where impressions.own_reason is null
-),
-
--- Impressions in the run date's last seconds not played by then: the next day's first seconds may hold
--- the event that played them. Those events are judged here, from each pair's state at the end of the run
--- date (its latest counted event within the window), with the watch credit, one after the other.
-before_midnight as (
-    select impressions.*
-    from impressions
-    left join played_today on played_today.event_id = impressions.event_id and played_today.user_id = impressions.user_id
-    where impressions.own_reason is null
-      and played_today.event_id is null
-      and impressions.occurred_at >= {{ day_start(1) }} - {{ quality_slack() }}
+    where own_reason is null
+      and occurred_at >= {{ day_start(1) }} - {{ quality_slack() }}
 ),
 
 after_midnight as (
@@ -77,19 +64,20 @@ after_midnight as (
         events.watched_seconds,
         events.position_seconds
     from {{ ref('stg_platform__watch_events') }} as events
+    join near_midnight on near_midnight.user_id = events.user_id and near_midnight.video_id = events.video_id
     left join {{ ref('stg_platform__videos') }} as videos on videos.video_id = events.video_id
     where events.occurred_at >= {{ day_start(1) }}
       and events.occurred_at <= {{ day_start(1) }} + {{ quality_slack() }}
-      and (events.user_id, events.video_id) in (select user_id, video_id from before_midnight)
       and {{ watch_event_reason('events', 'videos') }} is null
 ),
 
 state_at_midnight as (
     select distinct on (pairs.user_id, pairs.video_id) pairs.user_id, pairs.video_id, pairs.last_counted_at, pairs.credit_left
     from {{ pair_days() }} as pairs
+    join (select distinct user_id, video_id from after_midnight) as pending
+        on pending.user_id = pairs.user_id and pending.video_id = pairs.video_id
     where pairs.settled_on between {{ run_date() }} - {{ view_window_days() }} and {{ run_date() }}
       and pairs.last_counted_at is not null
-      and (pairs.user_id, pairs.video_id) in (select user_id, video_id from after_midnight)
       -- (read only when such an event exists)
       and exists (select 1 from after_midnight)
     order by pairs.user_id, pairs.video_id, pairs.last_counted_at desc
@@ -122,20 +110,20 @@ after_midnight_crossings as (
       and {{ crosses_a_slot('after_midnight.position_seconds', 'after_midnight.watched_seconds') }}
 ),
 
-played_after_midnight as (
-    select distinct before_midnight.event_id, before_midnight.user_id
-    from before_midnight
-    join after_midnight_crossings as crossings
-        on crossings.user_id = before_midnight.user_id
-       and crossings.video_id = before_midnight.video_id
-       and before_midnight.slot::bigint <@ crossings.slots
-       and before_midnight.occurred_at >= crossings.crossed_at - {{ quality_slack() }}
-),
-
 played as (
-    select event_id, user_id from played_today
-    union
-    select event_id, user_id from played_after_midnight
+    select distinct impressions.event_id, impressions.user_id
+    from impressions
+    join (
+        select * from crossings
+        union all
+        select * from after_midnight_crossings
+    ) as crossings
+        on crossings.user_id = impressions.user_id
+       and crossings.video_id = impressions.video_id
+       and impressions.slot::bigint <@ crossings.slots
+       and impressions.occurred_at between crossings.crossed_at - {{ quality_slack() }}
+                                       and crossings.crossed_at + {{ quality_slack() }}
+    where impressions.own_reason is null
 ),
 
 judged as (
