@@ -165,7 +165,6 @@ async def test_seller_payouts_for_a_day_week_and_month(client, settled, event_da
         assert by_video[videos["short"]["id"]]["ads"] == []
 
 
-@pytest.mark.calendar
 async def test_late_views_of_a_closed_day_are_adjustments_of_the_next_day(
     client, make_account, add_ads, upload, event_day, api_settings, test_settings, conn
 ):
@@ -286,7 +285,6 @@ async def test_top_videos_platform_wide_and_per_seller(client, settled, event_da
     assert {row["video_id"] for row in own.json()["by_views"]} == {videos["long"]["id"], videos["short"]["id"]}
 
 
-@pytest.mark.calendar
 async def test_video_stats_over_a_date_range(client, settled, event_day):
     seller_a, _, videos = settled
     first, last = event_day - dt.timedelta(days=3), event_day + dt.timedelta(days=3)

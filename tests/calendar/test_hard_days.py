@@ -13,9 +13,9 @@ from settlement import clock
 from settlement.config import PROJECT_ROOT
 
 HARD_DAYS = {
-    "first-of-month": "2027-06-01T00:30:00+09:00",  # yesterday ends May; this week spans two months
+    # a Monday and the 1st of a month: yesterday ends an ISO week and a month
+    "monday-the-first": "2027-02-01T00:30:00+09:00",
     "second-of-month": "2026-12-02T00:30:00+09:00",  # yesterday is the 1st, the day before it in another month
-    "monday": "2027-03-15T00:30:00+09:00",  # yesterday ends an ISO week
     "new-year": "2027-01-01T00:30:00+09:00",  # yesterday ends the year; ISO week 53 of 2026 goes on
     "after-leap-day": "2028-03-01T00:30:00+09:00",  # yesterday is February 29
     "midnight": "2026-12-31T23:59:50+09:00",  # midnight, a new month and a new year pass during the run

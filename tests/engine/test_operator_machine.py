@@ -224,7 +224,7 @@ def operator_machine(database_url: str):
     return Operator
 
 
-@pytest.mark.parametrize("steps", [examples(6, 20)])
+@pytest.mark.parametrize("steps", [examples(10, 25)])
 def test_no_sequence_of_commands_breaks_the_ledger(database_url, steps):
     run_state_machine_as_test(
         operator_machine(database_url), settings=settings(max_examples=examples(1, 15), stateful_step_count=steps)
