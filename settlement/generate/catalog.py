@@ -98,15 +98,17 @@ def insert_users(conn, rng, config: GenerateConfig, first_day_start: dt.datetime
     return ids
 
 
-def video_durations(rng: np.random.Generator, count: int) -> np.ndarray:
-    seconds = rng.lognormal(np.log(MEDIAN_VIDEO_SECONDS), VIDEO_SECONDS_SIGMA, count)
-    return np.clip(np.rint(seconds), SHORTEST_VIDEO, LONGEST_VIDEO).astype(np.int64)
+def video_durations(rng: np.random.Generator, count: int, shortest: int = SHORTEST_VIDEO) -> np.ndarray:
+    """Lengths from 1 minute to 1 hour, most around 8 minutes; with a longer shortest length, the same
+    curve moved up to start there (up to an hour, or twice the shortest when that is longer)."""
+    seconds = rng.lognormal(np.log(MEDIAN_VIDEO_SECONDS), VIDEO_SECONDS_SIGMA, count) + (shortest - SHORTEST_VIDEO)
+    return np.clip(np.rint(seconds), shortest, max(LONGEST_VIDEO, 2 * shortest)).astype(np.int64)
 
 
 def insert_videos(conn, rng, config: GenerateConfig, seller_ids: np.ndarray, first_day_start) -> tuple:
     ids = reserve_ids(conn, "videos", config.videos)
     owners = seller_ids[draw(rng, zipf_cdf(rng, len(seller_ids), SELLER_CATALOG_EXPONENT), len(ids))]
-    durations = video_durations(rng, len(ids))
+    durations = video_durations(rng, len(ids), shortest=config.min_video_minutes * 60)
     conn.execute(
         """
         INSERT INTO videos (id, seller_id, title, description, video_url, duration_seconds, status, created_at)

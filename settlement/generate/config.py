@@ -19,6 +19,7 @@ class GenerateConfig:
     ads: int | None = None  # default: max(5, videos / 50)
     first_day: dt.date | None = None  # default: `days` days before today, so the last day is yesterday
     popularity_exponent: float = VIDEO_POPULARITY_EXPONENT
+    min_video_minutes: int = 1  # every video at least this long (30: every one has 5 ad slots or more)
 
     def resolved(self, time_zone: str) -> "GenerateConfig":
         """This config with its defaults filled in, checked."""
@@ -41,6 +42,7 @@ class GenerateConfig:
                 ("events_per_day", self.events_per_day, 0),
                 ("sellers", self.sellers, 1),
                 ("ads", self.ads, 0),
+                ("min_video_minutes", self.min_video_minutes, 1),
             )
             if value is not None and value < least
         ]
