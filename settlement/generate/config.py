@@ -20,6 +20,9 @@ class GenerateConfig:
     first_day: dt.date | None = None  # default: `days` days before today, so the last day is yesterday
     popularity_exponent: float = VIDEO_POPULARITY_EXPONENT
     min_video_minutes: int = 1  # every video at least this long (30: every one has 5 ad slots or more)
+    # Events on each day, first to last, instead of events_per_day on every one (a measured day after
+    # lighter days of history, in one catalog); days is then its length.
+    daily_events: tuple[int, ...] | None = None
 
     def resolved(self, time_zone: str) -> "GenerateConfig":
         """This config with its defaults filled in, checked."""
@@ -27,8 +30,9 @@ class GenerateConfig:
             self,
             sellers=self.sellers if self.sellers is not None else max(1, self.users // 20),
             ads=self.ads if self.ads is not None else max(5, self.videos // 50),
-            first_day=self.first_day or default_first_day(self.days, time_zone),
+            days=len(self.daily_events) if self.daily_events is not None else self.days,
         )
+        config = replace(config, first_day=config.first_day or default_first_day(config.days, time_zone))
         config.check()
         return config
 
@@ -52,12 +56,22 @@ class GenerateConfig:
             problems.append(f"seed must be in 0 .. 2**63 - 1 (got {self.seed})")
         if self.popularity_exponent < 0:
             problems.append("popularity_exponent must not be negative")
+        if self.daily_events is not None and any(events < 0 for events in self.daily_events):
+            problems.append("daily_events cannot be negative")
         if problems:
             raise ValueError("bad generate config: " + "; ".join(problems))
 
     @property
     def last_day(self) -> dt.date:
         return self.first_day + dt.timedelta(days=self.days - 1)
+
+    def events_on(self, day_index: int) -> int:
+        """The watch events of the day_index-th generated day."""
+        return self.daily_events[day_index] if self.daily_events is not None else self.events_per_day
+
+    @property
+    def total_events(self) -> int:
+        return sum(self.events_on(n) for n in range(self.days))
 
 
 @dataclass

@@ -100,7 +100,7 @@ def load_days(conn: psycopg.Connection, config, catalog: Catalog, days: list[Day
         psycopg.connect(conn.info.dsn, password=conn.info.password) as keys_conn,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="registry") as registry,
         produced(config, catalog, days) as chunks,
-        progress_bar(config.events_per_day * len(days), progress) as bar,
+        progress_bar(config.total_events, progress) as bar,
         conn.cursor() as cursor,
         keys_conn.cursor() as keys_cursor,
     ):

@@ -37,7 +37,7 @@ def produce_chunks(config: GenerateConfig, catalog: Catalog, days: list[Day]) ->
     counters = {"events": 0, "impressions": 0}
     for day in days:
         rng = np.random.default_rng([config.seed, 1, catalog.event_salt, day.index])
-        sessions = plan_day(rng, config.events_per_day, catalog, history, day.seconds)
+        sessions = plan_day(rng, config.events_on(day.index), catalog, history, day.seconds)
         history.remember(sessions)
         impressions = []
         for events, chunk_impressions in day_events(rng, sessions, catalog, day):
@@ -73,7 +73,7 @@ def produced(config: GenerateConfig, catalog: Catalog, days: list[Day]) -> Itera
     """The chunks, generated a few ahead by a child process when there are many: a process, not a
     thread, so generating never holds up the COPY stream on the GIL and both cores work. Few are
     generated right here (starting a process would cost more than it saves)."""
-    if config.events_per_day * len(days) <= INLINE_EVENTS:
+    if config.total_events <= INLINE_EVENTS:
         yield produce_chunks(config, catalog, days)
         return
     # fork: the child starts at once and shares the catalog; it never touches the parent's connection

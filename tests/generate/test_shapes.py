@@ -1,5 +1,5 @@
 """The generator's shapes beside its default one, for the scaling benchmark: few videos with many viewers,
-many videos, impression-heavy days. Each is deterministic for a seed and has the property it is made for."""
+many videos, impression-heavy days, and days of different volumes. Each is deterministic for a seed and has the property it is made for."""
 
 import dataclasses
 import datetime as dt
@@ -78,6 +78,26 @@ def test_impression_heavy_every_video_half_an_hour_with_every_slot_filled(genera
     assert heavy > 1.3 * default and heavy > 0.1
 
 
-def test_a_shortest_video_under_a_minute_is_refused():
-    with pytest.raises(ValueError, match="min_video_minutes"):
-        dataclasses.replace(IMPRESSION_HEAVY, min_video_minutes=0).resolved("Asia/Seoul")
+def test_days_of_their_own_volumes_in_one_catalog(migrated_database):
+    url = migrated_database()
+    config = GenerateConfig(videos=30, users=300, daily_events=(500, 0, 2_000), seed=25, first_day=DAY)
+    report = generate(url, config, progress=False, settings=settings_for(url))
+    assert (report.first_day, report.last_day) == (DAY, DAY + dt.timedelta(days=2))
+    with psycopg.connect(url) as conn:
+        per_day = conn.execute(
+            "SELECT (occurred_at AT TIME ZONE 'Asia/Seoul')::date, count(*) FROM watch_events GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        assert per_day == [(DAY, 500), (DAY + dt.timedelta(days=2), 2_000)]
+        assert scalar(conn, "SELECT count(*) FROM videos") == 30
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"min_video_minutes": 0}, "min_video_minutes"),
+        ({"daily_events": (10, -1)}, "daily_events"),
+    ],
+)
+def test_bad_shapes_are_refused_with_a_clear_message(change, message):
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(IMPRESSION_HEAVY, **change).resolved("Asia/Seoul")
