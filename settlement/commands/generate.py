@@ -55,15 +55,19 @@ COUNT = CountParam()
               help="Zipf exponent of the videos' popularity (0: all alike; lower: most videos play).")
 @click.option("--min-video-minutes", type=int, default=1, show_default=True,
               help="Shortest video (30: every video has 5 ad slots or more, all filled).")
+@click.option("--attack-share", type=float, default=0.0, show_default=True,
+              help="Share of each day's events that is attack traffic the quality gate must turn down or that "
+                   "earns nothing: bursts, seeks past ad slots, copies of recorded ids, self-views, values at the limits.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def command(
-    videos, users, sellers, ads, days, events_per_day, seed, first_day, popularity_exponent, min_video_minutes, quiet,
+    videos, users, sellers, ads, days, events_per_day, seed, first_day, popularity_exponent, min_video_minutes,
+    attack_share, quiet,
 ) -> None:
     settings = get_settings()
     config = GenerateConfig(
         videos=videos, users=users, days=days, events_per_day=events_per_day, seed=seed,
         sellers=sellers, ads=ads, first_day=first_day, popularity_exponent=popularity_exponent,
-        min_video_minutes=min_video_minutes,
+        min_video_minutes=min_video_minutes, attack_share=attack_share,
     )  # fmt: skip
     try:
         config = config.resolved(settings.timezone)

@@ -14,6 +14,7 @@ The modules, one reason to change each:
 - catalog: users, sellers, videos, ads, their slots, and who watches what (popularity);
 - rows: columns of numpy arrays (watch events, ad impressions) and the platform days they fall on;
 - sessions: how honest viewers watch: sessions, progress reports, pauses, returns, ad impressions;
+- attacks: a share of the day's events the quality gate must turn down, or that earns nothing;
 - codec: PostgreSQL's binary COPY format, time-ordered event ids;
 - producer: a day's chunks, generated in a child process while the parent loads;
 - loader: the entry point, generate(): the catalog, then the days' chunks COPYed in.

@@ -18,11 +18,21 @@ PLACEHOLDER_PASSWORD_HASH = "!synthetic: no password verifies against this"
 
 
 @dataclass
+class Attackers:
+    """Accounts that only send attack traffic (settlement.generate.attacks), and the rules they aim at."""
+
+    burst_groups: np.ndarray  # (groups, accounts per group) user ids: day n bursts from group n % groups
+    others: np.ndarray  # user ids of the accounts that seek and send values at the limits
+    slack_seconds: int  # what a burst's reports claim each: the slack the quality gate grants
+
+
+@dataclass
 class Catalog:
     """The generated users and videos, as arrays indexed by a dense position, and who watches what."""
 
     user_ids: np.ndarray
     video_ids: np.ndarray
+    video_sellers: np.ndarray  # per video: its seller's position in user_ids
     durations: np.ndarray
     user_cdf: np.ndarray
     video_cdf: np.ndarray
@@ -32,6 +42,7 @@ class Catalog:
     slot_seconds: int
     event_salt: int
     rows: dict[str, int] = field(default_factory=dict)
+    attackers: Attackers | None = None
 
 
 def create_catalog(conn: psycopg.Connection, config: GenerateConfig, settings: Settings) -> Catalog:
@@ -40,13 +51,14 @@ def create_catalog(conn: psycopg.Connection, config: GenerateConfig, settings: S
         "SELECT %s::date::timestamp AT TIME ZONE %s", (config.first_day, settings.timezone)
     ).fetchone()[0]
     user_ids = insert_users(conn, rng, config, first_day_start)
-    video_ids, durations = insert_videos(conn, rng, config, user_ids[: config.sellers], first_day_start)
+    video_ids, video_sellers, durations = insert_videos(conn, rng, config, user_ids[: config.sellers], first_day_start)
     insert_ads(conn, rng, config)
     slot_start, slot_count, slot_ads = fill_slots(conn, config.seed, video_ids)
     stream_rng = np.random.default_rng([config.seed, int(user_ids[0]), int(video_ids[0])])
     return Catalog(
         user_ids=user_ids,
         video_ids=video_ids,
+        video_sellers=video_sellers,
         durations=durations,
         user_cdf=zipf_cdf(rng, len(user_ids), USER_ACTIVITY_EXPONENT),
         video_cdf=zipf_cdf(rng, len(video_ids), config.popularity_exponent),
@@ -106,8 +118,10 @@ def video_durations(rng: np.random.Generator, count: int, shortest: int = SHORTE
 
 
 def insert_videos(conn, rng, config: GenerateConfig, seller_ids: np.ndarray, first_day_start) -> tuple:
+    """The videos' ids, their sellers (positions in seller_ids, the users' first ones) and lengths."""
     ids = reserve_ids(conn, "videos", config.videos)
-    owners = seller_ids[draw(rng, zipf_cdf(rng, len(seller_ids), SELLER_CATALOG_EXPONENT), len(ids))]
+    sellers = draw(rng, zipf_cdf(rng, len(seller_ids), SELLER_CATALOG_EXPONENT), len(ids))
+    owners = seller_ids[sellers]
     durations = video_durations(rng, len(ids), shortest=config.min_video_minutes * 60)
     conn.execute(
         """
@@ -127,7 +141,7 @@ def insert_videos(conn, rng, config: GenerateConfig, seller_ids: np.ndarray, fir
             "first_day_start": first_day_start,
         },
     )
-    return ids, durations
+    return ids, sellers, durations
 
 
 def ad_contracts(rng: np.random.Generator, config: GenerateConfig) -> tuple[list[dt.date], list[dt.date]]:

@@ -51,10 +51,15 @@ def event_uuids(occurred_us: np.ndarray, counter: int, salt: int, table: int) ->
     """Time-ordered uuids (version 7 layout): unix milliseconds, then 12 bits of sub-millisecond time,
     then the variant, a table bit, the run's salt and a counter. Ids never repeat within a run, differ
     between appending runs, and events written in time order get ascending ids (index locality)."""
+    return numbered_uuids(occurred_us, np.arange(counter, counter + len(occurred_us), dtype=np.uint64), salt, table)
+
+
+def numbered_uuids(occurred_us: np.ndarray, numbers: np.ndarray, salt: int, table: int) -> np.ndarray:
+    """event_uuids of events numbered `numbers` by the run's counter (the ids of some of them again)."""
     unix_ms, micros = np.divmod(occurred_us + UNIX_MS_AT_PG_EPOCH * 1000, 1000)
     high = unix_ms.astype(np.uint64) << np.uint64(16) | np.uint64(0x7000) | (micros * 4096 // 1000).astype(np.uint64)
     prefix = 0x8000_0000_0000_0000 | table << 61 | salt << 40
-    low = np.uint64(prefix) + np.arange(counter, counter + len(occurred_us), dtype=np.uint64)
+    low = np.uint64(prefix) + numbers.astype(np.uint64)
     ids = np.empty((len(occurred_us), 2), dtype=">u8")
     ids[:, 0], ids[:, 1] = high, low
     return ids.view("V16").ravel()
@@ -70,9 +75,15 @@ def encode_keys(ids: np.ndarray, user_ids: np.ndarray) -> bytes:
 
 
 def encode_watch_events(events: WatchEvents, received_us: np.ndarray, counter: int, salt: int) -> tuple[bytes, bytes]:
-    """The events' COPY data and their keys'. kind, the one text column, goes last: each tuple is laid
-    out with room for the longest kind, and the unused tail bytes of shorter kinds are cut out afterwards."""
+    """The events' COPY data and their keys'."""
     ids = event_uuids(events.occurred_us, counter, salt, table=0)
+    return encode_watch_rows(events, received_us, ids), encode_keys(ids, events.user_id)
+
+
+def encode_watch_rows(events: WatchEvents, received_us: np.ndarray, ids: np.ndarray) -> bytes:
+    """COPY data of watch events with these ids (COPY_COLUMNS["watch_events"]). kind, the one text
+    column, goes last: each tuple is laid out with room for the longest kind, and the unused tail bytes
+    of shorter kinds are cut out afterwards."""
     tuples = copy_tuples(
         [
             ("V16", ids),
@@ -89,8 +100,7 @@ def encode_watch_events(events: WatchEvents, received_us: np.ndarray, counter: i
     tuples["size7"] = KIND_LENGTH[events.kind]
     width = tuples.dtype.itemsize
     used = np.arange(width) < width - (KIND_TEXT.dtype.itemsize - KIND_LENGTH)[:, None]  # per kind
-    data = tuples.view(np.uint8).reshape(-1, width)[used[events.kind]].tobytes()
-    return data, encode_keys(ids, events.user_id)
+    return tuples.view(np.uint8).reshape(-1, width)[used[events.kind]].tobytes()
 
 
 def encode_ad_impressions(

@@ -20,6 +20,9 @@ class GenerateConfig:
     first_day: dt.date | None = None  # default: `days` days before today, so the last day is yesterday
     popularity_exponent: float = VIDEO_POPULARITY_EXPONENT
     min_video_minutes: int = 1  # every video at least this long (30: every one has 5 ad slots or more)
+    # Share of each day's events that is attack traffic (settlement.generate.attacks): events the quality
+    # gate must turn down, or that earn nothing. They are part of events_per_day, not added to it.
+    attack_share: float = 0.0
     # Events on each day, first to last, instead of events_per_day on every one (a measured day after
     # lighter days of history, in one catalog); days is then its length.
     daily_events: tuple[int, ...] | None = None
@@ -56,6 +59,8 @@ class GenerateConfig:
             problems.append(f"seed must be in 0 .. 2**63 - 1 (got {self.seed})")
         if self.popularity_exponent < 0:
             problems.append("popularity_exponent must not be negative")
+        if not 0 <= self.attack_share <= 1:
+            problems.append(f"attack_share must be in 0 .. 1 (got {self.attack_share})")
         if self.daily_events is not None and any(events < 0 for events in self.daily_events):
             problems.append("daily_events cannot be negative")
         if problems:
@@ -66,7 +71,7 @@ class GenerateConfig:
         return self.first_day + dt.timedelta(days=self.days - 1)
 
     def events_on(self, day_index: int) -> int:
-        """The watch events of the day_index-th generated day."""
+        """The watch events of the day_index-th generated day (attack traffic included)."""
         return self.daily_events[day_index] if self.daily_events is not None else self.events_per_day
 
     @property

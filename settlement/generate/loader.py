@@ -13,6 +13,7 @@ from psycopg import sql
 
 from settlement import migrations
 from settlement.config import Settings, get_settings
+from settlement.generate.attacks import create_attackers
 from settlement.generate.catalog import Catalog, create_catalog
 from settlement.generate.codec import COPY_SIGNATURE, COPY_TRAILER, copy_statement, registry_copy_statement
 from settlement.generate.config import GenerateConfig, GenerateReport
@@ -31,6 +32,8 @@ def generate(
     started = time.perf_counter()
     with psycopg.connect(database_url) as conn:
         catalog = create_catalog(conn, config, settings)
+        if config.attack_share:
+            create_attackers(conn, config, settings, catalog)
         days = day_bounds(conn, config.first_day, config.last_day, settings.timezone)
         migrations.ensure_day_partitions(conn, config.first_day, config.last_day, settings.timezone)
         conn.commit()
@@ -89,13 +92,31 @@ def progress_bar(total: int, enabled: bool):
     )
 
 
+# Copies of recorded events (attack traffic) are COPYed here, then kept in duplicate_events with their
+# raw row as record_watch_event() keeps a copy (migration 0009), in the order they arrived.
+COPIES_TABLE = "generated_copies"
+CREATE_COPIES_TABLE = f"""
+    CREATE TEMPORARY TABLE IF NOT EXISTS {COPIES_TABLE} (LIKE watch_events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"""
+RECORD_COPIES = f"""
+    INSERT INTO duplicate_events (source, event_id, occurred_at, received_at, raw_row)
+    SELECT 'watch_events', event_id, occurred_at, received_at, jsonb_build_object(
+               'event_id', event_id, 'kind', kind, 'user_id', user_id, 'video_id', video_id,
+               'occurred_at', occurred_at, 'position_seconds', position_seconds,
+               'watched_seconds', watched_seconds, 'received_at', received_at)
+    FROM {COPIES_TABLE}
+    ORDER BY received_at, event_id"""
+
+
 def load_days(conn: psycopg.Connection, config, catalog: Catalog, days: list[Day], progress: bool) -> dict:
     """COPYs each day's watch events chunk by chunk, then its ad impressions, and commits the day.
     The events' keys go into the registry over a second connection at the same time, so that a
     second server process (and core) carries the registry's index. The keys commit just before the
-    day's events: no event is ever without its key. A failure between the two commits leaves keys of
-    events never loaded: ids of this catalog's salt, which nothing else draws."""
-    loaded = {"watch_events": 0, "ad_impressions": 0}
+    day's events: no event is ever without its key, and no copy is recorded before the key it copies.
+    A failure between the two commits leaves keys of events never loaded: ids of this catalog's salt,
+    which nothing else draws."""
+    loaded = {"watch_events": 0, "ad_impressions": 0, **({"duplicate_events": 0} if config.attack_share else {})}
+    if config.attack_share:
+        conn.execute(CREATE_COPIES_TABLE)
     with (
         psycopg.connect(conn.info.dsn, password=conn.info.password) as keys_conn,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="registry") as registry,
@@ -113,12 +134,17 @@ def load_days(conn: psycopg.Connection, config, catalog: Catalog, days: list[Day
             table = "ad_impressions" if chunk.impressions else "watch_events"
             keys_copied = registry.submit(copy_binary, keys_cursor, registry_copy_statement(table), [chunk.keys])
             copy_binary(cursor, copy_statement(table, partitions[chunk.day.day].get(table)), [chunk.data])
+            if chunk.copy_rows:
+                copy_binary(cursor, copy_statement("watch_events", COPIES_TABLE), [chunk.copies])
+                loaded["duplicate_events"] += chunk.copy_rows
             keys_copied.result()
             loaded[table] += chunk.rows
             if chunk.impressions:  # the day's last chunk
                 keys_conn.commit()
+                if config.attack_share:
+                    cursor.execute(RECORD_COPIES)
                 conn.commit()
                 bar.set_postfix_str(f"{chunk.day.day} committed", refresh=False)
             else:
-                bar.update(chunk.rows)
+                bar.update(chunk.rows + chunk.copy_rows)
     return loaded

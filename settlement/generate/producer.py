@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from settlement.generate.attacks import plan_attack
 from settlement.generate.catalog import Catalog
 from settlement.generate.codec import encode_ad_impressions, encode_watch_events
 from settlement.generate.config import GenerateConfig
@@ -22,14 +23,17 @@ INLINE_EVENTS = 300_000  # up to this many events in all, no producer process
 
 @dataclass
 class Chunk:
-    """COPY data: a run of a day's watch events, or, closing the day, all its ad impressions; and the
-    data of their keys for the registry."""
+    """COPY data: a run of a day's watch events, or, closing the day, all its ad impressions; the data
+    of their keys for the registry; and copies of some of those events sent again (attack traffic), in
+    the watch events' columns, for duplicate_events."""
 
     day: Day
     data: bytes
     keys: bytes
     rows: int
     impressions: bool = False
+    copies: bytes = b""
+    copy_rows: int = 0
 
 
 def produce_chunks(config: GenerateConfig, catalog: Catalog, days: list[Day]) -> Iterator[Chunk]:
@@ -37,18 +41,29 @@ def produce_chunks(config: GenerateConfig, catalog: Catalog, days: list[Day]) ->
     counters = {"events": 0, "impressions": 0}
     for day in days:
         rng = np.random.default_rng([config.seed, 1, catalog.event_salt, day.index])
-        sessions = plan_day(rng, config.events_on(day.index), catalog, history, day.seconds)
+        attack = plan_attack(config, catalog, day) if config.attack_share else None
+        honest = config.events_on(day.index) - (attack.total if attack else 0)
+        sessions = plan_day(rng, honest, catalog, history, day.seconds)
         history.remember(sessions)
-        impressions = []
-        for events, chunk_impressions in day_events(rng, sessions, catalog, day):
+        if attack:
+            attack.choose_copies(honest + len(attack.events))
+        impressions, first = [], counters["events"]
+        for events, chunk_impressions, until_us in day_events(rng, sessions, catalog, day):
             received = received_after(rng, events.occurred_us)
+            if attack:
+                events, received = attack.merged_until(events, received, until_us)
             data, keys = encode_watch_events(events, received, counters["events"], catalog.event_salt)
-            yield Chunk(day, data, keys, len(events))
+            copies = attack.copies_of(
+                events, received, counters["events"] - first, counters["events"], catalog.event_salt
+            ) if attack else (b"", 0)
+            yield Chunk(day, data, keys, len(events), False, *copies)
             counters["events"] += len(events)
             impressions.append(chunk_impressions)
         day_impressions = AdImpressions.concat(impressions)
         day_impressions = day_impressions.take(np.argsort(day_impressions.occurred_us, kind="stable"))
         received = received_after(rng, day_impressions.occurred_us)
+        if attack:
+            day_impressions, received = attack.impressions_merged(day_impressions, received)
         data, keys = encode_ad_impressions(day_impressions, received, counters["impressions"], catalog.event_salt)
         counters["impressions"] += len(day_impressions)
         yield Chunk(day, data, keys, len(day_impressions), impressions=True)

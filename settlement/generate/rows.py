@@ -2,7 +2,7 @@
 they fall on."""
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import psycopg
@@ -39,6 +39,10 @@ def day_bounds(conn: psycopg.Connection, first: dt.date, last: dt.date, time_zon
 
 class Columns:
     """A dataclass of equally long numpy arrays, one per column."""
+
+    @classmethod
+    def empty(cls):
+        return cls(**{column.name: np.zeros(0, dtype=np.int64) for column in fields(cls)})
 
     def take(self, rows):
         return type(self)(**{name: values[rows] for name, values in vars(self).items()})

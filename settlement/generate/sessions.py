@@ -3,7 +3,7 @@ progress every ~30-60 s of play, maybe a PAUSE and a break, a STOP), viewers com
 later days, and ad impressions where the play passes a filled slot."""
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -83,6 +83,13 @@ def draw_sessions(rng, count: int, catalog: Catalog, history: History) -> Sessio
             user[who], video[who] = past.user[picked], past.video[picked]
             resume = past.end_position[picked]
             start_position[who] = np.where(resume < catalog.durations[video[who]] - RESUME_UNLESS_WITHIN, resume, 0)
+    return sessions_of(rng, user, video, start_position, catalog)
+
+
+def sessions_of(rng, user: np.ndarray, video: np.ndarray, start_position: np.ndarray, catalog: Catalog) -> Sessions:
+    """Sessions of these (user, video) pairs from these positions: how long each one plays (a share
+    to the end, the others some of what is left), reported every ~45 s of play; not yet scheduled."""
+    count = len(user)
     remaining = catalog.durations[video] - start_position
     share = np.where(rng.random(count) < COMPLETE_SHARE, 1.0, rng.beta(1.2, 2.0, count))
     played = np.clip(np.floor(remaining * share).astype(np.int64), np.minimum(remaining, SHORTEST_PLAY), remaining)
@@ -101,14 +108,22 @@ def draw_sessions(rng, count: int, catalog: Catalog, history: History) -> Sessio
 
 def plan_day(rng, events: int, catalog: Catalog, history: History, day_seconds: int) -> Sessions:
     """Sessions with exactly `events` events in all (the last one drawn is cut short), in start order."""
+    sessions = exact_sessions(rng, events, lambda count: draw_sessions(rng, count, catalog, history), day_seconds)
+    one_session_at_a_time(rng, sessions, catalog)
+    return sessions.take(np.argsort(sessions.start_us, kind="stable"))
+
+
+def exact_sessions(rng, events: int, draw_part: Callable[[int], Sessions], day_seconds: int) -> Sessions:
+    """Sessions of draw_part(count) until they have exactly `events` events in all (the last one drawn is
+    cut short), scheduled on the day."""
     parts, total, per_session = [], 0, ESTIMATED_EVENTS_PER_SESSION
     while total < events:
-        part = draw_sessions(rng, int((events - total) / per_session * 1.05) + 16, catalog, history)
+        part = draw_part(int((events - total) / per_session * 1.05) + 16)
         parts.append(part)
         total += int(part.events.sum())
         per_session = total / sum(len(p) for p in parts)
     if not parts:
-        return draw_sessions(rng, 0, catalog, history)
+        return draw_part(0)
     sessions = Sessions.concat(parts)
     through = np.cumsum(sessions.events)
     last = int(np.searchsorted(through, events))
@@ -117,8 +132,7 @@ def plan_day(rng, events: int, catalog: Catalog, history: History, day_seconds: 
     sessions.played[last] = sessions.played[last] * reports // sessions.reports[last]
     sessions.reports[last] = reports  # 0 leaves a lone START: a client that died right away
     schedule(rng, sessions, day_seconds)
-    one_session_at_a_time(rng, sessions, catalog)
-    return sessions.take(np.argsort(sessions.start_us, kind="stable"))
+    return sessions
 
 
 def schedule(rng, sessions: Sessions, day_seconds: int) -> None:
@@ -226,10 +240,11 @@ def chunk_bounds(events_per_session: np.ndarray, chunk_events: int) -> list[int]
     return bounds if len(bounds) > 1 else [0, 0]
 
 
-def day_events(rng, sessions: Sessions, catalog: Catalog, day: Day) -> Iterator[tuple[WatchEvents, AdImpressions]]:
+def day_events(rng, sessions: Sessions, catalog: Catalog, day: Day) -> Iterator[tuple[WatchEvents, AdImpressions, int]]:
     """The day's watch events in time order, chunk by chunk, with the ad impressions of each chunk's
-    sessions. Sessions are in start order, so no later chunk has an event before the next chunk's first
-    start: events up to it are final, the rest wait for the next chunk."""
+    sessions and the time (microseconds, as occurred_us) before which the day has no other event: the
+    next chunk's first start, or the day's end. Sessions are in start order, so no later chunk has an
+    event before the next chunk's first start: events up to it are final, the rest wait for the next chunk."""
     waiting = None
     bounds = chunk_bounds(sessions.events, CHUNK_EVENTS)
     for low, high in zip(bounds, bounds[1:]):
@@ -237,10 +252,12 @@ def day_events(rng, sessions: Sessions, catalog: Catalog, day: Day) -> Iterator[
         if waiting is not None:
             events = WatchEvents.concat([waiting, events])
         events = events.take(np.argsort(events.occurred_us, kind="stable"))
-        final = len(events) if high == len(sessions) else np.searchsorted(
-            events.occurred_us, day.start_us + sessions.start_us[high]
-        )
-        yield events.take(slice(0, final)), impressions
+        if high == len(sessions):
+            final, until_us = len(events), day.start_us + day.seconds * 1_000_000
+        else:
+            until_us = day.start_us + int(sessions.start_us[high])
+            final = np.searchsorted(events.occurred_us, until_us)
+        yield events.take(slice(0, final)), impressions, until_us
         waiting = events.take(slice(final, None))
 
 
