@@ -32,6 +32,7 @@ from settlement import db, migrations
 from settlement import generate as generator
 from settlement.commands.generate import count
 from settlement.config import Settings
+from settlement.generate import catalog, codec, loader, producer, rows
 
 BENCH_DATABASE = "settlement_bench_load"
 DAY = dt.date(2026, 1, 15)
@@ -78,11 +79,11 @@ def generated_chunks(url: str, args, events: int, settings: Settings) -> tuple[l
         videos=args.videos, users=args.users, days=1, events_per_day=events, seed=2, first_day=DAY
     ).resolved(settings.timezone)
     with psycopg.connect(url) as conn:
-        catalog = generator.create_catalog(conn, config, settings)
-        days = generator.day_bounds(conn, config.first_day, config.last_day, settings.timezone)
+        generated = catalog.create_catalog(conn, config, settings)
+        days = rows.day_bounds(conn, config.first_day, config.last_day, settings.timezone)
         migrations.ensure_day_partitions(conn, config.first_day, config.last_day, settings.timezone)
     started = client_cpu_seconds()
-    chunks = [c for c in generator.produce_chunks(config, catalog, days) if not c.impressions]
+    chunks = [c for c in producer.produce_chunks(config, generated, days) if not c.impressions]
     return [c.data for c in chunks], [c.keys for c in chunks], client_cpu_seconds() - started
 
 
@@ -103,7 +104,7 @@ def timed_copies(conn: psycopg.Connection, copies: list[tuple[str, sql.Composabl
     server_before, started = backend_cpu_seconds(conn), time.perf_counter()
     with conn.cursor() as cursor:
         for _, statement, data in copies:
-            generator.copy_binary(cursor, statement, iter(data))
+            loader.copy_binary(cursor, statement, iter(data))
     conn.commit()
     seconds = time.perf_counter() - started
     server_after = backend_cpu_seconds(conn)
@@ -117,12 +118,12 @@ def parts(args, events: int) -> list[str]:
     lines = []
     chunks, keys, cpu = generated_chunks(url, args, events, settings)
     lines.append(f"generate and encode only: {events / cpu:>10,.0f} events per CPU second of one process")
-    real_uuids = generator.event_uuids
-    generator.event_uuids = random_v4_ids
+    real_uuids = codec.event_uuids
+    codec.event_uuids = random_v4_ids
     try:
         random_chunks, random_keys, _ = generated_chunks(url, args, events, settings)
     finally:
-        generator.event_uuids = real_uuids
+        codec.event_uuids = real_uuids
     with psycopg.connect(url) as conn:
         partition = generator.day_partitions(conn, [DAY])[-1]
         # The partition as it was before the registry: its own unique event_id index.
@@ -130,12 +131,12 @@ def parts(args, events: int) -> list[str]:
         conn.execute("CREATE UNIQUE INDEX day_with_id_index_event_id ON day_with_id_index (event_id)")
         conn.commit()
         into = {
-            "routed": ("watch_events", generator.copy_statement("watch_events"), chunks),
-            "partition": (partition, generator.copy_statement("watch_events", partition), chunks),
-            "keys": ("watch_event_ids", generator.registry_copy_statement("watch_events"), keys),
-            "indexed": ("day_with_id_index", generator.copy_statement("watch_events", "day_with_id_index"), chunks),
-            "random": (partition, generator.copy_statement("watch_events", partition), random_chunks),
-            "random keys": ("watch_event_ids", generator.registry_copy_statement("watch_events"), random_keys),
+            "routed": ("watch_events", codec.copy_statement("watch_events"), chunks),
+            "partition": (partition, codec.copy_statement("watch_events", partition), chunks),
+            "keys": ("watch_event_ids", codec.registry_copy_statement("watch_events"), keys),
+            "indexed": ("day_with_id_index", codec.copy_statement("watch_events", "day_with_id_index"), chunks),
+            "random": (partition, codec.copy_statement("watch_events", partition), random_chunks),
+            "random keys": ("watch_event_ids", codec.registry_copy_statement("watch_events"), random_keys),
         }
         for label, parts_of in (
             ("COPY into watch_events (routed)", ["routed"]),

@@ -6,6 +6,7 @@ from settlement import db, migrations
 from settlement.commands import DATE, UsageProblem, open_database
 from settlement.config import get_settings
 from settlement.generate import GenerateConfig, generate
+from settlement.generate.config import VIDEO_POPULARITY_EXPONENT
 
 
 def count(text: str) -> int:
@@ -50,12 +51,23 @@ COUNT = CountParam()
 @click.option("--events-per-day", type=COUNT, default=20_000, show_default=True, help="Watch events per day.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed and options, same data.")
 @click.option("--first-day", type=DATE, default=None, help="First platform day (default: the last day is yesterday).")
+@click.option("--popularity-exponent", type=float, default=VIDEO_POPULARITY_EXPONENT, show_default=True,
+              help="Zipf exponent of the videos' popularity (0: all alike; lower: most videos play).")
+@click.option("--min-video-minutes", type=int, default=1, show_default=True,
+              help="Shortest video (30: every video has 5 ad slots or more, all filled).")
+@click.option("--attack-share", type=float, default=0.0, show_default=True,
+              help="Share of each day's events that is attack traffic the quality gate must turn down or that "
+                   "earns nothing: bursts, seeks past ad slots, copies of recorded ids, self-views, values at the limits.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def command(videos, users, sellers, ads, days, events_per_day, seed, first_day, quiet) -> None:
+def command(
+    videos, users, sellers, ads, days, events_per_day, seed, first_day, popularity_exponent, min_video_minutes,
+    attack_share, quiet,
+) -> None:
     settings = get_settings()
     config = GenerateConfig(
         videos=videos, users=users, days=days, events_per_day=events_per_day, seed=seed,
-        sellers=sellers, ads=ads, first_day=first_day,
+        sellers=sellers, ads=ads, first_day=first_day, popularity_exponent=popularity_exponent,
+        min_video_minutes=min_video_minutes, attack_share=attack_share,
     )  # fmt: skip
     try:
         config = config.resolved(settings.timezone)

@@ -11,7 +11,7 @@ from settlement import cli
 from settlement import generate as generate_module
 from settlement.commands.generate import count
 from settlement.config import Settings, get_settings
-from settlement.generate import GenerateConfig, default_first_day, generate
+from settlement.generate import GenerateConfig, default_first_day, generate, producer
 from tests.generate.conftest import SMALL, settings_for
 
 TABLE_DUMPS = {
@@ -352,22 +352,22 @@ def test_a_viewer_never_plays_one_video_in_two_sessions_at_once(migrated_databas
 
 
 def test_a_producer_process_loads_the_same_rows_as_generating_inline(generated, migrated_database, monkeypatch):
-    monkeypatch.setattr(generate_module, "INLINE_EVENTS", 0)
+    monkeypatch.setattr(producer, "INLINE_EVENTS", 0)
     url = migrated_database()
     generate(url, SMALL, progress=False, settings=settings_for(url))
     assert dump(url) == dump(generated[0])
 
 
 def test_a_failing_producer_process_fails_the_load_and_keeps_the_days_done(migrated_database, monkeypatch):
-    monkeypatch.setattr(generate_module, "INLINE_EVENTS", 0)
-    real_day_events = generate_module.day_events
+    monkeypatch.setattr(producer, "INLINE_EVENTS", 0)
+    real_day_events = producer.day_events
 
     def day_events_failing_on_day_two(rng, sessions, catalog, day):
         if day.index == 1:
             raise RuntimeError("disk on fire")
         return real_day_events(rng, sessions, catalog, day)
 
-    monkeypatch.setattr(generate_module, "day_events", day_events_failing_on_day_two)
+    monkeypatch.setattr(producer, "day_events", day_events_failing_on_day_two)
     url = migrated_database()
     with pytest.raises(generate_module.ProducerFailed, match="disk on fire"):
         generate(url, dataclasses.replace(SMALL, events_per_day=300), progress=False, settings=settings_for(url))
