@@ -19,6 +19,7 @@ from api.health.router import router as health_router
 from api.logs import redact_access_log
 from api.middleware import BodySizeLimit, SecurityHeaders
 from api.ops.router import router as ops_router
+from api.playback.router import batch_router as playback_batch_router
 from api.playback.router import router as playback_router
 from api.stats.router import router as stats_router
 from api.studio.router import router as studio_router
@@ -42,9 +43,16 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     configure(app, settings, database_url)
     register_error_handlers(app)
     # The last added runs first: headers go on every answer, the 413 included.
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_request_body_bytes,
+        by_path={"/playback/events": settings.playback_batch_max_body_bytes},
+    )
     app.add_middleware(SecurityHeaders)
-    for router in (health_router, auth_router, videos_router, playback_router, stats_router, ops_router, studio_router):
+    routers = (
+        health_router, auth_router, videos_router, playback_router, playback_batch_router, stats_router, ops_router, studio_router
+    )
+    for router in routers:
         app.include_router(router)
     document_body_limit(app)
     return app

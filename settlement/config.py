@@ -94,7 +94,12 @@ class Settings(BaseSettings):
     # API hardening: what a client may cost the server
     max_request_body_bytes: int = Field(
         default=128 * 1024, ge=1024,
-        description="Larger request bodies are refused (413) before they are read; the largest valid body is under 80 KB.",
+        description="Larger request bodies are refused (413) before they are read; the largest valid body is under 80 KB "
+        "(but a batch of playback events: playback_batch_max_body_bytes).",
+    )
+    playback_batch_max_body_bytes: int = Field(
+        default=512 * 1024, ge=1024,
+        description="The body limit of POST /playback/events: 500 events take ~100 KB as compact JSON, ~200 KB indented.",
     )
     password_hash_concurrency: int = Field(
         default=1, ge=1, description="Password hashes computed at once (each takes one core for ~0.1 s)."
