@@ -72,9 +72,9 @@ async def lifespan(app: FastAPI):
     settings = app.state.settings
     redact_access_log()
     app.state.passwords = Passwords(settings)
-    app.state.throttle = Throttle(settings.throttle_storage_uri)
     async with open_pool(settings, app.state.database_url) as pool:
         app.state.pool = pool
+        app.state.throttle = Throttle(settings.throttle_storage_uri, pool)
         app.state.outbox = OutboxDispatcher(pool, load_sender(settings), settings)
         delivering = asyncio.create_task(app.state.outbox.run(), name="email-outbox")
         try:

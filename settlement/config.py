@@ -121,8 +121,9 @@ class Settings(BaseSettings):
     )
     signup_address_limits: str = Field(default="20/hour", description="Signups per client address.")
     throttle_storage_uri: str = Field(
-        default="async+memory://",
-        description="Where the throttle counts live (a `limits` storage URI); memory: per API process.",
+        default="database",
+        description="Where the throttle counts live: `database`, the API's own database, shared by every API process; "
+        "or a `limits` storage URI (async+memory://: each process its own, async+redis://host: a Redis).",
     )
     email_verification_ttl_hours: int = Field(
         default=24, ge=1, le=24 * 30, description="How long a signup's verification link works."
