@@ -88,8 +88,11 @@ class Settings(BaseSettings):
     run_confirm_days: int = Field(
         default=7, ge=1, description="`settlement run` asks for --yes before settling more days than this."
     )
-    api_pool_min_size: int = Field(default=1, ge=0)
-    api_pool_max_size: int = Field(default=10, ge=1)
+    api_workers: int | None = Field(
+        default=None, ge=1, le=256, description="API processes `settlement serve` runs; unset: one per core."
+    )
+    api_pool_min_size: int = Field(default=1, ge=0, description="Database connections each API process keeps open.")
+    api_pool_max_size: int = Field(default=10, ge=1, description="Database connections of each API process at most.")
 
     # API hardening: what a client may cost the server
     max_request_body_bytes: int = Field(
