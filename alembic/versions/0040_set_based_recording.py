@@ -169,8 +169,16 @@ DECLARE
     refusals text[];
     statuses text[];
     lengths integer[];
-    own_video boolean[];
-    accepted bigint[];        -- the accepted events' ordinals; the arrays below follow it
+    -- the accepted events (not refused), in order: their ordinals in the batch, and their columns (e_)
+    accepted bigint[];
+    e_ids uuid[];
+    e_kinds text[];
+    e_videos bigint[];
+    e_times timestamptz[];
+    e_positions integer[];
+    e_watched integer[];
+    e_own boolean[];
+    viewer bigint[];
     created_pairs bigint[];   -- the videos whose saved position this batch created
     new_events boolean[];
     stored_positions integer[];
@@ -179,10 +187,10 @@ DECLARE
     moves boolean[];
 BEGIN
     -- 1. What the single endpoints refuse at once, in their order.
-    SELECT array_agg(c.reason ORDER BY b.ord), array_agg(v.status ORDER BY b.ord),
-           array_agg(v.duration_seconds ORDER BY b.ord), array_agg(coalesce(v.seller_id = p_user_id, false) ORDER BY b.ord),
+    SELECT array_agg(c.reason ORDER BY b.ord), array_agg(v.status ORDER BY b.ord), array_agg(v.duration_seconds ORDER BY b.ord),
+           array_agg(coalesce(v.seller_id = p_user_id, false) ORDER BY b.ord),
            array_agg(b.ord ORDER BY b.ord) FILTER (WHERE c.reason IS NULL)
-      INTO refusals, statuses, lengths, own_video, accepted
+      INTO refusals, statuses, lengths, e_own, accepted
     FROM unnest(p_kinds, p_video_ids, p_occurred_at, p_positions, p_watched) WITH ORDINALITY
         AS b(kind, video_id, occurred_at, position_seconds, watched_seconds, ord)
     LEFT JOIN videos v ON v.id = b.video_id
@@ -198,31 +206,41 @@ BEGIN
             ) THEN 'not_live'
         END AS reason
     ) c;
+    IF cardinality(accepted) = cardinality(p_event_ids) THEN  -- nothing refused, the usual batch
+        e_ids := p_event_ids; e_kinds := p_kinds; e_videos := p_video_ids; e_times := p_occurred_at;
+        e_positions := p_positions; e_watched := ARRAY(SELECT coalesce(w, 0) FROM unnest(p_watched) AS w);
+    ELSIF accepted IS NOT NULL THEN
+        SELECT array_agg(p_event_ids[o] ORDER BY k), array_agg(p_kinds[o] ORDER BY k), array_agg(p_video_ids[o] ORDER BY k),
+               array_agg(p_occurred_at[o] ORDER BY k), array_agg(p_positions[o] ORDER BY k),
+               array_agg(coalesce(p_watched[o], 0) ORDER BY k), array_agg(e_own[o] ORDER BY k)
+          INTO e_ids, e_kinds, e_videos, e_times, e_positions, e_watched, e_own
+        FROM unnest(accepted) WITH ORDINALITY AS a(o, k);
+    END IF;
 
     IF accepted IS NOT NULL THEN
-        -- 2. The pairs' saved positions, locked in video order (WHERE false: an existing row is locked,
+        viewer := array_fill(p_user_id, ARRAY[cardinality(accepted)]);
+
+        -- 2. The pairs' saved e_positions, locked in video order (WHERE false: an existing row is locked,
         -- not rewritten); a missing one is created at 0 as of the pair's first event.
         WITH made AS (
             INSERT INTO playback_positions AS saved (user_id, video_id, position_seconds, updated_at)
-            SELECT p_user_id, p_video_ids[a.o], 0, (array_agg(p_occurred_at[a.o] ORDER BY a.o))[1]
-            FROM unnest(accepted) AS a(o)
-            GROUP BY p_video_ids[a.o]
-            ORDER BY p_video_ids[a.o]
+            SELECT p_user_id, a.video_id, 0, (array_agg(a.occurred_at ORDER BY a.k))[1]
+            FROM unnest(e_videos, e_times) WITH ORDINALITY AS a(video_id, occurred_at, k)
+            GROUP BY a.video_id
+            ORDER BY a.video_id
             ON CONFLICT (user_id, video_id) DO UPDATE SET updated_at = saved.updated_at WHERE false
             RETURNING saved.video_id
         )
         SELECT coalesce(array_agg(video_id), '{{}}') INTO created_pairs FROM made;
 
         -- 3. The keys, in the batch's order.
-        new_events := register_watch_event_ids(
-            ARRAY(SELECT p_event_ids[a.o] FROM unnest(accepted) WITH ORDINALITY AS a(o, k) ORDER BY a.k),
-            array_fill(p_user_id, ARRAY[cardinality(accepted)]));
+        new_events := register_watch_event_ids(e_ids, viewer);
 
         -- 4. Each pair's events in order against its saved position (read after the lock: the latest).
         WITH batch AS (
-            SELECT a.k, p_kinds[a.o] AS kind, p_video_ids[a.o] AS video_id, p_occurred_at[a.o] AS occurred_at,
-                   p_positions[a.o] AS position_seconds, new_events[a.k] AS new, own_video[a.o] AS own
-            FROM unnest(accepted) WITH ORDINALITY AS a(o, k)
+            SELECT *
+            FROM unnest(e_kinds, e_videos, e_times, e_positions, new_events, e_own) WITH ORDINALITY
+                AS a(kind, video_id, occurred_at, position_seconds, new, own, k)
         ),
         saved AS (
             SELECT b.*, coalesce(s.position_seconds, 0) AS first_position, coalesce(s.updated_at, b.occurred_at) AS first_saved_at,
@@ -259,31 +277,23 @@ BEGIN
         FROM answered;
 
         -- 5. The rows, and each pair's saved position: its last moving event's, as of its latest new event.
-        PERFORM store_watch_events(
-            ARRAY(SELECT p_event_ids[a.o] FROM unnest(accepted) WITH ORDINALITY AS a(o, k) ORDER BY a.k),
-            ARRAY(SELECT p_kinds[a.o] FROM unnest(accepted) WITH ORDINALITY AS a(o, k) ORDER BY a.k),
-            array_fill(p_user_id, ARRAY[cardinality(accepted)]),
-            ARRAY(SELECT p_video_ids[a.o] FROM unnest(accepted) WITH ORDINALITY AS a(o, k) ORDER BY a.k),
-            ARRAY(SELECT p_occurred_at[a.o] FROM unnest(accepted) WITH ORDINALITY AS a(o, k) ORDER BY a.k),
-            stored_positions,
-            ARRAY(SELECT coalesce(p_watched[a.o], 0) FROM unnest(accepted) WITH ORDINALITY AS a(o, k) ORDER BY a.k),
-            new_events);
+        PERFORM store_watch_events(e_ids, e_kinds, viewer, e_videos, e_times, stored_positions, e_watched, new_events);
 
         UPDATE playback_positions AS s
         SET position_seconds = coalesce(f.position_seconds, s.position_seconds),
             updated_at = greatest(s.updated_at, f.latest)
         FROM (
-            SELECT p_video_ids[a.o] AS video_id,
-                   (array_agg(p_positions[a.o] ORDER BY a.k DESC) FILTER (WHERE moves[a.k]))[1] AS position_seconds,
-                   max(p_occurred_at[a.o]) FILTER (WHERE new_events[a.k]) AS latest
-            FROM unnest(accepted) WITH ORDINALITY AS a(o, k)
-            GROUP BY 1
+            SELECT a.video_id,
+                   (array_agg(a.position_seconds ORDER BY a.k DESC) FILTER (WHERE a.moves))[1] AS position_seconds,
+                   max(a.occurred_at) FILTER (WHERE a.new) AS latest
+            FROM unnest(e_videos, e_positions, e_times, moves, new_events) WITH ORDINALITY AS a(video_id, position_seconds, occurred_at, moves, new, k)
+            GROUP BY a.video_id
         ) AS f
         WHERE s.user_id = p_user_id AND s.video_id = f.video_id
           AND (f.position_seconds IS NOT NULL OR f.latest > s.updated_at);
     END IF;
 
-    -- 6. One answer per event, in order.
+    -- 6. One answer per event, in order; the ad slots only where a new PROGRESS crossed a slot's start.
     RETURN QUERY
     SELECT refusals[b.o], statuses[b.o], lengths[b.o], new_events[a.k], views[a.k], answers[a.k], x.slots, x.ads
     FROM generate_subscripts(p_event_ids, 1) AS b(o)
@@ -291,8 +301,10 @@ BEGIN
     LEFT JOIN LATERAL (
         SELECT array_agg(va.slot ORDER BY va.slot) AS slots, array_agg(va.ad_id ORDER BY va.slot) AS ads
         FROM video_ads va
-        WHERE new_events[a.k] AND p_kinds[b.o] = 'PROGRESS' AND va.video_id = p_video_ids[b.o]
-          AND va.slot * p_slot_seconds > p_positions[b.o] - p_watched[b.o] AND va.slot * p_slot_seconds <= p_positions[b.o]
+        WHERE new_events[a.k] AND e_kinds[a.k] = 'PROGRESS'
+          AND e_positions[a.k] / p_slot_seconds > (e_positions[a.k] - e_watched[a.k]) / p_slot_seconds
+          AND va.video_id = e_videos[a.k]
+          AND va.slot * p_slot_seconds > e_positions[a.k] - e_watched[a.k] AND va.slot * p_slot_seconds <= e_positions[a.k]
     ) AS x ON true
     ORDER BY b.o;
 END
