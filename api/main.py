@@ -20,6 +20,7 @@ from api.health.router import router as health_router
 from api.logs import redact_access_log
 from api.middleware import BodySizeLimit, SecurityHeaders
 from api.ops.router import router as ops_router
+from api.playback.router import batch_router as playback_batch_router
 from api.playback.router import router as playback_router
 from api.stats.router import router as stats_router
 from api.studio.accounts import router as account_pages_router
@@ -44,12 +45,19 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     configure(app, settings, database_url)
     register_error_handlers(app)
     # The last added runs first: headers go on every answer, the 413 included.
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_request_body_bytes,
+        by_path={"/playback/events": settings.playback_batch_max_body_bytes},
+    )
     app.add_middleware(SecurityHeaders)
     if settings.trusted_proxies.strip():  # outermost: everything after sees the client's address and scheme
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
-    for router in (health_router, auth_router, videos_router, playback_router, stats_router, ops_router, studio_router,
-                   account_pages_router):
+    routers = (
+        health_router, auth_router, videos_router, playback_router, playback_batch_router, stats_router, ops_router,
+        studio_router, account_pages_router,
+    )
+    for router in routers:
         app.include_router(router)
     document_transport_answers(app)
     return app
@@ -69,9 +77,9 @@ async def lifespan(app: FastAPI):
     settings = app.state.settings
     redact_access_log()
     app.state.passwords = Passwords(settings)
-    app.state.throttle = Throttle(settings.throttle_storage_uri)
     async with open_pool(settings, app.state.database_url) as pool:
         app.state.pool = pool
+        app.state.throttle = Throttle(settings.throttle_storage_uri, pool)
         app.state.outbox = OutboxDispatcher(pool, load_sender(settings), settings)
         delivering = asyncio.create_task(app.state.outbox.run(), name="email-outbox")
         try:

@@ -19,19 +19,22 @@ def body_too_large(max_bytes: int) -> str:
 
 class BodySizeLimit:
     """Refuses request bodies over max_bytes with 413: by their Content-Length before a byte is read,
-    and a body sent without one (chunked) as soon as it grows past the limit."""
+    and a body sent without one (chunked) as soon as it grows past the limit. Paths in by_path have
+    their own limit (a batch of playback events is larger than any other body)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, by_path: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.by_path = by_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.by_path.get(scope["path"], self.max_bytes)
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            response = JSONResponse({"detail": body_too_large(self.max_bytes)}, status.HTTP_413_CONTENT_TOO_LARGE)
+        if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+            response = JSONResponse({"detail": body_too_large(max_bytes)}, status.HTTP_413_CONTENT_TOO_LARGE)
             await response(scope, receive, send)
             return
         received = 0
@@ -41,9 +44,9 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     # An HTTPException passes through FastAPI's body parsing to the error handlers.
-                    raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, body_too_large(self.max_bytes))
+                    raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, body_too_large(max_bytes))
             return message
 
         await self.app(scope, limited_receive, send)

@@ -95,13 +95,21 @@ class Settings(BaseSettings):
         "whose X-Forwarded-For and X-Forwarded-Proto are believed; empty (the default): none, the connection's own "
         "address is the client's. FORWARDED_ALLOW_IPS (uvicorn's name) is read too.",
     )
-    api_pool_min_size: int = Field(default=1, ge=0)
-    api_pool_max_size: int = Field(default=10, ge=1)
+    api_workers: int | None = Field(
+        default=None, ge=1, le=256, description="API processes `settlement serve` runs; unset: one per core."
+    )
+    api_pool_min_size: int = Field(default=1, ge=0, description="Database connections each API process keeps open.")
+    api_pool_max_size: int = Field(default=10, ge=1, description="Database connections of each API process at most.")
 
     # API hardening: what a client may cost the server
     max_request_body_bytes: int = Field(
         default=128 * 1024, ge=1024,
-        description="Larger request bodies are refused (413) before they are read; the largest valid body is under 80 KB.",
+        description="Larger request bodies are refused (413) before they are read; the largest valid body is under 80 KB "
+        "(but a batch of playback events: playback_batch_max_body_bytes).",
+    )
+    playback_batch_max_body_bytes: int = Field(
+        default=512 * 1024, ge=1024,
+        description="The body limit of POST /playback/events: 500 events take ~100 KB as compact JSON, ~200 KB indented.",
     )
     password_hash_concurrency: int = Field(
         default=1, ge=1, description="Password hashes computed at once (each takes one core for ~0.1 s)."
@@ -123,8 +131,9 @@ class Settings(BaseSettings):
     )
     signup_address_limits: str = Field(default="20/hour", description="Signups per client address.")
     throttle_storage_uri: str = Field(
-        default="async+memory://",
-        description="Where the throttle counts live (a `limits` storage URI); memory: per API process.",
+        default="database",
+        description="Where the throttle counts live: `database`, the API's own database, shared by every API process; "
+        "or a `limits` storage URI (async+memory://: each process its own, async+redis://host: a Redis).",
     )
     email_verification_ttl_hours: int = Field(
         default=24, ge=1, le=24 * 30, description="How long a signup's verification link works."

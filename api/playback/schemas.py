@@ -1,8 +1,9 @@
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
-from api.schemas import JsonInt, Timestamp
+from api.schemas import BIGINT_MAX, JsonInt, Timestamp
 from api.videos.schemas import MAX_VIDEO_SECONDS
 
 OCCURRED_AT_RULE = (
@@ -12,10 +13,15 @@ OCCURRED_AT_RULE = (
     "with 422 (loc [\"body\", \"occurred_at\"]). JSON Schema cannot say \"relative to now\", so the "
     "format alone does not tell."
 )
+# Events per POST /playback/events: what a player buffers between two reports.
+MAX_BATCH_EVENTS = 500
 
 
 class EventIn(BaseModel):
-    event_id: UUID = Field(description="Made by the client, once per event: resending an event is harmless.")
+    event_id: UUID = Field(
+        description="Made by the client, once per event: resending an event is harmless. Time-ordered ids "
+        "(UUIDv7) cost the database less to record than random ones."
+    )
     occurred_at: Timestamp = Field(description=OCCURRED_AT_RULE)
 
 
@@ -40,7 +46,7 @@ class StartOut(BaseModel):
     duplicate: bool = Field(description="True when this event had been recorded already (a retry).")
     counts_as_view: bool = Field(
         description="Whether this start is a new view (no event of this viewer and video within the view "
-        "window before it). Indicative: the settlement pipeline decides."
+        "window before it, and not a seller watching their own video). Indicative: the settlement pipeline decides."
     )
     resume_position_seconds: int
 
@@ -58,3 +64,68 @@ class PositionOut(BaseModel):
     ad_impressions: list[AdImpressionOut] = Field(
         description="The ads of the slots this event's playing moved the playhead across (a seek plays none)."
     )
+
+
+# POST /playback/events: one event of a batch names its video and kind.
+VideoIdIn = Annotated[JsonInt, Field(ge=1, le=BIGINT_MAX, description="The video played.")]
+
+
+class BatchStartIn(StartIn):
+    video_id: VideoIdIn
+    kind: Literal["START"] = Field(description="As POST /videos/{video_id}/playback/start.")
+
+
+class BatchPositionIn(PositionIn):
+    video_id: VideoIdIn
+    kind: Literal["PROGRESS", "PAUSE", "STOP"] = Field(
+        description="As POST /videos/{video_id}/playback/progress, /pause or /stop."
+    )
+
+
+BatchEventIn = Annotated[BatchStartIn | BatchPositionIn, Field(discriminator="kind")]
+
+
+def _at_most_a_batch(events: Any) -> Any:
+    # Before the events are validated one by one: an oversized list costs nothing to refuse.
+    if isinstance(events, list) and len(events) > MAX_BATCH_EVENTS:
+        raise ValueError(f"a batch holds at most {MAX_BATCH_EVENTS} events, not {len(events)}: send the rest in another")
+    return events
+
+
+class BatchIn(BaseModel):
+    events: Annotated[list[BatchEventIn], BeforeValidator(_at_most_a_batch)] = Field(
+        max_length=MAX_BATCH_EVENTS,
+        description=f"Up to {MAX_BATCH_EVENTS} of the calling viewer's events, of any videos, in the order they "
+        "happened on the client (the saved positions move as if they had been sent one by one, in this order).",
+    )
+
+
+class RefusalOut(BaseModel):
+    status_code: int = Field(description="What the single event endpoint would have answered: 404, 409 or 422.")
+    detail: str | list[dict[str, Any]] = Field(description="Its answer's detail, the same.")
+
+
+class BatchEventOut(BaseModel):
+    event_id: UUID
+    video_id: int
+    kind: str
+    status: Literal["recorded", "duplicate", "refused"] = Field(
+        description="recorded; duplicate: this event had been recorded already (a retry), nothing changed; "
+        "refused: not recorded, for the reason in refusal."
+    )
+    refusal: RefusalOut | None = None
+    counts_as_view: bool | None = Field(default=None, description="A START's, as the start endpoint answers.")
+    resume_position_seconds: int | None = Field(default=None, description="A START's, as the start endpoint answers.")
+    position_seconds: int | None = Field(
+        default=None, description="A PROGRESS, PAUSE or STOP's saved position, as their endpoints answer."
+    )
+    ad_impressions: list[AdImpressionOut] = Field(
+        default_factory=list, description="A PROGRESS's ad impressions, as the progress endpoint answers."
+    )
+
+
+class BatchOut(BaseModel):
+    events: list[BatchEventOut] = Field(description="One answer per event, in the order they were sent.")
+    recorded: int
+    duplicates: int
+    refused: int

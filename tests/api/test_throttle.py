@@ -100,3 +100,33 @@ async def test_a_refused_attempt_costs_no_hash(app_with, conn):
         seconds = time.perf_counter() - started
     assert {answer.status_code for answer in refused} == {429}
     assert seconds < 20 * 0.05, f"20 refusals took {seconds:.2f} s: they are hashing"
+
+
+async def test_two_api_processes_count_the_same_attempts(app_with, conn):
+    """`settlement serve` runs a process per core: a guesser spread over them gets no more tries, and
+    a lockout holds on every process (two apps here, each with its own state, on one database)."""
+    first = await app_with(login_account_limits="5/minute")
+    second = await app_with(login_account_limits="5/minute")
+    add_verified_user(conn, "spread@example.com")
+    async with client_of(first) as one, client_of(second) as other:
+        statuses = []
+        for _ in range(6):
+            answers = await asyncio.gather(*(login(client, "spread@example.com", "guess") for client in (one, other) * 2))
+            statuses += [answer.status_code for answer in answers]
+        assert statuses.count(401) == 5 and statuses.count(429) == 19
+        assert (await login(other, "spread@example.com", PASSWORD)).status_code == 429
+        assert (await login(one, "spread@example.com", PASSWORD)).status_code == 429
+
+
+async def test_the_counts_live_in_the_database_and_expire(app_with, conn):
+    app = await app_with(signup_address_limits="2 per 6 seconds")
+    async with client_of(app, "203.0.113.20") as client:
+        signup = {"password": PASSWORD, "username": "s"}
+        answers = [await client.post("/auth/signup", json={**signup, "email": f"e{n}@example.com"}) for n in range(3)]
+        assert [answer.status_code for answer in answers] == [201, 201, 429]
+        counted = "SELECT array_agg(attempted_at ORDER BY attempted_at) FROM throttle_attempts WHERE key = 'signup-address/203.0.113.20'"
+        first, second = conn.execute(counted).fetchone()[0]
+        await asyncio.sleep(int(answers[-1].headers["retry-after"]) + 0.1)
+        assert (await client.post("/auth/signup", json={**signup, "email": "e3@example.com"})).status_code == 201
+    # the expired first attempt went when the last was admitted
+    assert conn.execute(counted).fetchone()[0][:-1] in ([], [second])
