@@ -181,7 +181,9 @@ def upgrade() -> None:
             CONSTRAINT pk_payments PRIMARY KEY (id),
             CONSTRAINT uq_payments_statement_id UNIQUE (statement_id),
             CONSTRAINT fk_payments_statement_id_payment_statements FOREIGN KEY (statement_id) REFERENCES payment_statements (id),
-            CONSTRAINT fk_payments_run_id_payment_runs FOREIGN KEY (run_id) REFERENCES payment_runs (id),
+            -- a run's payments are recorded one by one, its record (with the file's content) last: together
+            CONSTRAINT fk_payments_run_id_payment_runs FOREIGN KEY (run_id) REFERENCES payment_runs (id)
+                DEFERRABLE INITIALLY DEFERRED,
             CONSTRAINT fk_payments_payout_account_id FOREIGN KEY (payout_account_id) REFERENCES payout_accounts (id),
             CONSTRAINT ck_payments_amount CHECK (amount > 0 AND amount = trunc(amount))
         );
