@@ -340,12 +340,20 @@ def pay(settings: Settings, month: dt.date, out_dir: Path = DEFAULT_FILES_DIR) -
         ).fetchall()
     for rid, name, content in runs:
         path = Path(out_dir) / name
-        if rid == report.run_id:
-            write_file_atomically(path, content)
-            report.file = path
-        elif not path.exists():
-            write_file_atomically(path, content)
-            report.rewritten.append(path)
+        try:
+            if rid == report.run_id:
+                write_file_atomically(path, content)
+                report.file = path
+            elif not path.exists():
+                write_file_atomically(path, content)
+                report.rewritten.append(path)
+        except OSError as exc:
+            paid = f"paid run {report.run_id} ({len(report.transfers)} transfers) but " if rid == report.run_id else ""
+            raise PaymentsProblem(
+                f"{paid}could not write the transfer file {path}: {exc.strerror or exc}",
+                f"run `settlement pay --month {month_label(month)} --out DIR` again with a folder it can write: "
+                "it pays nothing twice and writes the file from the database",
+            ) from exc
     return report
 
 
