@@ -48,7 +48,7 @@ class BalanceOut(BaseModel):
     estimated_open: Won = Field(description="Settled days not closed yet (estimated, may change with late events).")
     estimated_withholding: Won = Field(description="The withholding those would bear at the seller's rates.")
     projected_net: Won = Field(description="balance + unstated_closed + estimated_open - estimated_withholding.")
-    threshold: Won = Field(description="A statement's net is paid once it reaches this.")
+    threshold: Won | None = Field(description="A statement's net is paid once it reaches this (null before the engine settled a day).")
     progress_percent: int = Field(ge=0, le=100, description="projected_net / threshold, in whole percent (truncated), at most 100.")
     on_hold: bool
     hold_reason: str | None

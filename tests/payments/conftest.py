@@ -73,6 +73,11 @@ class Books:
         self.videos[seller_id] = [seller_id * 1000 + n for n in range(1, 4)]
         return seller_id
 
+    def adopt(self, seller_id: int, videos: list[int]) -> int:
+        """A seller made elsewhere (the API's signup), paid for these videos."""
+        self.videos[seller_id] = videos
+        return seller_id
+
     def account(self, seller_id: int, holder: str = "Kim Minji", bank: str = "004", number: str = "12345678901") -> None:
         self.conn.execute(
             """INSERT INTO payout_accounts (seller_id, holder, bank_code, account_number, registered_by)
