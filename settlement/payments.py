@@ -256,7 +256,10 @@ class PayReport:
 
 
 def csv_cell(value) -> str:
-    """A value as a CSV cell that no spreadsheet runs as a formula."""
+    """A value as a CSV cell that no spreadsheet runs as a formula: text starting like one (=, +, -, @, a
+    tab or a line break) gets a leading apostrophe; a number is written as it is (-1000 is no formula)."""
+    if isinstance(value, int | Decimal):
+        return str(value)
     text = str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 

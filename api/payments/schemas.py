@@ -56,6 +56,10 @@ class BalanceOut(BaseModel):
     last_statement: StatementRef | None
     paid_total: Won = Field(description="Transferred so far (returned transfers excluded).")
     withheld_total: Won = Field(description="Withheld on the statements so far.")
+    income_tax_rate: Decimal | None = Field(description="The income tax rate for the seller's kind now (0.03 is 3 %); null before the engine settled a day.")
+    local_income_tax_rate: Decimal | None = Field(description="The local income tax rate now (0.003 is 0.3 %).")
+    income_tax_unit: Won | None = Field(description="Income tax is truncated to a multiple of this (KRW).")
+    local_income_tax_unit: Won | None = Field(description="Local income tax is truncated to a multiple of this (KRW).")
 
 
 class StatementSummaryOut(BaseModel):
@@ -111,6 +115,8 @@ class StatementOut(StatementSummaryOut):
     local_income_tax: Won
     income_tax_rate: Decimal = Field(description="e.g. 0.03 (3 %).")
     local_income_tax_rate: Decimal = Field(description="e.g. 0.003 (0.3 %).")
+    income_tax_unit: Won = Field(description="Income tax was truncated to a multiple of this (KRW).")
+    local_income_tax_unit: Won = Field(description="Local income tax was truncated to a multiple of this (KRW).")
     seller_kind: SellerKind
     business_number: str | None
     threshold: Won

@@ -48,7 +48,8 @@ async def balance(conn: AsyncConnection[DictRow], seller_id: int) -> dict:
         cursor = await conn.execute(
             """SELECT seller_kind, balance, awaiting_payment, statements_awaiting_payment, unstated_closed, estimated_open,
                       estimated_withholding, projected_net, threshold, progress, on_hold, hold_reason, has_payout_account,
-                      last_statement_ref, paid_total, withheld_total
+                      last_statement_ref, paid_total, withheld_total, income_tax_rate, local_income_tax_rate,
+                      income_tax_unit, local_income_tax_unit
                FROM analytics.fct_seller_balances WHERE seller_id = %s""",
             (seller_id,),
         )
@@ -59,6 +60,7 @@ async def balance(conn: AsyncConnection[DictRow], seller_id: int) -> dict:
             "statements_awaiting_payment": 0, "unstated_closed": 0, "estimated_open": 0, "estimated_withholding": 0,
             "projected_net": 0, "threshold": None, "progress_percent": 0, "on_hold": False, "hold_reason": None,
             "has_payout_account": False, "last_statement": None, "paid_total": 0, "withheld_total": 0,
+            "income_tax_rate": None, "local_income_tax_rate": None, "income_tax_unit": None, "local_income_tax_unit": None,
         }  # fmt: skip
     whole = ("balance", "awaiting_payment", "unstated_closed", "estimated_open", "estimated_withholding", "projected_net",
              "threshold", "paid_total", "withheld_total")  # fmt: skip
@@ -73,15 +75,20 @@ async def balance(conn: AsyncConnection[DictRow], seller_id: int) -> dict:
         "hold_reason": row["hold_reason"],
         "has_payout_account": row["has_payout_account"],
         "last_statement": row["last_statement_ref"],
+        "income_tax_rate": row["income_tax_rate"],
+        "local_income_tax_rate": row["local_income_tax_rate"],
+        "income_tax_unit": int(row["income_tax_unit"]),
+        "local_income_tax_unit": int(row["local_income_tax_unit"]),
     }
 
 
 STATEMENT_COLUMNS = """statement_id, statement_ref, statement_number, month, issued_at, carried_in, returned_in, payouts,
     adjustments, gross, income_tax, local_income_tax, withholding, net, payable, amount_payable, carried_out, carry_reason,
-    seller_kind, business_number, income_tax_rate, local_income_tax_rate, threshold, holder, bank_code,
+    seller_kind, business_number, income_tax_rate, local_income_tax_rate, income_tax_unit, local_income_tax_unit,
+    threshold, holder, bank_code,
     account_number_masked, paid_at, returned_at, return_reason, returned_onto, payment_status"""
 WHOLE = ("carried_in", "returned_in", "payouts", "adjustments", "gross", "income_tax", "local_income_tax", "withholding",
-         "net", "amount_payable", "carried_out", "threshold")  # fmt: skip
+         "net", "amount_payable", "carried_out", "threshold", "income_tax_unit", "local_income_tax_unit")  # fmt: skip
 
 
 def statement_fields(row: DictRow) -> dict:

@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -17,6 +18,11 @@ from settlement import payments
 from settlement.config import PROJECT_ROOT
 
 AUG, SEP, OCT = dt.date(2026, 8, 1), dt.date(2026, 9, 1), dt.date(2026, 10, 1)
+
+
+def starts_a_formula(cell: str) -> bool:
+    """What a spreadsheet would run: text starting with =, +, - or @ (a plain number like -1000 is a number)."""
+    return cell.startswith(("=", "+", "-", "@")) and re.fullmatch(r"-?[0-9]+", cell) is None
 
 
 def read_file(path) -> list[list[str]]:
@@ -57,7 +63,7 @@ def test_no_cell_of_the_file_is_a_formula(books):
     rows = read_file(books.pay(AUG).file)
     holders = [row[2] for row in rows[1:-1]]
     assert holders == ["'=HYPERLINK(\"http://evil.example\")", "'+1+cmd|' /C calc'!A0", "'-2+3", "'@SUM(A1)"]
-    assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
+    assert not any(starts_a_formula(cell) for row in rows for cell in row)
 
 
 def test_a_returned_transfer_goes_back_into_the_balance_once_and_onto_the_next_statement(books):

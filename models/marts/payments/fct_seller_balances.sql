@@ -126,6 +126,10 @@ select
     balance + estimated_gross - estimated_withholding as projected_net,
     paid_total,
     withheld_total,
+    income_tax_rate,
+    local_income_tax_rate,
+    income_tax_unit,
+    local_income_tax_unit,
     threshold,
     least(greatest(balance + estimated_gross - estimated_withholding, 0) / threshold, 1) as progress
 from projected

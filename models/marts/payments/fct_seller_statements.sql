@@ -25,6 +25,8 @@ select
     statements.business_number,
     statements.income_tax_rate,
     statements.local_income_tax_rate,
+    statements.income_tax_unit,
+    statements.local_income_tax_unit,
     statements.threshold,
     accounts.holder,
     accounts.bank_code,
