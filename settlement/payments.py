@@ -107,6 +107,13 @@ def _take_lock(conn: psycopg.Connection) -> None:
         )
 
 
+def _publish(conn: psycopg.Connection) -> None:
+    """Last in a command's transaction: the publish lock, as a settlement run's publish takes it. Readers of
+    results hold it shared for their whole transaction (api.database), so a request that reads a balance
+    and the statements sees a statement run, a payment run or a return all before or all after it."""
+    conn.execute(sql.SQL("SELECT pg_advisory_xact_lock({})").format(warehouse.lock_key_sql(warehouse.Lock.PUBLISH)))
+
+
 def _require_models(conn: psycopg.Connection) -> None:
     missing = conn.execute(
         "SELECT to_regclass(%s) IS NULL", (f"{warehouse.ANALYTICS_SCHEMA}.fct_statement_drafts",)
@@ -223,6 +230,7 @@ def issue_statements(settings: Settings, month: dt.date) -> IssueReport:
                 f"close them first: settlement close --month {month_label(month)} (settle them first if they are not)",
             )
         row = conn.execute(ISSUE_SQL, {"month": month}).fetchone()
+        _publish(conn)
         return IssueReport(month, *row[:8])
 
 
@@ -337,6 +345,7 @@ def pay(settings: Settings, month: dt.date, out_dir: Path = DEFAULT_FILES_DIR) -
                        OVERRIDING SYSTEM VALUE VALUES (%s, %s, %s, %s, %s, %s)""",
                     (run_id, month, len(report.transfers), report.total, file_name(month, run_id), content),
                 )
+                _publish(conn)
         # committed: now the files, this run's and any of the month's that a killed run left unwritten
         runs = conn.execute(
             "SELECT id, file_name, transfer_file FROM payment_runs WHERE month = %s ORDER BY id", (month,)
@@ -438,6 +447,7 @@ def mark_returned(settings: Settings, statement_ref: str, reason: str) -> Return
             "INSERT INTO payment_returns (payment_id, seller_id, amount, reason) VALUES (%s, %s, %s, %s)",
             (payment[0], seller_id, payment[1], reason),
         )
+        _publish(conn)
         return ReturnReport(statement_ref, payment[1], payment[2])
 
 
@@ -465,3 +475,4 @@ def set_hold(settings: Settings, seller_id: int, hold: bool, reason: str) -> Non
             "INSERT INTO payment_holds (seller_id, action, reason) VALUES (%s, %s, %s)",
             (seller_id, "HOLD" if hold else "RELEASE", reason),
         )
+        _publish(conn)
