@@ -93,7 +93,7 @@ async def payout_account(seller_id: SellerId, user: CurrentUser, conn: Connectio
     return schemas.PayoutAccountOut(**await service.payout_account(conn, seller_id))
 
 
-@router.put("/sellers/{seller_id}/payout-account", response_model=schemas.PayoutAccountOut, responses=error_responses(401, 403, 422))
+@router.put("/sellers/{seller_id}/payout-account", response_model=schemas.PayoutAccountOut, responses=error_responses(401, 403))
 async def register_payout_account(
     seller_id: SellerId, body: schemas.PayoutAccountIn, user: CurrentUser, conn: Connection
 ) -> schemas.PayoutAccountOut:
@@ -118,7 +118,7 @@ async def business_registration(seller_id: SellerId, user: CurrentUser, conn: Co
 @router.put(
     "/sellers/{seller_id}/business-registration",
     response_model=schemas.BusinessRegistrationOut,
-    responses=error_responses(401, 403, 422),
+    responses=error_responses(401, 403),
 )
 async def register_business(
     seller_id: SellerId, body: schemas.BusinessRegistrationIn, user: CurrentUser, conn: Connection
