@@ -20,6 +20,8 @@ from api.health.router import router as health_router
 from api.logs import redact_access_log
 from api.middleware import BodySizeLimit, SecurityHeaders
 from api.ops.router import router as ops_router
+from api.payments.router import ops_router as ops_payments_router
+from api.payments.router import router as payments_router
 from api.playback.router import batch_router as playback_batch_router
 from api.playback.router import router as playback_router
 from api.stats.router import router as stats_router
@@ -54,8 +56,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     if settings.trusted_proxies.strip():  # outermost: everything after sees the client's address and scheme
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     routers = (
-        health_router, auth_router, videos_router, playback_router, playback_batch_router, stats_router, ops_router,
-        studio_router, account_pages_router,
+        health_router, auth_router, videos_router, playback_router, playback_batch_router, stats_router, payments_router,
+        ops_router, ops_payments_router, studio_router, account_pages_router,
     )
     for router in routers:
         app.include_router(router)

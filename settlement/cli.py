@@ -15,7 +15,7 @@ import psycopg
 import pydantic
 from click.exceptions import NoArgsIsHelpError
 
-from settlement import closing, db, warehouse
+from settlement import closing, db, payments, warehouse
 from settlement.commands import (
     EXIT_CODES_HELP,
     EXIT_INTERRUPTED,
@@ -27,7 +27,7 @@ from settlement.commands import (
     UsageProblem,
 )
 
-COMMAND_MODULES = ("db", "demo", "run", "close", "dbt", "generate", "serve", "scheduler", "ads")
+COMMAND_MODULES = ("db", "demo", "run", "close", "statements", "pay", "hold", "dbt", "generate", "serve", "scheduler", "ads")
 # Loggers that say too much for an operator unless --verbose: the embedded server's start-up, the
 # migration steps, the pipeline's per-day lines (the run command prints its own progress).
 CHATTY_LOGGERS = {"pgserver": logging.WARNING, "alembic": logging.WARNING, "settlement.generate": logging.WARNING,
@@ -97,6 +97,12 @@ def as_command_error(exc: BaseException, state: CliState) -> CommandError:
             return Busy(str(exc), "try again when it has finished")
         case warehouse.DayNotEnded():
             return UsageProblem(str(exc), "settle yesterday or an earlier day")
+        case payments.PaymentsBusy():
+            return Busy(exc.what, exc.next_step)
+        case payments.MonthNotEnded():
+            return UsageProblem(exc.what, exc.next_step)
+        case payments.PaymentsProblem():
+            return CommandError(exc.what, exc.next_step)
         case closing.CannotClose():
             return CommandError(f"cannot close: {exc}", "see `settlement close --help`")
         case psycopg.errors.UndefinedTable() | psycopg.errors.UndefinedFunction():

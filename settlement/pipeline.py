@@ -28,6 +28,7 @@ SETTLEMENT_SELECTOR = "settlement"
 # The same without the staging views and seeds, when they are as deployed (deployed_unchanged).
 DAY_SELECTOR = "settlement_day"
 DEPLOYED_MARK = "settlement deployed "  # + the node's checksum (macros/deployed.sql)
+DEPLOYED_FOLDERS = {"staging", "payments"}  # their views change only with the project (dbt_project.yml)
 
 
 @dataclass
@@ -229,12 +230,12 @@ def settle_day(
 
 
 def deployed_unchanged(conn: psycopg.Connection, manifest) -> bool:
-    """Whether every staging view and seed is in the database as the parsed project has it (each is
+    """Whether every view of DEPLOYED_FOLDERS and seed is in the database as the parsed project has it (each is
     marked with its file's checksum when built): then a day's run need not build them again."""
     wanted = {
         (node.schema, node.alias or node.name): DEPLOYED_MARK + node.checksum.checksum
         for node in manifest.nodes.values()
-        if node.resource_type == "seed" or (node.resource_type == "model" and node.fqn[1] == "staging")
+        if node.resource_type == "seed" or (node.resource_type == "model" and DEPLOYED_FOLDERS & set(node.fqn[1:-1]))
     }
     found = {
         (schema, name): mark

@@ -30,6 +30,7 @@ class Lock(StrEnum):
     PIPELINE = "pipeline"  # taking the pipeline lease, closing days
     PUBLISH = "publish"  # held by a run's publish; readers of results hold it shared
     AD_SLOTS = "ad_slots"
+    PAYMENTS = "payments"  # issuing statements, payment runs, returns and holds: one at a time
 
 
 def lock_key_sql(lock: str) -> sql.Composed:

@@ -29,7 +29,7 @@ if clock.SHIFT_VARIABLE not in os.environ:  # (a worker inherits its controller'
     clock.shift_to(dt.datetime.fromisoformat(os.environ["SETTLEMENT_TEST_NOW"]) if os.environ.get("SETTLEMENT_TEST_NOW") else SUITE_NOW)
 
 ANALYTICS_SCHEMA = "analytics"
-SOURCE_TABLES = ("throttle_attempts", "password_resets", "auth_sessions", "used_kakao_states", "email_outbox", "email_verifications", "settled_days", "closed_payout_adjustments", "watch_event_ids", "ad_impression_ids", "video_live_periods", "duplicate_events", "closed_video_ad_payouts", "closed_video_payouts", "closed_days", "playback_positions", "ad_impressions", "watch_events", "video_ads", "ads", "videos", "users")
+SOURCE_TABLES = ("statement_returns", "payment_returns", "payments", "payment_runs", "payment_statements", "stated_days", "payment_months", "payment_holds", "payout_accounts", "seller_tax_registrations", "throttle_attempts", "password_resets", "auth_sessions", "used_kakao_states", "email_outbox", "email_verifications", "settled_days", "closed_payout_adjustments", "watch_event_ids", "ad_impression_ids", "video_live_periods", "duplicate_events", "closed_video_ad_payouts", "closed_video_payouts", "closed_days", "playback_positions", "ad_impressions", "watch_events", "video_ads", "ads", "videos", "users")
 
 
 def _test_server_url() -> tuple[str, object | None]:

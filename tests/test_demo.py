@@ -11,7 +11,8 @@ import pytest
 from argon2 import PasswordHasher
 from psycopg.conninfo import conninfo_to_dict
 
-from settlement import db, migrations, pipeline
+from settlement import db, migrations
+from settlement.commands.demo import demo_last_day
 from settlement.config import PROJECT_ROOT, Settings
 from tests.cli.conftest import DATABASE_VARIABLES, SETTLEMENT_BIN
 from tests.engine.scenario import Event, Impression, Platform, Video, reference_intake, reference_settlement
@@ -58,9 +59,14 @@ def demo(fresh_database):
     return url, env, result.stdout
 
 
-def test_demo_settles_yesterday_and_prints_the_results(demo):
+def last_demo_day() -> dt.date:
+    """The demo's last day: the last day of last month (so that its month is over, closed and paid)."""
+    return demo_last_day(Settings(_env_file=None))
+
+
+def test_demo_settles_its_days_and_prints_the_results(demo):
     url, _, out = demo
-    yesterday = pipeline.yesterday(Settings(_env_file=None))
+    yesterday = last_demo_day()
     assert f"demo database: {db.describe(url)} (DATABASE_URL), filled (it was empty)" in out
     settled_days = [dt.date.fromisoformat(day) for day in re.findall(r"^\[\d+/2\] (\S+) SUCCEEDED", out, re.MULTILINE)]
     assert settled_days == [yesterday - dt.timedelta(days=1), yesterday]
@@ -94,11 +100,13 @@ def type_in_a_shell(command: str, env: dict) -> subprocess.CompletedProcess:
 
 def test_the_next_commands_are_printed_as_they_can_be_typed(demo):
     _, _, out = demo
-    yesterday = pipeline.yesterday(Settings(_env_file=None))
+    yesterday = last_demo_day()
     bin_dir = Path(sys.executable).parent.relative_to(PROJECT_ROOT)
     assert next_steps(out) == [
         f"{bin_dir}/settlement run --date {yesterday}",
-        f"SETTLEMENT_DBT_DBNAME={conninfo_to_dict(demo[0])['dbname']} {bin_dir}/dbt build",  # not the profile's default
+        # not the profile's default database
+        f"SETTLEMENT_DBT_DBNAME={conninfo_to_dict(demo[0])['dbname']} {bin_dir}/dbt build --vars '{{run_date: {yesterday}}}'",
+        f"{bin_dir}/settlement pay --month {yesterday:%Y-%m}",
         f"{bin_dir}/settlement serve",
     ]
     assert "(with DATABASE_URL set as it is now: the settlement commands use it)" in out
@@ -106,7 +114,7 @@ def test_the_next_commands_are_printed_as_they_can_be_typed(demo):
 
 def test_settlement_run_as_printed_settles_the_demo_day_again(demo):
     url, env, out = demo
-    yesterday = pipeline.yesterday(Settings(_env_file=None))
+    yesterday = last_demo_day()
     rerun = type_in_a_shell(next_step(out, f"settlement run --date {yesterday}"), env)
     assert rerun.returncode == 0, rerun.stderr
     summary = re.search(rf"^{yesterday}: total payout .*$", out, re.MULTILINE).group(0)
@@ -114,11 +122,11 @@ def test_settlement_run_as_printed_settles_the_demo_day_again(demo):
     assert migrations.schema_problem(url) is None  # what `settlement serve` requires
 
 
-def test_a_plain_dbt_build_as_printed_settles_yesterday(demo):
+def test_a_plain_dbt_build_as_printed_settles_the_demo_day(demo):
     url, env, out = demo
-    yesterday = pipeline.yesterday(Settings(_env_file=None))
+    yesterday = last_demo_day()
     plain = {name: value for name, value in env.items() if name != "DATABASE_URL"}  # only what the demo printed
-    build = type_in_a_shell(next_step(out, "dbt build"), plain)
+    build = type_in_a_shell(next_step(out, f"dbt build --vars '{{run_date: {yesterday}}}'"), plain)
     assert build.returncode == 0, build.stdout[-3000:]
     with psycopg.connect(url) as conn:
         last = conn.execute("SELECT run_date, trigger, status FROM pipeline_runs ORDER BY id DESC LIMIT 1").fetchone()
@@ -131,3 +139,30 @@ def test_the_demo_prints_a_studio_login_that_works(demo):
     with psycopg.connect(url) as conn:
         password_hash = conn.execute("SELECT password_hash FROM users WHERE email = %s AND role = 'SELLER'", (email,)).fetchone()[0]
     assert PasswordHasher().verify(password_hash, password)
+
+
+def test_the_demo_closes_its_month_issues_the_statements_and_runs_the_payments(demo):
+    url, env, out = demo
+    last = last_demo_day()
+    with psycopg.connect(url) as conn:
+        closed = [row[0] for row in conn.execute("SELECT day FROM closed_days ORDER BY day")]
+        statements, payable, carried, withheld = conn.execute(
+            """SELECT count(*), count(*) FILTER (WHERE payable), coalesce(sum(carried_out), 0), coalesce(sum(withholding), 0)
+               FROM payment_statements WHERE month = %s""",
+            (last.replace(day=1),),
+        ).fetchone()
+        paid = conn.execute("SELECT count(*), coalesce(sum(amount), 0) FROM payments").fetchone()
+    assert closed == [last - dt.timedelta(days=1), last] and statements > 50
+    assert (
+        f"payments: {last:%Y-%m} closed (2 days, {closed[0]} .. {last}; the platform's first settled day starts it), "
+        f"{statements:,} statements issued: {payable:,} payable" in out
+    )
+    assert f"{int(carried):,} KRW), {int(withheld):,} KRW withheld" in out
+    if paid[0]:
+        assert f"{paid[0]:,} transfers, {int(paid[1]):,} KRW" in out
+    else:
+        assert "payment run: nothing to pay, no statement reaches the payment threshold yet" in out
+    assert "payments: http://127.0.0.1:8000/studio/payments" in out
+    again = type_in_a_shell(next_step(out, f"settlement pay --month {last:%Y-%m}"), env)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith(f"nothing to pay for {last:%Y-%m} and before")

@@ -51,4 +51,22 @@ def period_label(period: str, first: dt.date, last: dt.date) -> str:
     return f"{first:%B %Y}"
 
 
-FILTERS = {"won": won, "count": count, "watch_time": watch_time, "short_day": short_day}
+def short_time(instant: dt.datetime | None, zone) -> str:
+    """2026-11-03 09:15 in the platform's time zone."""
+    return "—" if instant is None else f"{instant.astimezone(zone):%Y-%m-%d %H:%M}"
+
+
+def percent(rate: Decimal) -> str:
+    """0.003 -> 0.3 %, exactly (no float)."""
+    return f"{(Decimal(rate) * 100).normalize():f} %"
+
+
+PAYMENT_LABELS = {
+    "carried_over": "carried over",
+    "awaiting_payment": "awaiting payment",
+    "paid": "paid",
+    "returned": "returned by the bank",
+}
+
+FILTERS = {"won": won, "count": count, "watch_time": watch_time, "short_day": short_day, "short_time": short_time,
+           "percent": percent}

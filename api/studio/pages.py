@@ -8,14 +8,16 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from api.studio.formatting import FILTERS, STATUS_LABELS, STATUS_MEANINGS, period_label
+from api.studio.formatting import FILTERS, PAYMENT_LABELS, STATUS_LABELS, STATUS_MEANINGS, period_label
 
 HERE = Path(__file__).parent
 templates = jinja2.Environment(
     loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
 )
 templates.filters.update(FILTERS)
-templates.globals.update(status_labels=STATUS_LABELS, status_meanings=STATUS_MEANINGS, period_label=period_label)
+templates.globals.update(
+    status_labels=STATUS_LABELS, status_meanings=STATUS_MEANINGS, period_label=period_label, payment_labels=PAYMENT_LABELS
+)
 # Nothing but our own stylesheet and forms posting to ourselves; no script at all, no framing.
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "

@@ -13,17 +13,19 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from psycopg.rows import DictRow
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, ValidationError
 
 from api.auth.dependencies import unauthorized
 from api.auth.router import PasswordHashing, Throttling, authenticate
 from api.database import Connection, Pool, ResultsConnection
 from api.dependencies import AppSettings
+from api.payments import service as payments_service
+from api.payments.schemas import PayoutAccountIn
 from api.schemas import BIGINT_MAX, Day
 from api.stats.router import require_own_seller_data
 from api.stats.schemas import Period
 from api.studio import service, session
-from api.studio.pages import HERE, page, small_form
+from api.studio.pages import HERE, PAGE_HEADERS, page, small_form
 from api.videos.service import video_by_id
 from settlement import warehouse
 
@@ -168,3 +170,89 @@ async def video(
     except HTTPException as exc:
         return refusal(request, user, exc)
     return page("video.html", user=user, video=found, period=period.value, day=day, **service.navigation(shown), **shown)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Payments: the balance and its progress to the threshold, the payout account, the statements (a
+# printable page each, and CSV) and the payment history, read through the payments API's own service.
+
+
+async def payments_page(request: Request, conn, user: DictRow, status_code: int = 200, account_error: str | None = None) -> Response:
+    shown = {
+        "balance": await payments_service.balance(conn, user["id"]),
+        "account": await payments_service.payout_account(conn, user["id"]),
+        "statements": (await payments_service.statements(conn, user["id"]))["statements"],
+        "payments": (await payments_service.payment_history(conn, user["id"]))["payments"],
+    }
+    return page("payments.html", status_code, user=user, zone=request.app.state.settings.zone, account_error=account_error, **shown)
+
+
+@router.get("/studio/payments")
+async def payments_overview(request: Request, conn: ResultsConnection) -> Response:
+    user = await session.signed_in_user(request, conn)
+    if user is None:
+        return to_login()
+    try:
+        require_own_seller_data(user, user["id"])
+        return await payments_page(request, conn, user)
+    except HTTPException as exc:
+        return refusal(request, user, exc)
+
+
+@router.post("/studio/payments/account")
+async def register_payout_account(request: Request, conn: ResultsConnection) -> Response:
+    """The payout account form: the same rules as PUT /sellers/{id}/payout-account."""
+    user = await session.signed_in_user(request, conn)
+    if user is None:
+        return to_login()
+    try:
+        require_own_seller_data(user, user["id"])
+    except HTTPException as exc:
+        return refusal(request, user, exc)
+    if not session.comes_from_this_site(request):
+        return page("message.html", 403, user=user, title="Not registered", message="Register your account from this site's own page.")
+    form = await small_form(request)
+    fields = None if form is None else {name: form.get(name, [""])[0] for name in ("holder", "bank_code", "account_number")}
+    try:
+        account = PayoutAccountIn(**(fields or {}))
+    except ValidationError:
+        return await payments_page(request, conn, user, 422, ACCOUNT_REFUSED)
+    await payments_service.register_payout_account(conn, user["id"], account.holder, account.bank_code, account.account_number)
+    return RedirectResponse("/studio/payments", status.HTTP_303_SEE_OTHER)
+
+
+ACCOUNT_REFUSED = "Not registered: the holder takes 1 to 60 characters, the bank code 3 digits, the account number 6 to 20 digits."
+
+
+async def own_statement(request: Request, conn, number: int) -> tuple[DictRow | None, dict | Response]:
+    user = await session.signed_in_user(request, conn)
+    if user is None:
+        return None, to_login()
+    try:
+        require_own_seller_data(user, user["id"])
+        shown = await payments_service.statement(conn, user["id"], number)
+        if shown is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"You have no statement No. {number}.")
+    except HTTPException as exc:
+        return user, refusal(request, user, exc)
+    return user, shown
+
+
+@router.get("/studio/payments/statements/{number}")
+async def statement_page(request: Request, conn: ResultsConnection, number: Annotated[int, PathParam(ge=1, le=2**31 - 1)]) -> Response:
+    user, shown = await own_statement(request, conn, number)
+    if isinstance(shown, Response):
+        return shown
+    return page("statement.html", user=user, s=shown, zone=request.app.state.settings.zone)
+
+
+@router.get("/studio/payments/statements/{number}/csv")
+async def statement_csv(request: Request, conn: ResultsConnection, number: Annotated[int, PathParam(ge=1, le=2**31 - 1)]) -> Response:
+    _, shown = await own_statement(request, conn, number)
+    if isinstance(shown, Response):
+        return shown
+    return Response(
+        payments_service.statement_csv(shown),
+        media_type="text/csv; charset=utf-8",
+        headers={**PAGE_HEADERS, "Content-Disposition": f'attachment; filename="statement-{shown["statement"]}.csv"'},
+    )

@@ -18,16 +18,18 @@ from settlement.migrations import schema_problem
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2  # also Click's own, for unknown options and bad values
-EXIT_BUSY = 75  # EX_TEMPFAIL: another run holds the pipeline, try again later
+EXIT_BUSY = 75  # EX_TEMPFAIL: another run holds the pipeline (or the payments), try again later
 EXIT_INTERRUPTED = 130
 
 EXIT_CODES_HELP = f"""\b
 Exit codes:
   {EXIT_OK:<3} done
-  {EXIT_FAILED:<3} failed (the database cannot be used, a day failed to settle, a day cannot be closed)
+  {EXIT_FAILED:<3} failed (the database cannot be used, a day failed to settle, a day cannot be closed,
+      a month cannot be issued or paid)
   {EXIT_USAGE:<3} usage: the command cannot run as typed (a bad option or date, a day that has not
       ended, a reversed range, a range longer than the bound without --yes)
-  {EXIT_BUSY:<3} busy: another settlement run holds the pipeline; try again when it has finished
+  {EXIT_BUSY:<3} busy: another settlement run holds the pipeline (or another payment command the
+      payments); try again when it has finished
   {EXIT_INTERRUPTED:<3} interrupted (Ctrl-C)
 Every failure is one line on stderr, `error: <what> — <next step>`; --verbose adds the traceback."""
 

@@ -1,5 +1,9 @@
 """`settlement demo`: fills the default database (the one the next commands use) with two days of demo
-data ending yesterday, settles them and prints yesterday's results and the commands to try next.
+data, the last two days of the month before this one, settles them and prints the last day's results;
+then closes that month, issues its statements and makes one payment run (SPEC.md "Payments"), and
+prints where to see them and the commands to try next. (The days are last month's so that a whole
+month is over and closed: the platform's first settled day starts its history, so the month counts
+from it, and settling takes two days, not a month's.)
 
 It never drops a database that holds someone's data: it recreates a database only if the demo made it
 (COMMENT ON DATABASE marks it), fills one that is missing or empty, and refuses any other."""
@@ -14,7 +18,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from settlement import db, generate, migrations, pipeline, studio_demo, warehouse
+from settlement import clock, closing, db, generate, migrations, payments, pipeline, studio_demo, warehouse
 from settlement.commands import CommandError, cli_state, settings_on
 from settlement.commands.run import describe_plan, planned_days, print_day_summary, settle_with_progress
 from settlement.config import PROJECT_ROOT, Settings, get_settings
@@ -32,9 +36,10 @@ def demo_data(last_day: dt.date) -> generate.GenerateConfig:
 
 @click.command(
     "demo",
-    short_help="Fill the default database with demo days, settle them, print the results.",
-    help="""Fill the default database with two days of demo data ending yesterday, settle them and
-    print yesterday's results, then the commands to try next (they use the same database).
+    short_help="Fill the default database with demo days, settle them, pay their month, print the results.",
+    help="""Fill the default database with two days of demo data (the last two days of last month),
+    settle them and print the last day's results; close the month, issue its statements and make a
+    payment run; then print where to see them and the commands to try next (on the same database).
     A database the demo did not make is filled only if it is empty; one holding data is left alone.""",
 )
 @click.option(
@@ -51,7 +56,7 @@ def command(database_name: str | None) -> None:
     click.echo(f"demo database: {db.describe(database.url)} ({source}), {how}")
 
     migrations.upgrade(database.url)
-    last_day = pipeline.yesterday(settings)
+    last_day = demo_last_day(settings)
     report = generate.generate(database.url, demo_data(last_day), progress=False, settings=settings)
     click.echo(f"generated: {', '.join(f'{count:,} {table}' for table, count in report.rows.items())}")
 
@@ -61,7 +66,45 @@ def command(database_name: str | None) -> None:
         click.echo(describe_plan(plan, last_day, last_day, rebuild=False))
         settle_with_progress(on_demo_database, last_day, last_day, plan, trigger="demo")
         print_day_summary(conn, last_day)
+    pay_the_month(on_demo_database, database.url, last_day)
     print_next_steps(database, settings, name, last_day)
+
+
+def demo_last_day(settings: Settings) -> dt.date:
+    """The last day of the month before this one (platform time): a month that is over."""
+    return clock.today(settings.timezone).replace(day=1) - dt.timedelta(days=1)
+
+
+PAYMENT_FILES = PROJECT_ROOT / ".data" / "payment-files"
+
+
+def pay_the_month(settings: Settings, url: str, last_day: dt.date) -> None:
+    """Closes the demo's days, registers payout accounts for most sellers (every seventh has none, to
+    show a balance carried over for it), issues the month's statements and makes one payment run."""
+    month = last_day.replace(day=1)
+    days = [last_day - dt.timedelta(days=1), last_day]
+    closing.close_days(settings, days)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            """INSERT INTO payout_accounts (seller_id, holder, bank_code, account_number, registered_by)
+               SELECT id, username, '004', lpad((id * 7919)::text, 12, '0'), 'demo' FROM users
+               WHERE role = 'SELLER' AND id % 7 <> 0"""
+        )
+    issued = payments.issue_statements(settings, month)
+    label = payments.month_label(month)
+    click.echo(
+        f"\npayments: {label} closed ({closing.describe_days(days)}; the platform's first settled day starts it), "
+        f"{issued.statements:,} statements issued: {issued.payable:,} payable ({payments.won(issued.payable_total)}), "
+        f"{issued.carried:,} carried over ({payments.won(issued.carried_total)}), {payments.won(issued.withheld_total)} withheld"
+    )
+    run = payments.pay(settings, month, PAYMENT_FILES)
+    if run.transfers:
+        click.echo(f"payment run {run.run_id}: {len(run.transfers):,} transfers, {payments.won(run.total)}: {run.file}")
+    else:
+        click.echo(
+            "payment run: nothing to pay, no statement reaches the payment threshold yet (two demo days earn too "
+            "little): every balance is carried over to the next statement"
+        )
 
 
 def default_database_name(settings: Settings) -> str:
@@ -125,8 +168,9 @@ def print_next_steps(database: db.Database, settings: Settings, name: str, last_
     bin_prefix = command_prefix()
     app_env = "" if name == default_database_name(settings) else app_environment(database, name)
     steps = [
-        (f"{app_env}{bin_prefix}settlement run --date {last_day}", "settle yesterday again (a rerun gives the same result)"),
-        (f"{dbt_environment(database.url)}{bin_prefix}dbt build", "the same with dbt itself, as the data team's scheduler runs it"),
+        (f"{app_env}{bin_prefix}settlement run --date {last_day}", "settle the demo's last day again (closed: the same result)"),
+        (f"{dbt_environment(database.url)}{bin_prefix}dbt build --vars '{{run_date: {last_day}}}'", "the same with dbt itself, as the data team runs it"),
+        (f"{app_env}{bin_prefix}settlement pay --month {last_day:%Y-%m}", "run the month's payments again: nothing is paid twice"),
         (f"{app_env}{bin_prefix}settlement serve", "the API on this data: http://127.0.0.1:8000/docs"),
     ]
     where = "" if Path.cwd().resolve() == PROJECT_ROOT else f", from {PROJECT_ROOT}"
@@ -140,6 +184,8 @@ def print_next_steps(database: db.Database, settings: Settings, name: str, last_
         click.echo("(with DATABASE_URL set as it is now: the settlement commands use it)")
     email, password = studio_demo.seller_login(database.url)
     click.echo(f"studio: http://127.0.0.1:8000/studio   sign in as {email} / {password}   (once `settlement serve` runs)")
+    click.echo("payments: http://127.0.0.1:8000/studio/payments (balance, statements, payments); "
+               "GET /sellers/{id}/balance, /statements, /payments in the API")
 
 
 def command_prefix() -> str:

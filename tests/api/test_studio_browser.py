@@ -20,6 +20,7 @@ from api.studio.formatting import watch_time, won
 from settlement import closing
 from settlement.config import PROJECT_ROOT
 from settlement.pipeline import run_days
+from tests.api.test_payments import built, paid_month  # noqa: F401  (fixtures)
 from tests.api.test_stats import load_scenario, watch
 from tests.servers import free_port, wait_until_serving
 
@@ -305,3 +306,65 @@ async def test_kakao_sign_in_lands_in_the_studio(page, conn, fake_kakao, tmp_pat
     assert page.url.endswith("/studio")
     assert await page.get_attribute("#signed-in-as", "data-user-id") == str(user_id)
     await screenshot(page, tmp_path, "kakao")
+
+
+async def test_the_payments_page_in_a_browser_is_the_apis_and_only_the_sellers_own(page, live_api, paid_month, tmp_path):  # noqa: F811
+    seller, other, _ = paid_month
+    api = Api(live_api, seller.email)
+    await sign_in(page, seller.email)
+    await page.click("#nav-payments")
+    await page.wait_for_selector("#balance")
+
+    balance = await api.get(f"/sellers/{seller.id}/balance")
+    assert await page.inner_text("#balance-amount") == won(balance["balance"])
+    assert await page.get_attribute("#threshold-progress", "value") == str(balance["progress_percent"])
+    assert await page.locator("#threshold-progress").evaluate("p => p.position") == balance["progress_percent"] / 100
+    for name in ("awaiting_payment", "unstated_closed", "estimated_open", "paid_total", "withheld_total"):
+        assert await page.inner_text(f"#{name.replace('_', '-')}") == won(balance[name])
+    assert await page.inner_text("#account-number") == "*******8901"
+    assert await page.locator("#account-returned").count() == 1  # the bank returned a transfer to it
+
+    listed = await api.get(f"/sellers/{seller.id}/statements")
+    rows = await page.locator("tr.statement").evaluate_all("rows => rows.map(r => [r.dataset.statement, +r.dataset.net, r.dataset.status])")
+    assert rows == [[s["statement"], s["net"], s["payment_status"]] for s in listed["statements"]]
+    history = await api.get(f"/sellers/{seller.id}/payments")
+    paid = await page.locator("tr.payment").evaluate_all("rows => rows.map(r => [r.dataset.statement, +r.dataset.amount])")
+    assert paid == [[p["statement"], p["amount"]] for p in history["payments"]]
+    await screenshot(page, tmp_path, "payments")
+
+    # The printable statement: the API's figures; printed, without the studio's header and links.
+    await page.click(f'tr.statement[data-statement="{seller.id}-1"] a')
+    await page.wait_for_selector("#statement")
+    statement = await api.get(f"/sellers/{seller.id}/statements/1")
+    for figure in ("carried_in", "returned_in", "payouts", "adjustments", "gross", "net"):
+        assert await page.inner_text(f'tr[data-figure="{figure}"] td') == won(statement[figure])
+    lines = await page.locator("tr.payout-line").evaluate_all("rows => rows.map(r => [+r.dataset.videoId, +r.dataset.amount])")
+    assert lines == [[line["video_id"], line["amount"]] for line in statement["payout_lines"]]
+    assert "=HYPERLINK" in await page.inner_text("#payout-lines")  # a title shown as text, not run
+    await page.emulate_media(media="print")
+    assert not await page.is_visible("header.top") and not await page.is_visible("#download-csv")
+    await screenshot(page, tmp_path, "statement-printed")
+    await page.emulate_media(media="screen")
+    async with page.expect_download() as downloading:
+        await page.click("#download-csv")
+    download = await downloading.value
+    assert download.suggested_filename == f"statement-{seller.id}-1.csv"
+    content = Path(await download.path()).read_bytes().decode()
+    assert "'=HYPERLINK" in content and "\r\nnet,,,,,309440\r\n" in content
+
+    # The account form: registered again, shown masked, and the balance no longer says it was returned.
+    await page.goto("/studio/payments")
+    await page.fill("#account-form input[name=holder]", "Kim Minji")
+    await page.fill("#account-form input[name=bank_code]", "088")
+    await page.fill("#account-form input[name=account_number]", "110223334444")
+    await page.click("#account-form button[type=submit]")
+    await page.wait_for_selector("#account-shown")
+    assert await page.inner_text("#account-number") == "********4444"
+    assert await page.locator("#account-returned").count() == 0
+
+    # Only the seller's own: statement numbers are the signed-in seller's, and the JSON API refuses the cookie.
+    await page.goto("/studio/payments/statements/1")
+    assert await page.get_attribute("#statement", "data-statement") == f"{seller.id}-1"
+    for path in (f"/sellers/{other.id}/statements", f"/sellers/{seller.id}/statements/1/csv", f"/sellers/{seller.id}/balance"):
+        assert (await page.goto(path)).status == 401
+    await api.http.aclose()

@@ -10,6 +10,7 @@ import time
 
 import yaml
 
+from settlement import clock
 from settlement.config import PROJECT_ROOT
 
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
@@ -59,6 +60,8 @@ def service_environment(service: dict, database_url: str) -> dict[str, str]:
     environment = {key: str(value) for key, value in service.get("environment", {}).items()}
     environment["DATABASE_URL"] = database_url
     environment["PATH"] = f"{PROJECT_ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"
+    # the suite's clock (settlement.clock): the services read "now" where the test does
+    environment |= {name: os.environ[name] for name in (clock.SHIFT_VARIABLE, "PGOPTIONS") if name in os.environ}
     return environment
 
 

@@ -345,3 +345,154 @@ def reference_intake(p: Platform, day: dt.date) -> dict[str, tuple[int, int, dic
         ingested = sum(platform_day(event.occurred_at) == day for event in sent)
         intake[source] = (ingested, counted, dict(reasons))
     return intake
+
+
+# ----------------------------------------------------------------------------------------------------
+# Payments (SPEC.md "Payments"), written again from the spec, one event at a time: days are closed with
+# what they paid and the adjustments booked on them, months are issued, payment runs pay, the bank
+# returns transfers. Nothing here reads the engine's seeds, views or tables.
+
+INCOME_TAX_RATE = Fraction(3, 100)  # SPEC: 3 % income tax ...
+LOCAL_INCOME_TAX_RATE = Fraction(3, 1000)  # ... and 0.3 % local income tax, for individual sellers
+TAX_UNIT = 10  # each truncated to 10 KRW
+PAYMENT_THRESHOLD = 100_000  # KRW
+
+
+def withheld(gross: int, rate: Fraction) -> int:
+    """A tax on a month's gross: truncated (never rounded) to TAX_UNIT; nothing on a gross of zero or less."""
+    if gross <= 0:
+        return 0
+    return int(gross * rate / TAX_UNIT) * TAX_UNIT  # int() of a positive Fraction truncates
+
+
+@dataclass
+class RefStatement:
+    seller_id: int
+    number: int
+    month: dt.date
+    carried_in: int
+    returned_in: int
+    payouts: int
+    adjustments: int
+    gross: int
+    income_tax: int
+    local_income_tax: int
+    withholding: int
+    net: int
+    payable: bool
+    amount_payable: int
+    carried_out: int
+    reasons: frozenset  # of "hold", "no_account", "returned_account", "threshold"
+
+
+@dataclass
+class PaymentsReference:
+    """Every won of the closed days, from statement to transfer, as SPEC.md says."""
+
+    closed: dict = field(default_factory=dict)  # day -> {seller: payouts of the day}
+    booked: dict = field(default_factory=dict)  # day -> {seller: adjustments booked on the day}
+    stated_days: set = field(default_factory=set)
+    issued_months: list = field(default_factory=list)
+    statements: dict = field(default_factory=lambda: defaultdict(list))  # seller -> [RefStatement]
+    business: set = field(default_factory=set)  # sellers registered as businesses
+    accounts: dict = field(default_factory=dict)  # seller -> the account version in force
+    returned_accounts: set = field(default_factory=set)  # account versions the bank returned a transfer to
+    holds: set = field(default_factory=set)
+    paid: dict = field(default_factory=dict)  # (seller, number) -> (amount, account version)
+    returned: set = field(default_factory=set)  # (seller, number)
+    pending_returns: dict = field(default_factory=lambda: defaultdict(int))  # seller -> returned, not on a statement
+    _versions: int = 0
+
+    def close_day(self, day: dt.date, payouts: dict[int, int], adjustments: dict[int, int]) -> None:
+        self.closed[day] = dict(payouts)
+        self.booked[day] = dict(adjustments)
+
+    def register_account(self, seller: int) -> None:
+        self._versions += 1
+        self.accounts[seller] = self._versions
+
+    def can_be_paid(self, seller: int) -> frozenset:
+        """Why a seller cannot be paid now (empty: they can)."""
+        reasons = set()
+        if seller in self.holds:
+            reasons.add("hold")
+        if seller not in self.accounts:
+            reasons.add("no_account")
+        elif self.accounts[seller] in self.returned_accounts:
+            reasons.add("returned_account")
+        return frozenset(reasons)
+
+    def issue(self, month: dt.date) -> list[RefStatement]:
+        """The month's statements: every closed day up to the month's end not on an earlier statement."""
+        end = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+        days = {day for day in self.closed if day <= end and day not in self.stated_days}
+        payouts, adjustments = defaultdict(int), defaultdict(int)
+        for day in days:
+            for seller, amount in self.closed[day].items():
+                payouts[seller] += amount
+            for seller, amount in self.booked[day].items():
+                adjustments[seller] += amount
+        sellers = set(payouts) | set(adjustments) | {s for s, amount in self.pending_returns.items() if amount}
+        sellers |= {s for s, issued in self.statements.items() if issued and issued[-1].carried_out != 0}
+        issued = []
+        for seller in sorted(sellers):
+            previous = self.statements[seller][-1] if self.statements[seller] else None
+            gross = payouts[seller] + adjustments[seller]
+            individual = seller not in self.business
+            income_tax = withheld(gross, INCOME_TAX_RATE) if individual else 0
+            local_tax = withheld(gross, LOCAL_INCOME_TAX_RATE) if individual else 0
+            carried_in = previous.carried_out if previous else 0
+            returned_in = self.pending_returns.pop(seller, 0)
+            net = carried_in + returned_in + gross - income_tax - local_tax
+            reasons = set(self.can_be_paid(seller))
+            if net < PAYMENT_THRESHOLD:
+                reasons.add("threshold")
+            payable = not reasons
+            statement = RefStatement(
+                seller, len(self.statements[seller]) + 1, month, carried_in, returned_in, payouts[seller],
+                adjustments[seller], gross, income_tax, local_tax, income_tax + local_tax, net, payable,
+                net if payable else 0, 0 if payable else net, frozenset(reasons),
+            )
+            self.statements[seller].append(statement)
+            issued.append(statement)
+        self.stated_days |= days
+        self.issued_months.append(month)
+        return issued
+
+    def pay(self, month: dt.date) -> dict[tuple[int, int], int]:
+        """A payment run: every payable statement of the month or before, not paid yet, whose seller can
+        be paid now; (seller, number) -> amount."""
+        transfers = {}
+        for seller, statements in self.statements.items():
+            for statement in statements:
+                key = (seller, statement.number)
+                if statement.payable and statement.month <= month and key not in self.paid and not self.can_be_paid(seller):
+                    self.paid[key] = (statement.amount_payable, self.accounts[seller])
+                    transfers[key] = statement.amount_payable
+        return transfers
+
+    def return_transfer(self, seller: int, number: int) -> None:
+        amount, account = self.paid[(seller, number)]
+        assert (seller, number) not in self.returned
+        self.returned.add((seller, number))
+        self.returned_accounts.add(account)
+        self.pending_returns[seller] += amount
+
+    def totals(self) -> dict[str, int]:
+        """Where every won of the closed days is: paid (returns excluded), withheld, in a balance (carried
+        over or returned), awaiting a payment run, or on no statement yet."""
+        paid = sum(amount for key, (amount, _) in self.paid.items() if key not in self.returned)
+        statements = [statement for issued in self.statements.values() for statement in issued]
+        awaiting = sum(s.amount_payable for s in statements if s.payable and (s.seller_id, s.number) not in self.paid)
+        carried = sum(issued[-1].carried_out for issued in self.statements.values() if issued)
+        unstated = sum(
+            sum(self.closed[day].values()) + sum(self.booked[day].values()) for day in self.closed if day not in self.stated_days
+        )
+        return {
+            "closed": sum(sum(p.values()) for p in self.closed.values()) + sum(sum(a.values()) for a in self.booked.values()),
+            "paid": paid,
+            "withheld": sum(s.withholding for s in statements),
+            "balance": carried + sum(self.pending_returns.values()),
+            "awaiting": awaiting,
+            "unstated": unstated,
+        }

@@ -218,7 +218,7 @@ def model_names(settings: Settings, database_url: str) -> list[str]:
     deployed (pipeline.deployed_unchanged)."""
     manifest = pipeline.parsed_project(database_url, pipeline.dbt_vars(settings, D))
     return sorted(node.name for node in manifest.nodes.values() if node.resource_type == "model"
-                  and "source_contract" not in node.tags and node.fqn[1] != "staging")
+                  and "source_contract" not in node.tags and not pipeline.DEPLOYED_FOLDERS & set(node.fqn[1:-1]))
 
 
 def test_a_run_killed_at_any_model_boundary_leaves_the_previous_state_whole(conn, database_url, settings):

@@ -1,0 +1,8 @@
+select
+    id as hold_event_id,
+    seller_id,
+    action,
+    reason,
+    at,
+    by
+from {{ source('platform', 'payment_holds') }}

@@ -1,0 +1,6 @@
+select
+    month,
+    issued_at,
+    issued_by,
+    statements
+from {{ source('platform', 'payment_months') }}
