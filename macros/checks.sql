@@ -42,13 +42,15 @@ problems as (
     from (select 1 from checked group by {{ key | join(', ') }} having count(*) > 1) as duplicates
     {%- endfor %}
     {%- for reference in checks.get('references') or [] %}
+    {#- `to`: a model's name (a model's config checks), or the relation a data test's ref() gave -#}
+    {%- set referenced = (model_relation(reference.to) if execute else reference.to) if reference.to is string else reference.to %}
     union all
     -- values missing from the referenced relation, read once (EXCEPT), not looked up row by row
     select '{{ reference.column }} not in {{ reference.to }}.{{ reference.field }}', count(*)
     from (
         select {{ reference.column }} from checked where {{ reference.column }} is not null
         except
-        select {{ reference.field }} from {{ model_relation(reference.to) }}
+        select {{ reference.field }} from {{ referenced }}
     ) as missing
     {%- endfor %}
     {%- for agreement in checks.get('agrees_with') or [] %}
@@ -57,7 +59,7 @@ problems as (
     from checked
     full join (
         select {{ agreement['keys'] | join(', ') }}{% for column in agreement.sums %}, sum({{ column }}) as {{ column }}{% endfor %}
-        from {{ staged(model_relation(agreement.model)) }}
+        from {{ staged(model_relation(agreement.model)) if execute else agreement.model }}
         {%- if is_settlement_run() %} where settled_on = {{ run_date() }}{% endif %}
         group by {{ agreement['keys'] | join(', ') }}
     ) as summed using ({{ agreement['keys'] | join(', ') }})

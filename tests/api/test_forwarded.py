@@ -19,9 +19,10 @@ PASSWORD = "correct horse"
 
 
 @pytest.fixture
-def serve(database_url, tmp_path):
-    """serve(**env) -> the base URL of `settlement serve` on the session database, with signups limited to
-    2 an hour per address and env added; stopped at the end of the test."""
+def serve(conn, database_url, tmp_path):
+    """serve(**env) -> the base URL of `settlement serve` on the session database (emptied first: the
+    throttles count in it), with signups limited to 2 an hour per address and env added; stopped at the
+    end of the test."""
     started = []
 
     def start(**env) -> str:

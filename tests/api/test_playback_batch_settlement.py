@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from api.auth.service import issue_access_token
+from api.auth.service import start_session
 from api.main import create_app
 from settlement import migrations, pipeline
 from settlement.config import Settings
@@ -181,9 +181,12 @@ async def recorded(fresh_database, api_settings, event_day):
                     assert (await playback_reference.record(before, api_settings, user_id, report))["status"] != "refused" or (
                         report["video_id"] == 424242 or report.get("position_seconds") == 500)
     for url, one_by_one in zip(urls, (False, True)):
-        async with client_on(api_settings, url) as (client, secret):
+        async with client_on(api_settings, url) as (client, secret), await psycopg.AsyncConnection.connect(
+            url, autocommit=True, row_factory=dict_row
+        ) as sessions_conn:
             for user_id, batches in plan.items():
-                viewer = Viewer(user_id, {"Authorization": f"Bearer {issue_access_token(api_settings, secret, user_id)[0]}"})
+                token, _ = await start_session(sessions_conn, api_settings, secret, user_id)
+                viewer = Viewer(user_id, {"Authorization": f"Bearer {token}"})
                 for batch in batches:
                     if one_by_one:
                         statuses = [(await send_one(client, viewer, report)).status_code for report in batch]
