@@ -2,7 +2,7 @@
     of the file it was built from, so that `settlement run` can leave the unchanged ones out of a day's
     run (selector settlement_day; settlement/pipeline.py, deployed_unchanged). -#}
 {% macro mark_deployed() -%}
-    comment on {{ 'view' if model.config.materialized == 'view' else 'table' }} {{ this }}
+    comment on {{ 'view' if model.config.materialized == 'view_in_place' else 'table' }} {{ this }}
         is {{ sql_text(deployed_mark(model.checksum.checksum)) }}
 {%- endmacro %}
 

@@ -1,4 +1,4 @@
-{{ config(materialized='view') }}
+{{ config(materialized='view_in_place') }}
 
 -- Each tier covers the zero-based view positions [lower_bound, upper_bound) of its kind.
 select

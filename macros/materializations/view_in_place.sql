@@ -1,12 +1,12 @@
 {#-
-    view (postgres): replaces a view in place, so the views that depend on it (readers' views over the
+    view_in_place (postgres): a view replaced in place, so the views that depend on it (readers' views over the
     marts) never disappear during a run, as dbt's own view materialization makes them do (it renames
     the old view away and drops it with CASCADE). A view whose definition did not change is left alone
     (no lock taken on it at all); a changed one is replaced with CREATE OR REPLACE VIEW, in one
     transaction (which fails on a column removed or retyped: `settlement run --rebuild` then builds
     every relation anew beside the published ones and swaps them in at once).
 -#}
-{% materialization view, adapter='postgres' %}
+{% materialization view_in_place, adapter='postgres' %}
     {%- set existing_relation = load_cached_relation(this) -%}
     {%- set target_relation = this.incorporate(type='view') -%}
     {%- set candidate = make_intermediate_relation(target_relation) -%}
