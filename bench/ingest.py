@@ -41,7 +41,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api.auth.service import issue_access_token
+from api.auth.service import access_token
 from bench.run import load_average, machine, server_summary
 from settlement import clock, db, migrations
 from settlement import generate as generator
@@ -106,15 +106,26 @@ def time_ordered_id(at: dt.datetime) -> uuid.UUID:
     return uuid.UUID(int=value)
 
 
+def session_token(url: str, user_id: int) -> str:
+    """An access token of a session recorded as the API's login records it (auth_sessions, migration 0051)."""
+    settings = Settings(_env_file=None, jwt_secret=JWT_SECRET)
+    with psycopg.connect(url, autocommit=True) as conn:
+        session_id = conn.execute(
+            "INSERT INTO auth_sessions (user_id, expires_at) VALUES (%s, settlement_now() + make_interval(mins => %s))"
+            " RETURNING id::text",
+            (user_id, settings.jwt_ttl_minutes),
+        ).fetchone()[0]
+    return access_token(settings, JWT_SECRET, user_id, session_id)[0]
+
+
 class Viewer:
     """One client's viewer: its token and its playing, event after event. Event ids are time-ordered
     (version 7, as the generator's; see the README for what random version-4 ids cost) unless random_ids."""
 
     random_ids = False
 
-    def __init__(self, user_id: int, videos: list[int], start: dt.datetime, first_video: int):
-        settings = Settings(_env_file=None, jwt_secret=JWT_SECRET)
-        self.authorization = f"Bearer {issue_access_token(settings, JWT_SECRET, user_id)[0]}".encode()
+    def __init__(self, url: str, user_id: int, videos: list[int], start: dt.datetime, first_video: int):
+        self.authorization = f"Bearer {session_token(url, user_id)}".encode()
         self.videos, self.video_index = videos, first_video
         self.start = start
         self.n = 0
@@ -383,7 +394,7 @@ def main(argv=None) -> int:
                     phase = Phase(label, process_count, clients, batch)
                     ids = users[next_user:next_user + clients]
                     next_user += VIEWERS_PER_PHASE
-                    viewers = [Viewer(user, videos, start, n * 7) for n, user in enumerate(ids)]
+                    viewers = [Viewer(url, user, videos, start, n * 7) for n, user in enumerate(ids)]
                     asyncio.run(run_phase(port, viewers, phase, args.seconds, process.pid, url))
                     stored = recorded(url, ids)
                     expected = phase.events + clients * batch  # and the unmeasured first request of each
