@@ -22,7 +22,7 @@
     {%- set day = settlement_run_date() -%}
     {%- set target_relation = this.incorporate(type='table') -%}
     {%- set existing_relation = table_to_keep(this) -%}
-    {%- set partition_name = this.identifier ~ '_' ~ (day | replace('-', '')) -%}
+    {%- set partition_name = day_table_name(this.identifier, day) -%}
     {%- if deferred -%}
         {%- set staging_relation = staged_relation(this.identifier) -%}
     {%- else -%}

@@ -40,7 +40,7 @@
 {% macro staged_relation(model_name) %}
     {{ return(api.Relation.create(
         database=target.database, schema=build_schema(),
-        identifier=model_name ~ '_' ~ (settlement_run_date() | replace('-', '')), type='table')) }}
+        identifier=day_table_name(model_name, settlement_run_date()), type='table')) }}
 {% endmacro %}
 
 {#- A published model's relation as this run reads it: the staged run-date rows during a settlement

@@ -45,3 +45,8 @@
         {% call statement('setting_' ~ name) %} set local {{ name }} = '{{ value }}' {% endcall %}
     {% endfor %}
 {% endmacro %}
+
+{#- A model's table of one day, <model>_YYYYMMDD: its partition, or its rows staged by a run. -#}
+{% macro day_table_name(identifier, day) %}
+    {{ return(identifier ~ '_' ~ (day | string | replace('-', ''))) }}
+{% endmacro %}
