@@ -51,7 +51,7 @@ def load_catalog(conn: psycopg.Connection, videos: int, ad_count: int) -> int:
     )
     conn.execute("VACUUM ANALYZE videos")
     conn.execute("VACUUM ANALYZE ads")
-    return conn.execute("SELECT sum(ad_slot_count(duration_seconds)) FROM videos").fetchone()[0]
+    return conn.execute("SELECT sum(ad_slot_count(duration_seconds, %s)) FROM videos", (ads.DEFAULT_SLOT_SECONDS,)).fetchone()[0]
 
 
 def timed_refresh(conn: psycopg.Connection, day: dt.date, label: str) -> None:

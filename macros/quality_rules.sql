@@ -76,16 +76,27 @@
     int8range({{ first_slot_crossed(position_seconds, watched_seconds) }}, {{ last_slot_crossed(position_seconds) }}, '[]')
 {%- endmacro %}
 
+{#- The slot length, a rule (var ad_slot_seconds: settlement's ad_slot_interval_seconds); slot k plays at
+    k times it. A video's slots: ad_slot_count(duration, length), the database's function (migration 0061),
+    the one the uploads and the daily refresh fill slots with. -#}
+{% macro ad_slot_seconds() -%}
+    {{ var('ad_slot_seconds') | int }}
+{%- endmacro %}
+
+{% macro ad_slots_of(duration_seconds) -%}
+    ad_slot_count({{ duration_seconds }}, {{ ad_slot_seconds() }})
+{%- endmacro %}
+
 {% macro crosses_a_slot(position_seconds, watched_seconds) -%}
     ({{ last_slot_crossed(position_seconds) }} >= {{ first_slot_crossed(position_seconds, watched_seconds) }})
 {%- endmacro %}
 
 {% macro first_slot_crossed(position_seconds, watched_seconds) -%}
-    (greatest({{ position_seconds }}::bigint - {{ watched_seconds }}::bigint, 0) / {{ var('ad_slot_seconds') | int }} + 1)
+    (greatest({{ position_seconds }}::bigint - {{ watched_seconds }}::bigint, 0) / {{ ad_slot_seconds() }} + 1)
 {%- endmacro %}
 
 {% macro last_slot_crossed(position_seconds) -%}
-    ({{ position_seconds }}::bigint / {{ var('ad_slot_seconds') | int }})
+    ({{ position_seconds }}::bigint / {{ ad_slot_seconds() }})
 {%- endmacro %}
 
 {#- The raw row of a watch event, as reported, for the quarantine. -#}

@@ -1,4 +1,5 @@
-"""Ad slots and the daily ad lifecycle; the rules live in SQL (alembic/versions/0003_ads.py)."""
+"""Ad slots and the daily ad lifecycle; the rules live in SQL (alembic/versions/0003_ads.py, 0061: the slot
+length is the caller's, the setting ad_slot_interval_seconds)."""
 
 import datetime as dt
 from collections.abc import Iterable
@@ -7,7 +8,9 @@ from dataclasses import asdict, dataclass
 import psycopg
 
 from settlement import clock
-from settlement.config import Settings
+from settlement.config import ENGINE_DEFAULTS, Settings
+
+DEFAULT_SLOT_SECONDS = ENGINE_DEFAULTS["ad_slot_seconds"]
 
 
 @dataclass(frozen=True)
@@ -34,20 +37,21 @@ def platform_today(settings: Settings, now: dt.datetime | None = None) -> dt.dat
     return now.astimezone(settings.zone).date()
 
 
-def refresh_lifecycle(conn: psycopg.Connection, as_of: dt.date) -> AdRefresh:
-    """Moves every ad to its status for the platform day as_of and refills freed slots, in one transaction."""
+def refresh_lifecycle(conn: psycopg.Connection, as_of: dt.date, slot_seconds: int = DEFAULT_SLOT_SECONDS) -> AdRefresh:
+    """Moves every ad to its status for the platform day as_of and refills freed slots, in one transaction
+    (videos have the slots of ad_slot_count at this slot length)."""
     with conn.transaction():
         row = conn.execute(
             """SELECT activated, expired, scheduled, slots_freed, slots_filled, slots_empty
-               FROM refresh_ad_lifecycle(%s)""",
-            (as_of,),
+               FROM refresh_ad_lifecycle(%s, %s)""",
+            (as_of, slot_seconds),
         ).fetchone()
     return AdRefresh(as_of, *row)
 
 
-def fill_slots(conn: psycopg.Connection, video_ids: Iterable[int]) -> int:
+def fill_slots(conn: psycopg.Connection, video_ids: Iterable[int], slot_seconds: int = DEFAULT_SLOT_SECONDS) -> int:
     """Fills the empty ad slots of these (ACTIVE) videos with ACTIVE ads; returns how many it filled.
 
     Runs in the caller's transaction, so an upload can insert its video and fill its slots atomically.
     """
-    return conn.execute("SELECT fill_ad_slots(%s::bigint[])", (list(video_ids),)).fetchone()[0]
+    return conn.execute("SELECT fill_ad_slots(%s::bigint[], %s)", (list(video_ids), slot_seconds)).fetchone()[0]

@@ -6,7 +6,7 @@ from api.videos.schemas import VideoIn, VideoStatus
 VIDEO_COLUMNS = "id, seller_id, title, description, video_url, duration_seconds, status, created_at"
 
 
-async def create_video(conn: AsyncConnection[DictRow], seller_id: int, video: VideoIn) -> DictRow:
+async def create_video(conn: AsyncConnection[DictRow], seller_id: int, video: VideoIn, slot_seconds: int) -> DictRow:
     """The new video; its ad slots are filled in the same transaction (fill_ad_slots serialises
     concurrent uploads on one advisory lock, so slots are neither doubled nor deadlocked)."""
     cursor = await conn.execute(
@@ -18,7 +18,7 @@ async def create_video(conn: AsyncConnection[DictRow], seller_id: int, video: Vi
         (seller_id, video.title, video.description, str(video.video_url), video.duration_seconds),
     )
     created = await cursor.fetchone()
-    await conn.execute("SELECT fill_ad_slots(ARRAY[%s]::bigint[])", (created["id"],))
+    await conn.execute("SELECT fill_ad_slots(ARRAY[%s]::bigint[], %s)", (created["id"], slot_seconds))
     return created
 
 

@@ -15,7 +15,7 @@ with impressions as (
             {{ self_view_branch('impressions', 'videos') }}
             when ads.ad_id is null then 'unknown_ad'
             when ad_status_on(ads.contract_start, ads.contract_end, {{ run_date() }}) <> 'ACTIVE' then 'ad_not_active'
-            when impressions.slot is null or impressions.slot < 1 or impressions.slot > videos.ad_slots then 'unknown_slot'
+            when impressions.slot is null or impressions.slot < 1 or impressions.slot > {{ ad_slots_of('videos.duration_seconds') }} then 'unknown_slot'
         end as own_reason
     from {{ ref('stg_platform__ad_impressions') }} as impressions
     left join {{ ref('stg_platform__videos') }} as videos on videos.video_id = impressions.video_id

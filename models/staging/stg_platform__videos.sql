@@ -17,7 +17,6 @@ select
     videos.seller_id,
     videos.title,
     videos.duration_seconds,
-    ad_slot_count(videos.duration_seconds) as ad_slots,
     videos.status,
     videos.created_at,
     coalesce(live_periods.live_periods, '{}'::tstzmultirange) as live_periods,

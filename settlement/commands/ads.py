@@ -18,7 +18,7 @@ def refresh(as_of) -> None:
     settings = get_settings()
     as_of = as_of or ads.platform_today(settings)
     with open_database(settings).connect() as conn:
-        result = ads.refresh_lifecycle(conn, as_of)
+        result = ads.refresh_lifecycle(conn, as_of, settings.ad_slot_interval_seconds)
     click.echo(f"ads refreshed for {as_of} ({settings.timezone})")
     for name, count in result.counts().items():
         click.echo(f"  {name:<13} {count:>8}")

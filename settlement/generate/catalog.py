@@ -53,7 +53,7 @@ def create_catalog(conn: psycopg.Connection, config: GenerateConfig, settings: S
     user_ids = insert_users(conn, rng, config, first_day_start)
     video_ids, video_sellers, durations = insert_videos(conn, rng, config, user_ids[: config.sellers], first_day_start)
     insert_ads(conn, rng, config)
-    slot_start, slot_count, slot_ads = fill_slots(conn, config.seed, video_ids)
+    slot_start, slot_count, slot_ads = fill_slots(conn, config.seed, video_ids, settings.ad_slot_interval_seconds)
     stream_rng = np.random.default_rng([config.seed, int(user_ids[0]), int(video_ids[0])])
     return Catalog(
         user_ids=user_ids,
@@ -188,11 +188,11 @@ def insert_ads(conn, rng, config: GenerateConfig) -> None:
     )
 
 
-def fill_slots(conn, seed: int, video_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def fill_slots(conn, seed: int, video_ids: np.ndarray, slot_seconds: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fills the new videos' ad slots (fill_ad_slots picks randomly among equally loaded ads: seeding
     the session's random() keeps that deterministic) and returns them as a dense slot table."""
     conn.execute("SELECT setseed(%s)", ((seed % 2**31) / 2**31,))
-    conn.execute("SELECT fill_ad_slots(%s::bigint[])", (video_ids.tolist(),))
+    conn.execute("SELECT fill_ad_slots(%s::bigint[], %s)", (video_ids.tolist(), slot_seconds))
     rows = conn.execute(
         "SELECT video_id, slot, ad_id FROM video_ads WHERE video_id = ANY (%s::bigint[])", (video_ids.tolist(),)
     ).fetchall()

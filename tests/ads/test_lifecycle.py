@@ -78,7 +78,9 @@ def test_refresh_fills_slots_left_empty_while_no_ad_was_active(world):
 
 def test_refresh_of_a_null_day_is_an_error(conn):
     with pytest.raises(psycopg.errors.RaiseException, match="must not be NULL"):
-        conn.execute("SELECT * FROM refresh_ad_lifecycle(NULL)")
+        conn.execute("SELECT * FROM refresh_ad_lifecycle(NULL, 300)")
+    with pytest.raises(psycopg.errors.RaiseException, match="slot length must be a positive"):
+        conn.execute("SELECT * FROM refresh_ad_lifecycle('2026-01-01', NULL)")
 
 
 def test_platform_today_is_the_day_in_the_platform_time_zone():
@@ -118,16 +120,21 @@ def test_ad_migrations_downgrade_and_upgrade_cleanly(fresh_database):
             ).fetchone()[0]
         return functions, counter
 
-    def fill_works() -> int:
+    def fill_works(one_argument: bool = False) -> int:
+        """Slots filled for a 960 s video (before 0061, fill_ad_slots took no slot length)."""
         with psycopg.connect(url) as conn, conn.transaction(force_rollback=True):
             conn.execute("INSERT INTO users (email, username, password_hash) VALUES ('m@example.com', 'm', 'x')")
             conn.execute("INSERT INTO ads (title, ad_url, duration_seconds, contract_start, contract_end, status) VALUES ('a', 'u', 15, '2026-01-01', '2026-12-31', 'ACTIVE')")
             video = conn.execute("INSERT INTO videos (seller_id, title, video_url, duration_seconds) SELECT id, 'v', 'u', 960 FROM users RETURNING id").fetchone()[0]
+            if one_argument:
+                return conn.execute("SELECT fill_ad_slots(ARRAY[%s]::bigint[])", (video,)).fetchone()[0]
             return ads.fill_slots(conn, [video])
 
     assert schema() == (set(FUNCTIONS), True) and fill_works() == 3
+    migrations.downgrade(url, "0060")  # before the slot length was a parameter
+    assert schema() == (set(FUNCTIONS), True) and fill_works(one_argument=True) == 3
     migrations.downgrade(url, "0005")  # before the slot counter: fill_ad_slots counts video_ads again
-    assert schema() == (set(FUNCTIONS), False) and fill_works() == 3
+    assert schema() == (set(FUNCTIONS), False) and fill_works(one_argument=True) == 3
     migrations.downgrade(url, "0002")
     assert schema() == (set(), False)
     migrations.upgrade(url)

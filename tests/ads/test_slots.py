@@ -7,6 +7,8 @@ import pytest
 
 from settlement import ads
 
+SPEC_SLOT_SECONDS = 300  # SPEC: slot k plays at k * 300 s; floor((L/60 - 1)/5) slots when L/60 > 5
+
 
 def spec_slot_count(seconds: int) -> int:
     minutes = Fraction(seconds, 60)
@@ -17,13 +19,29 @@ def spec_slot_count(seconds: int) -> int:
     ("seconds", "slots"), [(1, 0), (299, 0), (300, 0), (301, 0), (359, 0), (360, 1), (659, 1), (660, 2), (3600, 11)]
 )
 def test_slot_count_at_the_boundaries(conn, seconds, slots):
-    assert conn.execute("SELECT ad_slot_count(%s)", (seconds,)).fetchone()[0] == slots
+    assert conn.execute("SELECT ad_slot_count(%s, %s)", (seconds, SPEC_SLOT_SECONDS)).fetchone()[0] == slots
 
 
 def test_slot_count_matches_the_spec_formula_exactly(conn):
     lengths = list(range(1, 4000)) + [36_000, 86_400, 2_147_483_647]
-    got = conn.execute("SELECT ad_slot_count(l) FROM unnest(%s::int[]) WITH ORDINALITY AS t(l, n) ORDER BY n", (lengths,))
+    got = conn.execute(
+        "SELECT ad_slot_count(l, %s) FROM unnest(%s::int[]) WITH ORDINALITY AS t(l, n) ORDER BY n", (SPEC_SLOT_SECONDS, lengths)
+    )
     assert [row[0] for row in got] == [spec_slot_count(seconds) for seconds in lengths]
+
+
+@pytest.mark.parametrize("slot_seconds", [1, 59, 60, 61, 120, 299, 301, 600, 3600])
+def test_at_another_slot_length_every_slot_lies_before_the_videos_last_minute(conn, slot_seconds):
+    """Issue 25: 0003 wrote 300 into the slot count, so another slot length gave videos slots past
+    their end (or too few). Slot k plays at k * length; a video of L seconds has every slot that plays
+    at least a minute before its end, and no other."""
+    lengths = [*range(1, 1500), 3599, 3600, 3601, 86_400, 2_147_483_647]
+    got = conn.execute(
+        "SELECT ad_slot_count(l, %s) FROM unnest(%s::int[]) WITH ORDINALITY AS t(l, n) ORDER BY n", (slot_seconds, lengths)
+    )
+    for seconds, (slots,) in zip(lengths, got, strict=True):
+        expected = (seconds - 60) // slot_seconds if seconds > slot_seconds else 0
+        assert slots == expected and slots * slot_seconds <= max(seconds - 60, 0), (seconds, slot_seconds, slots)
 
 
 def test_fill_gives_every_slot_an_active_ad_and_skips_other_ads(world):
@@ -86,7 +104,9 @@ def test_fill_of_no_videos_fills_nothing_and_null_is_an_error(world):
     world.ad()
     assert ads.fill_slots(world.conn, []) == 0
     with pytest.raises(psycopg.errors.RaiseException, match="must not be NULL"):
-        world.conn.execute("SELECT fill_ad_slots(NULL)")
+        world.conn.execute("SELECT fill_ad_slots(NULL, 300)")
+    with pytest.raises(psycopg.errors.RaiseException, match="slot length must be a positive"):
+        world.conn.execute("SELECT fill_ad_slots('{}', 0)")
 
 
 UPLOADERS = 8

@@ -118,8 +118,8 @@ def play(conn, days: int, pairs: list) -> Platform:
     expiring = p.ad(D0 - dt.timedelta(days=10), D0 + dt.timedelta(days=2))
     conn.execute(
         "INSERT INTO video_ads (video_id, ad_id, slot) SELECT v.id, CASE WHEN v.id = %s AND s = 3 THEN %s ELSE %s END, s"
-        " FROM videos v, generate_series(1, ad_slot_count(v.duration_seconds)) AS s",
-        (videos["long"], expiring, active),
+        " FROM videos v, generate_series(1, ad_slot_count(v.duration_seconds, %s)) AS s",
+        (videos["long"], expiring, active, SLOT_SECONDS),
     )
     ads = {videos["long"]: {3: expiring}}
     for events in pairs:

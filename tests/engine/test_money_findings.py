@@ -10,7 +10,14 @@ import pytest
 from settlement import pipeline
 from settlement.config import Settings
 from tests.conftest import empty_database
-from tests.engine.scenario import Platform, at, judge_ad_impressions, judge_watch_events, reference_settlement
+from tests.engine.scenario import (
+    SLOT_SECONDS,
+    Platform,
+    at,
+    judge_ad_impressions,
+    judge_watch_events,
+    reference_settlement,
+)
 
 D = dt.date(2026, 11, 20)
 DAY = dt.timedelta(days=1)
@@ -33,8 +40,8 @@ def attacked(database_url):
         ad = p.ad(D - 10 * DAY, D + 10 * DAY)
         conn.execute(
             "INSERT INTO video_ads (video_id, ad_id, slot) SELECT v, %s, s FROM unnest(%s::bigint[]) AS v, generate_series(1, 287) AS s "
-            "WHERE s <= ad_slot_count((SELECT duration_seconds FROM videos WHERE id = v)) ON CONFLICT DO NOTHING",
-            (ad, [named[name] for name in ("marathon", "normal", "own", "midnight", "honest")]),
+            "WHERE s <= ad_slot_count((SELECT duration_seconds FROM videos WHERE id = v), %s) ON CONFLICT DO NOTHING",
+            (ad, [named[name] for name in ("marathon", "normal", "own", "midnight", "honest")], SLOT_SECONDS),
         )
         named["ad"] = ad
 

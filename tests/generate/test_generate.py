@@ -9,10 +9,13 @@ import pytest
 
 from settlement import cli
 from settlement import generate as generate_module
+from settlement.ads import DEFAULT_SLOT_SECONDS
 from settlement.commands.generate import count
 from settlement.config import Settings, get_settings
 from settlement.generate import GenerateConfig, default_first_day, generate, producer
 from tests.generate.conftest import SMALL, settings_for
+
+SLOTS = f"SELECT sum(ad_slot_count(duration_seconds, {DEFAULT_SLOT_SECONDS})) FROM videos"  # the slots the videos have
 
 TABLE_DUMPS = {
     "users": "SELECT * FROM users ORDER BY id",
@@ -101,7 +104,7 @@ def test_row_counts_are_as_asked(generated, generated_conn):
 
 def test_every_slot_of_every_video_is_filled_with_an_active_ad(generated_conn):
     conn = generated_conn
-    slots = scalar(conn, "SELECT sum(ad_slot_count(duration_seconds)) FROM videos")
+    slots = scalar(conn, SLOTS)
     assert slots > 0
     assert scalar(conn, "SELECT count(*) FROM video_ads") == slots
     assert scalar(

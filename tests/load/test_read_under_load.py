@@ -27,6 +27,7 @@ import pytest
 
 from api.auth.service import access_token
 from settlement import clock as platform_clock
+from settlement.ads import DEFAULT_SLOT_SECONDS
 from settlement.config import PROJECT_ROOT, Settings
 from settlement.pipeline import run_days
 from tests.servers import LOOPBACK, free_port, wait_until_serving
@@ -69,7 +70,7 @@ def load_day(conn, day: dt.date, zone) -> tuple[int, int]:
             (seller, day - dt.timedelta(days=30), VIDEOS),
         )
     ]
-    conn.execute("SELECT fill_ad_slots(%s::bigint[])", (videos,))
+    conn.execute("SELECT fill_ad_slots(%s::bigint[], %s)", (videos, DEFAULT_SLOT_SECONDS))
     viewers = add_viewers(conn, "viewer", VIEWERS)
     noon = dt.datetime.combine(day, dt.time(12), zone)
     # Viewer i watches videos i, i+1 and i+2 (mod VIDEOS) for 240 s; the long ones show slot 1's ad at 300 s
