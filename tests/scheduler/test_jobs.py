@@ -184,11 +184,11 @@ def test_refresh_job_retries_when_the_database_fails(settings, conn, monkeypatch
     calls = []
     real_refresh = scheduler.ads.refresh_lifecycle
 
-    def flaky_refresh(connection, day):
+    def flaky_refresh(connection, day, slot_seconds):
         calls.append(day)
         if len(calls) == 1:
             raise psycopg.OperationalError("connection lost")
-        return real_refresh(connection, day)
+        return real_refresh(connection, day, slot_seconds)
 
     monkeypatch.setattr(scheduler.ads, "refresh_lifecycle", flaky_refresh)
     sleep = FakeSleep()
