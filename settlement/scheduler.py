@@ -21,7 +21,6 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from settlement import ads, clock, db, pipeline
-from settlement.commands.serve import schema_problem
 from settlement.config import Settings
 
 log = logging.getLogger(__name__)
@@ -208,16 +207,3 @@ def build_scheduler(settings: Settings, now: dt.datetime | None = None) -> Block
             **({"next_run_time": first_runs[job]} if job in first_runs else {}),
         )
     return scheduler
-
-
-def check_database(settings: Settings) -> str:
-    """The database URL, once it answers and its schema is the code's (as `settlement serve` requires);
-    raises RuntimeError if not."""
-    database = db.resolve_database(settings)
-    try:
-        problem = schema_problem(database.url)
-    except psycopg.OperationalError as exc:
-        raise RuntimeError(f"cannot reach the database {db.describe(database.url)}: {exc}") from exc
-    if problem:
-        raise RuntimeError(f"{problem} ({db.describe(database.url)}): run `settlement db upgrade` first")
-    return database.url

@@ -4,7 +4,6 @@ scheduler and the API read through here; the dbt project's hooks call the same S
 """
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -48,9 +47,6 @@ class PipelineBusy(RuntimeError):
 
 class DayNotEnded(ValueError):
     """A day that has not ended in the platform's time zone cannot be settled (or closed)."""
-
-
-LEASE_BUSY, NOT_ENDED = "55P03", "22023"
 
 
 def begin_run(conn: psycopg.Connection, day: dt.date, trigger: str, lease_seconds: int, time_zone: str) -> int:
@@ -170,18 +166,3 @@ DAY_STATUS_SQL = """
 def day_statuses(conn: psycopg.Connection, first: dt.date, last: dt.date) -> dict[dt.date, DayStatus]:
     rows = conn.execute(DAY_STATUS_SQL, {"first": first, "last": last}).fetchall()
     return {day: DayStatus(status) for day, status in rows}
-
-
-def quarantine_by_reason(conn: psycopg.Connection, day: dt.date) -> dict[str, dict[str, int]]:
-    """What the quality gate turned down on a settled day, per source and reason."""
-    rows = conn.execute(
-        sql.SQL("SELECT source, quarantined_by_reason FROM {} WHERE settled_on = %s").format(
-            relation("fct_event_intake_daily")
-        ),
-        (day,),
-    ).fetchall()
-    return {source: by_reason for source, by_reason in rows}
-
-
-def to_json(value) -> str:
-    return json.dumps(value, default=str)

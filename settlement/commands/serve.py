@@ -15,7 +15,6 @@ import click
 from settlement import db
 from settlement.commands import open_database
 from settlement.config import Settings, get_settings
-from settlement.migrations import schema_problem  # noqa: F401  (where the scheduler and tests find it)
 
 
 def usable_cores() -> int:

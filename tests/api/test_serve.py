@@ -13,7 +13,7 @@ import psycopg
 from argon2 import PasswordHasher
 
 from settlement import migrations
-from settlement.commands.serve import schema_problem
+from settlement.migrations import schema_problem
 from tests.servers import free_port
 
 PASSWORD = "correct horse"
