@@ -169,8 +169,12 @@ def connection_problem(exc: psycopg.OperationalError, database: Database) -> Dat
 
 
 def first_line(message: str) -> str:
+    """The line of a database or dbt error that says what went wrong: its first, skipping dbt's headers
+    ('Database Error', ...) and PostgreSQL's position lines ('LINE 3: ...', the caret under it)."""
     lines = [line.strip() for line in message.splitlines() if line.strip()]
-    return lines[0] if lines else message
+    meaningful = [line for line in lines if line not in ("Database Error", "Runtime Error", "Compilation Error")
+                  and not line.startswith(("^", "LINE "))]
+    return (meaningful or lines or [""])[0]
 
 
 def ensure_reachable(database: Database, timeout_seconds: int = 10) -> None:

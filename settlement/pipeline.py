@@ -165,16 +165,8 @@ def _summarise(dbt_result) -> str:
         if str(node_result.status) in ("error", "fail", "runtime error"):
             problems.append(f"{node_result.node.name}: {node_result.message}")
     if dbt_result.exception is not None:
-        problems.append(first_line(str(dbt_result.exception)) or repr(dbt_result.exception))
+        problems.append(db.first_line(str(dbt_result.exception)) or repr(dbt_result.exception))
     return "; ".join(problems) or "dbt build failed"
-
-
-def first_line(message: str) -> str:
-    """The line of a dbt or database error that says what went wrong (not 'Database Error', not a caret)."""
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    meaningful = [line for line in lines if line not in ("Database Error", "Runtime Error", "Compilation Error")
-                  and not line.startswith(("^", "LINE "))]
-    return (meaningful or lines or [""])[0]
 
 
 class Heartbeat:
