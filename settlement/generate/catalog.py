@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import psycopg
 
+from settlement import ads
 from settlement.config import Settings
 from settlement.generate.config import GenerateConfig
 
@@ -53,7 +54,7 @@ def create_catalog(conn: psycopg.Connection, config: GenerateConfig, settings: S
     user_ids = insert_users(conn, rng, config, first_day_start)
     video_ids, video_sellers, durations = insert_videos(conn, rng, config, user_ids[: config.sellers], first_day_start)
     insert_ads(conn, rng, config)
-    slot_start, slot_count, slot_ads = fill_slots(conn, config.seed, video_ids, settings.ad_slot_interval_seconds)
+    slot_start, slot_count, slot_ads = seeded_slot_table(conn, config.seed, video_ids, settings.ad_slot_interval_seconds)
     stream_rng = np.random.default_rng([config.seed, int(user_ids[0]), int(video_ids[0])])
     return Catalog(
         user_ids=user_ids,
@@ -188,11 +189,12 @@ def insert_ads(conn, rng, config: GenerateConfig) -> None:
     )
 
 
-def fill_slots(conn, seed: int, video_ids: np.ndarray, slot_seconds: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Fills the new videos' ad slots (fill_ad_slots picks randomly among equally loaded ads: seeding
-    the session's random() keeps that deterministic) and returns them as a dense slot table."""
+def seeded_slot_table(conn, seed: int, video_ids: np.ndarray, slot_seconds: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fills the new videos' ad slots by the product's rule (settlement.ads.fill_slots, which picks randomly
+    among equally loaded ads: seeding the session's random() keeps that deterministic) and returns them as
+    a dense slot table: each video's first slot and slot count, and the ad in each slot."""
     conn.execute("SELECT setseed(%s)", ((seed % 2**31) / 2**31,))
-    conn.execute("SELECT fill_ad_slots(%s::bigint[], %s)", (video_ids.tolist(), slot_seconds))
+    ads.fill_slots(conn, video_ids.tolist(), slot_seconds)
     rows = conn.execute(
         "SELECT video_id, slot, ad_id FROM video_ads WHERE video_id = ANY (%s::bigint[])", (video_ids.tolist(),)
     ).fetchall()
