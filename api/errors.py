@@ -28,6 +28,16 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorOut} for code in codes}
 
 
+# Settled days whose results the engine's tables no longer hold (api.stats.service.require_results).
+UNAVAILABLE = {
+    503: {
+        "model": ErrorOut,
+        "description": "Settled days' results cannot be read right now (the operator is told in the log): wait Retry-After seconds",
+        "headers": {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}},
+    }
+}
+
+
 def invalid(location: tuple[str, ...], message: str, value: Any = None) -> HTTPException:
     return HTTPException(
         status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -45,6 +55,10 @@ def forbidden(message: str) -> HTTPException:
 
 def conflict(message: str) -> HTTPException:
     return HTTPException(status.HTTP_409_CONFLICT, detail=message)
+
+
+def unauthorized(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=message, headers={"WWW-Authenticate": "Bearer"})
 
 
 async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

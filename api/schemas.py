@@ -4,7 +4,7 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Query
+from fastapi import Path, Query
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, Field, StringConstraints
 
 # PostgreSQL's bigint: ids beyond it cannot exist, so they are rejected as invalid, not looked up.
@@ -90,6 +90,9 @@ Day = Annotated[
 ]
 Timestamp = Annotated[AwareDatetime, _formatted(ISO_DATE_TIME, dt.datetime, "an RFC 3339 date-time with a UTC offset")]
 
+
+# A seller's id in a path (/sellers/{seller_id}/...).
+SellerId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
 
 # Where a paginated list may start: deeper than this is a mistake, not a page.
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]

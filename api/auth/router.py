@@ -12,8 +12,8 @@ from fastapi.responses import RedirectResponse
 from psycopg.rows import DictRow
 
 from api.auth import service
-from api.auth.dependencies import BearerToken, CurrentUser, jwt_secret, unauthorized
-from api.auth.passwords import HashingBusy, Passwords
+from api.auth.dependencies import BearerToken, CurrentUser, PasswordHashing, Throttling, jwt_secret
+from api.auth.passwords import HashingBusy
 from api.auth.schemas import (
     LoginIn,
     MessageOut,
@@ -24,7 +24,7 @@ from api.auth.schemas import (
     UserOut,
     VerifyEmailIn,
 )
-from api.auth.throttle import Throttle, client_address
+from api.auth.throttle import client_address
 from api.database import Connection, Pool
 from api.dependencies import AppSettings
 from api.errors import conflict, error_responses, forbidden, not_found
@@ -41,27 +41,11 @@ OAUTH_ERRORS = frozenset({
 })  # fmt: skip
 
 
-async def get_passwords(request: Request) -> Passwords:
-    return request.app.state.passwords
-
-
-async def get_throttle(request: Request) -> Throttle:
-    return request.app.state.throttle
-
-
-PasswordHashing = Annotated[Passwords, Depends(get_passwords)]
-Throttling = Annotated[Throttle, Depends(get_throttle)]
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}}
 THROTTLED = {
     429: {"description": "Too many attempts: wait Retry-After seconds", "headers": RETRY_AFTER},
     503: {"description": "Too many passwords waiting to be checked: wait Retry-After seconds", "headers": RETRY_AFTER},
 }
-
-
-def busy() -> HTTPException:
-    return HTTPException(
-        status.HTTP_503_SERVICE_UNAVAILABLE, "the server is busy checking passwords: try again", headers={"Retry-After": "1"}
-    )
 
 
 def no_store(response: Response) -> None:
@@ -99,19 +83,12 @@ async def signup(
     try:
         password_hash = await passwords.hash(body.password)
     except HashingBusy:
-        raise busy() from None
+        raise service.busy() from None
     async with pool.connection() as conn:  # one transaction: the account, its link, the mail
         user = await service.replace_pending_signup(conn, email, body.username, password_hash)
         await service.send_verification_link(conn, settings, user)
     request.app.state.outbox.wake()
     return user
-
-
-LINK_GONE = "unknown, used, expired or replaced verification link: use the newest mail sent to the address, or sign up again"
-NOT_THIS_SIGNUPS_PASSWORD = (
-    "this is not the password this address was signed up with. If you did not sign up with another password, "
-    "someone else signed up with your address: sign up again, which replaces their signup"
-)
 
 
 @router.post(
@@ -123,41 +100,13 @@ async def verify_email(body: VerifyEmailIn, pool: Pool, settings: AppSettings, p
     """Follows a verification link, with the password of its signup: the account is verified (and can
     log in); other unverified signups of the email are forgotten. A link works once; a wrong password is
     refused (403), and after SETTLEMENT_EMAIL_VERIFICATION_MAX_ATTEMPTS of them the link ends."""
-    return await confirm_signup(pool, settings, passwords, body.token, body.password)
-
-
-async def confirm_signup(pool, settings, passwords: Passwords, token: str, password: str) -> DictRow:
-    """The account a verification link and its signup's password confirm, for the API and the link's page.
-    Raises HTTPException: 404 no such live link, 403 another password, 409 taken meanwhile, 503 busy."""
-    async with pool.connection() as conn:
-        pending = await service.pending_signup(conn, token)
-    if pending is None:
-        raise not_found(LINK_GONE)
-    try:  # no connection held while hashing
-        matches, _ = await passwords.verify(password, pending["password_hash"])
-    except HashingBusy:
-        raise busy() from None
-    if not matches:
-        async with pool.connection() as conn:  # committed: raising inside would roll the count back
-            await service.count_wrong_password(conn, pending["verification_id"], settings.email_verification_max_attempts)
-        raise forbidden(NOT_THIS_SIGNUPS_PASSWORD)
-    async with pool.connection() as conn:
-        try:
-            user = await service.verify_email(conn, token)
-        except service.EmailTaken:
-            raise conflict("another account has verified this email meanwhile") from None
-    if user is None:  # followed meanwhile, or replaced by a newer signup
-        raise not_found(LINK_GONE)
-    return user
+    return await service.confirm_signup(pool, settings, passwords, body.token, body.password)
 
 
 RESET_ASKED = (
     "if a verified account has this email, a link to choose a new password is on its way there: it works once, "
     "and only the newest one works"
 )
-RESET_LINK_GONE = "unknown, used, expired or replaced password reset link: ask for a new one"
-
-
 @router.post(
     "/auth/password-reset",
     status_code=status.HTTP_202_ACCEPTED,
@@ -170,19 +119,8 @@ async def ask_password_reset(
     """Mails a one-time link to choose a new password to the email, if a verified account has it: how the
     owner of an address gets its account back, whoever set its password. The answer is the same whether
     or not one was sent. Limited per client address and per email (429): each request may send a mail."""
-    await request_password_reset(request, pool, settings, throttle, body.email)
+    await service.request_password_reset(request, pool, settings, throttle, body.email)
     return MessageOut(detail=RESET_ASKED)
-
-
-async def request_password_reset(request: Request, pool, settings, throttle: Throttle, email: str) -> None:
-    """For the API and the page: throttled (429), then the link mailed if a verified account has the email."""
-    email = email.lower()
-    await throttle.admit(settings.password_reset_address_limits, "password-reset-address", client_address(request))
-    await throttle.admit(settings.password_reset_account_limits, "password-reset-account", email)
-    async with pool.connection() as conn:
-        sent = await service.send_password_reset_link(conn, settings, email)
-    if sent:
-        request.app.state.outbox.wake()
 
 
 @router.post(
@@ -195,25 +133,7 @@ async def confirm_password_reset(
 ) -> DictRow:
     """Follows a password reset link: the account's password is the new one, and every session of the
     account ends (tokens are refused from now on, whoever held them). A link works once."""
-    return await reset_password(pool, settings, passwords, throttle, body.token, body.password)
-
-
-async def reset_password(pool, settings, passwords: Passwords, throttle: Throttle, token: str, password: str) -> DictRow:
-    """For the API and the link's page. Raises HTTPException: 404 no such live link, 503 busy."""
-    async with pool.connection() as conn:  # a dead link costs no hash
-        live = await service.reset_link_is_live(conn, token)
-    if not live:
-        raise not_found(RESET_LINK_GONE)
-    try:
-        password_hash = await passwords.hash(password)
-    except HashingBusy:
-        raise busy() from None
-    async with pool.connection() as conn:
-        user = await service.reset_password(conn, token, password_hash)
-    if user is None:  # used meanwhile
-        raise not_found(RESET_LINK_GONE)
-    await throttle.forget(settings.login_account_limits, "login-account", user["email"])  # the owner logs in at once
-    return user
+    return await service.reset_password(pool, settings, passwords, throttle, body.token, body.password)
 
 
 @router.post("/auth/login", response_model=TokenOut, responses={**error_responses(401, 403), **THROTTLED})
@@ -229,36 +149,8 @@ async def login(
 ) -> TokenOut:
     """Checks the password; attempts are limited per account and per client address (429 with
     Retry-After). An account logs in once its email is verified (403 before)."""
-    user = await authenticate(request, pool, settings, passwords, throttle, body.email, body.password)
+    user = await service.authenticate(request, pool, settings, passwords, throttle, body.email, body.password)
     return await token_for(pool, settings, secret, user, response)
-
-
-async def authenticate(
-    request: Request, pool, settings, passwords: Passwords, throttle: Throttle, email: str, password: str
-) -> DictRow:
-    """The account an email and password log in to, for every way of signing in (the API, the studio):
-    throttled per account and per client address (429), the password checked off the event loop with
-    bounded concurrency (503 when busy) and rehashed when its parameters are old, the email verified
-    (403). Raises HTTPException otherwise."""
-    email = email.lower()
-    await throttle.admit(settings.login_address_limits, "login-address", client_address(request))
-    await throttle.admit(settings.login_account_limits, "login-account", email)
-    async with pool.connection() as conn:
-        user = await service.user_for_login(conn, email)
-    stored_hash = user["password_hash"] if user else None
-    try:
-        matches, new_hash = await passwords.verify(password, stored_hash)
-    except HashingBusy:
-        raise busy() from None
-    if not matches:
-        raise unauthorized("wrong email or password")
-    if not user["email_verified"]:
-        raise forbidden("confirm your email first: follow the link sent to it at signup")
-    await throttle.forget(settings.login_account_limits, "login-account", email)
-    if new_hash:
-        async with pool.connection() as conn:
-            await service.replace_password_hash(conn, user["id"], stored_hash, new_hash)
-    return user
 
 
 @router.get(

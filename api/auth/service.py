@@ -11,13 +11,17 @@ from urllib.parse import urlencode
 
 import httpx
 import jwt
+from fastapi import HTTPException, Request, status
 from psycopg import AsyncConnection, errors
 from psycopg.rows import DictRow
 from pydantic import BaseModel
 
+from api.auth.passwords import HashingBusy, Passwords
 from api.auth.schemas import USERNAME_MAX_LENGTH, KakaoTokenIn, KakaoUserInfoIn
+from api.auth.throttle import Throttle, client_address
 from api.email.outbox import enqueue
 from api.email.senders import OutgoingEmail
+from api.errors import conflict, forbidden, not_found, unauthorized
 from api.schemas import BIGINT_MAX
 from settlement import clock
 from settlement.config import Settings
@@ -365,7 +369,7 @@ async def reset_link_is_live(conn: AsyncConnection[DictRow], token: str) -> bool
     return await cursor.fetchone() is not None
 
 
-async def reset_password(conn: AsyncConnection[DictRow], token: str, password_hash: str) -> DictRow | None:
+async def use_reset_link(conn: AsyncConnection[DictRow], token: str, password_hash: str) -> DictRow | None:
     """The account whose live reset link this is, with its new password: the link used, every other reset
     link and every session of the account ended. None for an unknown, used, replaced or expired link."""
     cursor = await conn.execute(
@@ -545,3 +549,106 @@ async def find_or_create_kakao_user(conn: AsyncConnection[DictRow], profile: Kak
         return created
     # Either a concurrent first login created it, or the email is someone else's.
     return await (await conn.execute(select, (profile.kakao_id,))).fetchone()
+
+
+# ----------------------------------------------------------------------------------------------------
+# Signing in, confirming a signup, resetting a password: for every way in (the JSON API, the studio's
+# pages), so the rules and limits are the same. They raise HTTPException, which each caller shows its way.
+
+
+def busy() -> HTTPException:
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE, "the server is busy checking passwords: try again", headers={"Retry-After": "1"}
+    )
+
+
+LINK_GONE = "unknown, used, expired or replaced verification link: use the newest mail sent to the address, or sign up again"
+NOT_THIS_SIGNUPS_PASSWORD = (
+    "this is not the password this address was signed up with. If you did not sign up with another password, "
+    "someone else signed up with your address: sign up again, which replaces their signup"
+)
+
+
+async def confirm_signup(pool, settings, passwords: Passwords, token: str, password: str) -> DictRow:
+    """The account a verification link and its signup's password confirm, for the API and the link's page.
+    Raises HTTPException: 404 no such live link, 403 another password, 409 taken meanwhile, 503 busy."""
+    async with pool.connection() as conn:
+        pending = await pending_signup(conn, token)
+    if pending is None:
+        raise not_found(LINK_GONE)
+    try:  # no connection held while hashing
+        matches, _ = await passwords.verify(password, pending["password_hash"])
+    except HashingBusy:
+        raise busy() from None
+    if not matches:
+        async with pool.connection() as conn:  # committed: raising inside would roll the count back
+            await count_wrong_password(conn, pending["verification_id"], settings.email_verification_max_attempts)
+        raise forbidden(NOT_THIS_SIGNUPS_PASSWORD)
+    async with pool.connection() as conn:
+        try:
+            user = await verify_email(conn, token)
+        except EmailTaken:
+            raise conflict("another account has verified this email meanwhile") from None
+    if user is None:  # followed meanwhile, or replaced by a newer signup
+        raise not_found(LINK_GONE)
+    return user
+
+
+RESET_LINK_GONE = "unknown, used, expired or replaced password reset link: ask for a new one"
+
+
+async def request_password_reset(request: Request, pool, settings, throttle: Throttle, email: str) -> None:
+    """For the API and the page: throttled (429), then the link mailed if a verified account has the email."""
+    email = email.lower()
+    await throttle.admit(settings.password_reset_address_limits, "password-reset-address", client_address(request))
+    await throttle.admit(settings.password_reset_account_limits, "password-reset-account", email)
+    async with pool.connection() as conn:
+        sent = await send_password_reset_link(conn, settings, email)
+    if sent:
+        request.app.state.outbox.wake()
+
+
+async def reset_password(pool, settings, passwords: Passwords, throttle: Throttle, token: str, password: str) -> DictRow:
+    """For the API and the link's page. Raises HTTPException: 404 no such live link, 503 busy."""
+    async with pool.connection() as conn:  # a dead link costs no hash
+        live = await reset_link_is_live(conn, token)
+    if not live:
+        raise not_found(RESET_LINK_GONE)
+    try:
+        password_hash = await passwords.hash(password)
+    except HashingBusy:
+        raise busy() from None
+    async with pool.connection() as conn:
+        user = await use_reset_link(conn, token, password_hash)
+    if user is None:  # used meanwhile
+        raise not_found(RESET_LINK_GONE)
+    await throttle.forget(settings.login_account_limits, "login-account", user["email"])  # the owner logs in at once
+    return user
+
+
+async def authenticate(
+    request: Request, pool, settings, passwords: Passwords, throttle: Throttle, email: str, password: str
+) -> DictRow:
+    """The account an email and password log in to, for every way of signing in (the API, the studio):
+    throttled per account and per client address (429), the password checked off the event loop with
+    bounded concurrency (503 when busy) and rehashed when its parameters are old, the email verified
+    (403). Raises HTTPException otherwise."""
+    email = email.lower()
+    await throttle.admit(settings.login_address_limits, "login-address", client_address(request))
+    await throttle.admit(settings.login_account_limits, "login-account", email)
+    async with pool.connection() as conn:
+        user = await user_for_login(conn, email)
+    stored_hash = user["password_hash"] if user else None
+    try:
+        matches, new_hash = await passwords.verify(password, stored_hash)
+    except HashingBusy:
+        raise busy() from None
+    if not matches:
+        raise unauthorized("wrong email or password")
+    if not user["email_verified"]:
+        raise forbidden("confirm your email first: follow the link sent to it at signup")
+    await throttle.forget(settings.login_account_limits, "login-account", email)
+    if new_hash:
+        async with pool.connection() as conn:
+            await replace_password_hash(conn, user["id"], stored_hash, new_hash)
+    return user

@@ -4,38 +4,17 @@ Guarded by one bearer token from the settings (SETTLEMENT_OPS_TOKEN), not by use
 are not platform users. With no token configured the endpoints are off (403).
 """
 
-import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Depends, Query
 
 from api.database import Connection
-from api.dependencies import AppSettings
-from api.errors import error_responses, forbidden
+from api.errors import error_responses
 from api.ops import service
+from api.ops.dependencies import require_ops_token
 from api.ops.schemas import RunPage, RunStatus
 from api.schemas import Offset
 from api.stats.schemas import Day
-
-ops_bearer = HTTPBearer(
-    auto_error=False, scheme_name="OperatorToken", description="The operator token (SETTLEMENT_OPS_TOKEN)."
-)
-
-
-async def require_ops_token(
-    settings: AppSettings, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(ops_bearer)]
-) -> None:
-    expected = settings.ops_token.get_secret_value().encode() if settings.ops_token else b""
-    if not expected:  # unset, or set to "" (docker-compose.yml passes it through empty when not given)
-        raise forbidden("the ops endpoints are disabled: set SETTLEMENT_OPS_TOKEN on the API server to enable them")
-    if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), expected):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="send the operator token: 'Authorization: Bearer <SETTLEMENT_OPS_TOKEN>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-
 
 router = APIRouter(prefix="/ops", tags=["ops"], dependencies=[Depends(require_ops_token)])
 

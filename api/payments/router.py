@@ -11,13 +11,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import Response
 
-from api.auth.dependencies import CurrentUser
+from api.auth.dependencies import CurrentUser, require_own_seller_data
 from api.database import Connection, ResultsConnection
-from api.errors import error_responses, not_found
-from api.ops.router import require_ops_token
+from api.errors import UNAVAILABLE, error_responses, not_found
+from api.ops.dependencies import require_ops_token
 from api.payments import schemas, service
-from api.schemas import BIGINT_MAX
-from api.stats.router import UNAVAILABLE, SellerId, require_own_seller_data
+from api.schemas import BIGINT_MAX, SellerId
 
 router = APIRouter(tags=["payments"])
 ops_router = APIRouter(prefix="/ops", tags=["ops"], dependencies=[Depends(require_ops_token)])

@@ -10,37 +10,17 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from psycopg.rows import DictRow
 
-from api.auth.dependencies import CurrentUser
-from api.auth.schemas import Role
+from api.auth.dependencies import CurrentUser, require_own_seller_data
 from api.database import ResultsConnection
 from api.dependencies import AppSettings
-from api.errors import ErrorOut, error_responses, forbidden, not_found
-from api.schemas import BIGINT_MAX, Day
+from api.errors import UNAVAILABLE, error_responses, not_found
+from api.schemas import BIGINT_MAX, Day, SellerId
 from api.stats import service
 from api.stats.schemas import DateInPeriod, NotCountedPeriodOut, PayoutsOut, Period, RankingsOut, VideoStatsOut
 from api.videos.service import video_by_id
 
 router = APIRouter(tags=["stats"])
-SellerId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
-# Settled days whose results the engine's tables no longer hold (api.stats.service.require_results).
-UNAVAILABLE = {
-    503: {
-        "model": ErrorOut,
-        "description": "Settled days' results cannot be read right now (the operator is told in the log): wait Retry-After seconds",
-        "headers": {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}},
-    }
-}
-
-
-def require_own_seller_data(user: DictRow, seller_id: int) -> None:
-    if user["id"] != seller_id:
-        raise forbidden("sellers can only read their own results")
-    if user["role"] != Role.SELLER:
-        raise forbidden("sellers only: become a seller with POST /me/seller first")
-
-
 @router.get(
     "/sellers/{seller_id}/payouts", response_model=PayoutsOut, responses={**error_responses(401, 403), **UNAVAILABLE}
 )

@@ -2,7 +2,7 @@
 site only): confirming an email address with the password of its signup; asking for a password reset
 (linked from the sign-in page) and choosing the new password.
 
-They call what the JSON API calls (api.auth.router), so the rules and limits are the same; a refusal is
+They call what the JSON API calls (api.auth.service), so the rules and limits are the same; a refusal is
 the API's, as a page.
 """
 
@@ -13,7 +13,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from api.auth.router import PasswordHashing, Throttling, confirm_signup, request_password_reset, reset_password
+from api.auth import service as auth
+from api.auth.dependencies import PasswordHashing, Throttling
 from api.auth.schemas import VERIFICATION_TOKEN_PATTERN, PasswordResetConfirmIn, PasswordResetIn
 from api.database import Pool
 from api.dependencies import AppSettings
@@ -23,7 +24,7 @@ from api.studio.pages import NO_REFERRER, page, small_form
 router = APIRouter(include_in_schema=False)
 LinkToken = Annotated[str, Query(max_length=100)]
 BROKEN_LINK = "This link is not complete: open the newest mail sent to your address again, or sign up again."
-# How a refused confirmation reads (the API's statuses: api.auth.router.confirm_signup).
+# How a refused confirmation reads (the API's statuses: api.auth.service.confirm_signup).
 NOT_CONFIRMED = {
     403: "This is not the password this address was signed up with. If you did not sign up with another "
     "password, someone else signed up with your address: sign up again, which replaces their signup.",
@@ -57,7 +58,7 @@ async def verify_email(request: Request, pool: Pool, settings: AppSettings, pass
         return page("verify_email.html", 400, headers=NO_REFERRER, user=None, token="", error=BROKEN_LINK)
     token, password = fields
     try:
-        await confirm_signup(pool, settings, passwords, token, password)
+        await auth.confirm_signup(pool, settings, passwords, token, password)
     except HTTPException as refused:
         wrong_password = refused.status_code == 403
         return page(
@@ -99,7 +100,7 @@ async def forgot_password(request: Request, pool: Pool, settings: AppSettings, t
     except ValidationError:
         return page("forgot_password.html", 422, user=None, email=email[:320], error="Enter your account's email address.")
     try:
-        await request_password_reset(request, pool, settings, throttle, email)
+        await auth.request_password_reset(request, pool, settings, throttle, email)
     except HTTPException as refused:
         return page("forgot_password.html", refused.status_code, headers=refused.headers, user=None, email=email[:320],
                     error=RESET_REFUSED.get(refused.status_code, RESET_REFUSED[429]))  # fmt: skip
@@ -132,7 +133,7 @@ async def reset_password_page(
         error = BROKEN_RESET_LINK if "token" in fields_wrong else "Choose a password of at least 8 characters (and at most 256)."
         return page("reset_password.html", 422, headers=NO_REFERRER, user=None, token=token, error=error)
     try:
-        await reset_password(pool, settings, passwords, throttle, token, password)
+        await auth.reset_password(pool, settings, passwords, throttle, token, password)
     except HTTPException as refused:
         return page("message.html", refused.status_code, headers=NO_REFERRER, user=None, title="Password not changed",
                     message=RESET_REFUSED.get(refused.status_code, RESET_REFUSED[404]),

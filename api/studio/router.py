@@ -15,14 +15,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from psycopg.rows import DictRow
 from pydantic import BeforeValidator, ValidationError
 
-from api.auth.dependencies import unauthorized
-from api.auth.router import PasswordHashing, Throttling, authenticate
+from api.auth import service as auth
+from api.auth.dependencies import PasswordHashing, Throttling, require_own_seller_data
 from api.database import Connection, Pool, ResultsConnection
 from api.dependencies import AppSettings
+from api.errors import unauthorized
 from api.payments import service as payments_service
 from api.payments.schemas import PayoutAccountIn
 from api.schemas import BIGINT_MAX, Day
-from api.stats.router import require_own_seller_data
 from api.stats.schemas import Period
 from api.studio import service, session
 from api.studio.pages import HERE, PAGE_HEADERS, page, small_form
@@ -41,7 +41,7 @@ def _blank_is_none(value):
 PageDay = Annotated[Day | None, BeforeValidator(_blank_is_none), Query()]
 
 
-# How a refused sign-in reads on the page (the API's statuses: api/auth/router.py authenticate).
+# How a refused sign-in reads on the page (the API's statuses: api.auth.service.authenticate).
 SIGN_IN_REFUSED = {
     401: "Wrong email or password.",
     403: "Confirm your email first: follow the link sent to it when you signed up.",
@@ -87,7 +87,7 @@ async def login(request: Request, pool: Pool, settings: AppSettings, passwords: 
     try:
         if "\x00" in email or "\x00" in password:
             raise unauthorized("wrong email or password")
-        user = await authenticate(request, pool, settings, passwords, throttle, email.strip(), password)
+        user = await auth.authenticate(request, pool, settings, passwords, throttle, email.strip(), password)
     except HTTPException as refused:  # the API's answer, as a page: same limits, same wording
         return page("login.html", refused.status_code, user=None, kakao=kakao, error=SIGN_IN_REFUSED.get(
             refused.status_code, "Wrong email or password."), email=email[:320], headers=refused.headers)
