@@ -30,8 +30,9 @@ from settlement import clock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from api.studio import demo_login
 from bench.run import load_average, machine, server_summary
-from settlement import closing, db, generate, migrations, studio_demo
+from settlement import closing, db, generate, migrations
 from settlement.config import PROJECT_ROOT, get_settings
 from settlement.pipeline import run_days
 from tests.api.test_studio_browser import CHROMIUM, CHROMIUM_ARGS
@@ -151,7 +152,7 @@ def main() -> int:
         url = db.with_database(server, BENCH_DATABASE)
         prepare(url, args.videos, args.events_per_day, month)
     print(server_summary(url))
-    email, _ = studio_demo.seller_login(url, PASSWORD)
+    email, _ = demo_login.seller_login(url, PASSWORD)
     middle = f"{month}-15"
     port = free_port()
     log = Path(f"/tmp/bench_studio_{port}.log")

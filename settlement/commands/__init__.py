@@ -1,14 +1,18 @@
 """Subcommands of `settlement`: each module here defines one Click command (or group), `command`.
 
 What they share: the exit codes, the errors a command raises to end with one line on stderr
-(`error: <what> — <next step>`), the date parameter, and opening the database the app uses.
+(`error: <what> — <next step>`), the date parameter, opening the database the app uses, and settling
+a plan of days with a line per day (`settlement run` and `settlement demo`).
 """
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 
 import click
 
+from settlement import pipeline
+from settlement import rebuild as rebuilding
 from settlement.config import Settings
 
 # Names, not the module `db`: the subcommand module settlement.commands.db would shadow it here.
@@ -101,3 +105,56 @@ def open_database(settings: Settings, needs_schema: bool = True) -> Database:
 def settings_on(settings: Settings, database: Database) -> Settings:
     """The settings, pinned to a database found once (the engine does not look for it again)."""
     return settings.model_copy(update={"database_url": database.url})
+
+
+def settle_with_progress(
+    settings: Settings, first: dt.date, last: dt.date, plan: list[dt.date], rebuild: bool = False, trigger: str = "manual"
+) -> None:
+    """Settles the plan, a line per day; a failed day ends the command (the days before it stay settled,
+    or, in a rebuild, nothing changes)."""
+    try:
+        if rebuild:
+            results = rebuilding.rebuild_days(settings, plan, trigger=trigger, on_day=Progress().report)
+        else:
+            results = pipeline.run_days(settings, first, last, trigger=trigger, on_day=Progress().report, plan=plan)
+    except pipeline.RulesRefused as exc:  # "<what> (<next step>)"
+        what, _, next_step = str(exc).partition(" (")
+        raise UsageProblem(what, next_step.removesuffix(")")) from None
+    except rebuilding.RebuildConflict as exc:  # "<what>: <next step>"
+        what, _, next_step = str(exc).rpartition("; ")
+        raise CommandError(what, next_step) from None
+    failed = next((result for result in results if not result.succeeded), None)
+    if failed:
+        raise CommandError(
+            f"settling {failed.run_date} failed (run {failed.run_id}): {' '.join(str(failed.error).split())}",
+            "fix the cause and run the same command again; "
+            + ("nothing of the rebuild was swapped in" if rebuild else "the days before it are settled"),
+        )
+
+
+class Progress:
+    """One line per settled day: [n/N] day STATUS seconds (elapsed, estimate of what is left)."""
+
+    def __init__(self, clock=time.perf_counter):
+        self.clock = clock
+        self.started = clock()
+
+    def report(self, n: int, total: int, result: pipeline.RunResult) -> None:
+        click.echo(self.line(n, total, result))
+
+    def line(self, n: int, total: int, result: pipeline.RunResult) -> str:
+        elapsed = self.clock() - self.started
+        timing = f"elapsed {duration(elapsed)}"
+        if n < total and result.succeeded:
+            timing += f", about {duration(elapsed / n * (total - n))} left"
+        return f"[{n}/{total}] {result.run_date} {result.status} {duration(result.seconds)} ({timing})"
+
+
+def duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, seconds = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"

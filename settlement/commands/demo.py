@@ -18,9 +18,9 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from settlement import clock, closing, db, generate, migrations, payments, pipeline, studio_demo, warehouse
-from settlement.commands import CommandError, cli_state, settings_on
-from settlement.commands.run import describe_plan, planned_days, print_day_summary, settle_with_progress
+from api.studio import demo_login
+from settlement import clock, closing, db, generate, migrations, payments, pipeline, settling, warehouse
+from settlement.commands import CommandError, cli_state, settings_on, settle_with_progress
 from settlement.config import PROJECT_ROOT, Settings, get_settings
 
 DEMO_MARK = "made by `settlement demo`, which may drop and recreate it"
@@ -62,10 +62,11 @@ def command(database_name: str | None) -> None:
 
     on_demo_database = settings_on(settings, database)
     with psycopg.connect(database.url, autocommit=True) as conn:
-        plan = planned_days(conn, last_day, last_day, on_demo_database, rebuild=False)
-        click.echo(describe_plan(plan, last_day, last_day, rebuild=False))
+        plan = settling.planned_days(conn, last_day, last_day, on_demo_database, rebuild=False)
+        click.echo(settling.describe_plan(plan, last_day, last_day, rebuild=False))
         settle_with_progress(on_demo_database, last_day, last_day, plan, trigger="demo")
-        print_day_summary(conn, last_day)
+        for line in settling.day_summary(conn, last_day):
+            click.echo(line)
     pay_the_month(on_demo_database, database.url, last_day)
     print_next_steps(database, settings, name, last_day)
 
@@ -182,7 +183,7 @@ def print_next_steps(database: db.Database, settings: Settings, name: str, last_
         click.echo(f"(or `source {bin_prefix}activate` once, then type them without {bin_prefix})")
     if database.source == "DATABASE_URL" and not app_env:
         click.echo("(with DATABASE_URL set as it is now: the settlement commands use it)")
-    email, password = studio_demo.seller_login(database.url)
+    email, password = demo_login.seller_login(database.url)
     click.echo(f"studio: http://127.0.0.1:8000/studio   sign in as {email} / {password}   (once `settlement serve` runs)")
     click.echo("payments: http://127.0.0.1:8000/studio/payments (balance, statements, payments); "
                "GET /sellers/{id}/balance, /statements, /payments in the API")

@@ -4,14 +4,12 @@ It plans first (the days that must be settled before the range, then the range),
 for --yes when it is longer than SETTLEMENT_RUN_CONFIRM_DAYS, then settles day by day with progress."""
 
 import datetime as dt
-import time
 
 import click
 import psycopg
 
-from settlement import pipeline, warehouse
-from settlement import rebuild as rebuilding
-from settlement.commands import DATE, CommandError, UsageProblem, open_database, settings_on
+from settlement import pipeline, settling, warehouse
+from settlement.commands import DATE, UsageProblem, open_database, settings_on, settle_with_progress
 from settlement.config import Settings, get_settings
 
 
@@ -39,8 +37,8 @@ def command(date, first, last, rebuild: bool, yes: bool) -> None:
     database = open_database(settings)
     settings = settings_on(settings, database)
     with database.connect(autocommit=True) as conn:
-        plan = planned_days(conn, first, last, settings, rebuild)
-    click.echo(describe_plan(plan, first, last, rebuild))
+        plan = settling.planned_days(conn, first, last, settings, rebuild)
+    click.echo(settling.describe_plan(plan, first, last, rebuild))
     if len(plan) > settings.run_confirm_days and not yes:
         raise UsageProblem(
             f"{len(plan)} days to settle, more than {settings.run_confirm_days} (SETTLEMENT_RUN_CONFIRM_DAYS)",
@@ -48,32 +46,8 @@ def command(date, first, last, rebuild: bool, yes: bool) -> None:
         )
     settle_with_progress(settings, first, last, plan, rebuild=rebuild)
     with psycopg.connect(database.url) as conn:
-        print_day_summary(conn, last)
-
-
-def settle_with_progress(
-    settings: Settings, first: dt.date, last: dt.date, plan: list[dt.date], rebuild: bool = False, trigger: str = "manual"
-) -> None:
-    """Settles the plan, a line per day; a failed day ends the command (the days before it stay settled,
-    or, in a rebuild, nothing changes)."""
-    try:
-        if rebuild:
-            results = rebuilding.rebuild_days(settings, plan, trigger=trigger, on_day=Progress().report)
-        else:
-            results = pipeline.run_days(settings, first, last, trigger=trigger, on_day=Progress().report, plan=plan)
-    except pipeline.RulesRefused as exc:  # "<what> (<next step>)"
-        what, _, next_step = str(exc).partition(" (")
-        raise UsageProblem(what, next_step.removesuffix(")")) from None
-    except rebuilding.RebuildConflict as exc:  # "<what>: <next step>"
-        what, _, next_step = str(exc).rpartition("; ")
-        raise CommandError(what, next_step) from None
-    failed = next((result for result in results if not result.succeeded), None)
-    if failed:
-        raise CommandError(
-            f"settling {failed.run_date} failed (run {failed.run_id}): {' '.join(str(failed.error).split())}",
-            "fix the cause and run the same command again; "
-            + ("nothing of the rebuild was swapped in" if rebuild else "the days before it are settled"),
-        )
+        for line in settling.day_summary(conn, last):
+            click.echo(line)
 
 
 def requested_range(date, first, last, settings: Settings) -> tuple[dt.date, dt.date]:
@@ -108,81 +82,6 @@ def refuse_unended(first: dt.date, last: dt.date, settings: Settings) -> None:
     )
 
 
-def planned_days(conn: psycopg.Connection, first: dt.date, last: dt.date, settings: Settings, rebuild: bool) -> list[dt.date]:
-    """The days the run will settle, in order: a rebuild settles every day, from the first with events."""
-    if rebuild:
-        return rebuilding.plan(conn, first, last, settings)
-    return pipeline.plan_days(conn, first, last, settings)
-
-
-def describe_plan(plan: list[dt.date], first: dt.date, last: dt.date, rebuild: bool) -> str:
-    line = f"settling {span(plan[0], plan[-1])}: {len(plan)} day{'s' if len(plan) != 1 else ''}"
-    if rebuild:
-        return line + " (rebuild: every day is settled again beside the published results, then swapped in at once)"
-    notes = []
-    if plan[0] < first:
-        notes.append(f"{span(plan[0], first - dt.timedelta(days=1))} first: not settled yet, settled again before it, or events arrived after they were")
-    if plan[-1] > last:
-        notes.append(f"{span(last + dt.timedelta(days=1), plan[-1])} after: settled before, their numbers follow from the days before them")
-    return line + (f" ({'; '.join(notes)})" if notes else "")
-
-
-def span(first: dt.date, last: dt.date) -> str:
-    return str(first) if first == last else f"{first} .. {last}"
-
-
 def confirmed_command(date, first: dt.date, last: dt.date, rebuild: bool) -> str:
     days = f"--date {date}" if date else f"--from {first} --to {last}" if first != last else f"--date {first}"
     return f"settlement run {days}{' --rebuild' if rebuild else ''} --yes"
-
-
-class Progress:
-    """One line per settled day: [n/N] day STATUS seconds (elapsed, estimate of what is left)."""
-
-    def __init__(self, clock=time.perf_counter):
-        self.clock = clock
-        self.started = clock()
-
-    def report(self, n: int, total: int, result: pipeline.RunResult) -> None:
-        click.echo(self.line(n, total, result))
-
-    def line(self, n: int, total: int, result: pipeline.RunResult) -> str:
-        elapsed = self.clock() - self.started
-        timing = f"elapsed {duration(elapsed)}"
-        if n < total and result.succeeded:
-            timing += f", about {duration(elapsed / n * (total - n))} left"
-        return f"[{n}/{total}] {result.run_date} {result.status} {duration(result.seconds)} ({timing})"
-
-
-def duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, seconds = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
-def print_day_summary(conn: psycopg.Connection, day: dt.date) -> None:
-    total, videos = conn.execute(
-        "SELECT coalesce(sum(payout), 0), count(*) FROM analytics.fct_video_daily WHERE settled_on = %s", (day,)
-    ).fetchone()
-    click.echo(f"\n{day}: total payout {int(total):,} KRW over {videos:,} videos")
-    for source, ingested, counted, by_reason in conn.execute(
-        """SELECT source, ingested, counted, quarantined_by_reason FROM analytics.fct_event_intake_daily
-           WHERE settled_on = %s ORDER BY source DESC""",
-        (day,),
-    ):
-        quarantined = ", ".join(f"{reason} {count:,}" for reason, count in sorted(by_reason.items())) or "none"
-        click.echo(f"{source}: {ingested:,} in, {counted:,} counted, quarantined: {quarantined}")
-    for metric, label in (("views", "views"), ("watch_time", "watch time")):
-        click.echo(f"top 5 by {label}:")
-        rows = conn.execute(
-            """SELECT rank, video_id, views, watch_seconds FROM analytics.rpt_top_videos
-               WHERE period = 'day' AND period_start = %s AND scope = 'platform' AND metric = %s
-               ORDER BY rank""",
-            (day, metric),
-        ).fetchall()
-        for rank, video_id, views, watch_seconds in rows:
-            click.echo(f"  {rank}. video {video_id:<8} {views:>9,} views {watch_seconds:>12,} s watched")

@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from api.studio import demo_login
 from api.studio.chart import nice_ceiling
 from api.studio.formatting import watch_time, won
-from settlement import studio_demo
 from tests.api.conftest import BASE_URL
 from tests.api.test_stats import settled  # noqa: F401  (the settled scenario, as a fixture)
 
@@ -163,8 +163,8 @@ async def test_kakao_sign_in_started_in_the_studio_lands_in_the_studio(client, f
 
 async def test_the_demo_login_is_the_top_earning_seller_and_opens_the_studio(client, settled, database_url):  # noqa: F811
     seller_a, _, _ = settled  # seller A earned 13, seller B 1
-    email, password = await asyncio.to_thread(studio_demo.seller_login, database_url)  # sync, as the CLI calls it
-    assert email == seller_a.email and password == studio_demo.DEMO_SELLER_PASSWORD
+    email, password = await asyncio.to_thread(demo_login.seller_login, database_url)  # sync, as the CLI calls it
+    assert email == seller_a.email and password == demo_login.DEMO_SELLER_PASSWORD
     assert (await sign_in(client, email, password)).status_code == 303
     assert 'id="total-payout">₩13<' in (await client.get("/studio")).text
 
