@@ -146,15 +146,15 @@ class IssueReport:
     returns: int
 
 
-ISSUE_SQL = """
+ISSUE_SQL = warehouse.analytics_sql("""
 WITH drafts AS (
-    SELECT * FROM analytics.fct_statement_drafts WHERE month = %(month)s
+    SELECT * FROM {fct_statement_drafts} WHERE month = %(month)s
 ),
 issued_month AS (
     INSERT INTO payment_months (month, statements) SELECT %(month)s, count(*) FROM drafts RETURNING month
 ),
 days AS (
-    INSERT INTO stated_days (day, month) SELECT day, month FROM analytics.int_statement_draft_days RETURNING day
+    INSERT INTO stated_days (day, month) SELECT day, month FROM {int_statement_draft_days} RETURNING day
 ),
 statements AS (
     INSERT INTO payment_statements (
@@ -171,7 +171,7 @@ statements AS (
 ),
 taken_returns AS (
     INSERT INTO statement_returns (return_id, statement_id)
-    SELECT r.return_id, s.id FROM analytics.int_statement_draft_returns r JOIN statements s ON s.seller_id = r.seller_id
+    SELECT r.return_id, s.id FROM {int_statement_draft_returns} r JOIN statements s ON s.seller_id = r.seller_id
     RETURNING return_id
 )
 SELECT
@@ -184,7 +184,7 @@ SELECT
     (SELECT count(*) FROM days),
     (SELECT count(*) FROM taken_returns),
     (SELECT count(*) FROM issued_month)
-"""
+""")
 
 
 def issue_statements(settings: Settings, month: dt.date) -> IssueReport:
@@ -206,7 +206,7 @@ def issue_statements(settings: Settings, month: dt.date) -> IssueReport:
                 "nothing to do; an issued statement never changes, later adjustments land on the next one",
             )
         upcoming = conn.execute(
-            "SELECT month, open_days, first_open_day, last_open_day FROM analytics.int_statement_next"
+            warehouse.analytics_sql("SELECT month, open_days, first_open_day, last_open_day FROM {int_statement_next}")
         ).fetchone()
         if upcoming is None:
             raise PaymentsProblem(

@@ -4,6 +4,7 @@ scheduler and the API read through here; the dbt project's hooks call the same S
 """
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -21,6 +22,12 @@ BUILD_SCHEMA = ENGINE_DEFAULTS["build_schema"]  # where a run stages what it pub
 def relation(name: str) -> sql.Composed:
     """An analytics relation, quoted: relation('fct_video_daily')."""
     return sql.Identifier(ANALYTICS_SCHEMA, name)
+
+
+def analytics_sql(query: str) -> sql.Composed:
+    """A query that names analytics relations as {name}: each becomes relation(name), e.g.
+    analytics_sql("SELECT count(*) FROM {fct_video_daily}"). (A literal brace is written {{ or }}.)"""
+    return sql.SQL(query).format(**{name: relation(name) for name in re.findall(r"(?<!\{)\{(\w+)\}", query)})
 
 
 class Lock(StrEnum):

@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
+from psycopg import sql
 
-from settlement import clock, db, migrations
+from settlement import clock, db, migrations, warehouse
 from settlement.config import PROJECT_ROOT, Settings
 
 # A Wednesday in the middle of a month, mid-afternoon in Seoul: an ordinary day.
@@ -28,7 +29,6 @@ SUITE_NOW = dt.datetime(2026, 11, 25, 15, 0, tzinfo=ZoneInfo("Asia/Seoul"))
 if clock.SHIFT_VARIABLE not in os.environ:  # (a worker inherits its controller's clock)
     clock.shift_to(dt.datetime.fromisoformat(os.environ["SETTLEMENT_TEST_NOW"]) if os.environ.get("SETTLEMENT_TEST_NOW") else SUITE_NOW)
 
-ANALYTICS_SCHEMA = "analytics"
 SOURCE_TABLES = ("statement_returns", "payment_returns", "payments", "payment_runs", "payment_statements", "stated_days", "payment_months", "payment_holds", "payout_accounts", "seller_tax_registrations", "throttle_attempts", "password_resets", "auth_sessions", "used_kakao_states", "email_outbox", "email_verifications", "settled_days", "closed_payout_adjustments", "watch_event_ids", "ad_impression_ids", "video_live_periods", "duplicate_events", "closed_video_ad_payouts", "closed_video_payouts", "closed_days", "playback_positions", "ad_impressions", "watch_events", "video_ads", "ads", "videos", "users")
 
 
@@ -89,8 +89,8 @@ def conn(database_url):
 
 def empty_database(connection: psycopg.Connection) -> None:
     connection.execute(f"TRUNCATE {', '.join(SOURCE_TABLES)}, pipeline_runs RESTART IDENTITY CASCADE")
-    connection.execute(f"DROP SCHEMA IF EXISTS {ANALYTICS_SCHEMA} CASCADE")
-    connection.execute("DROP SCHEMA IF EXISTS settlement_build CASCADE")
+    for schema in (warehouse.ANALYTICS_SCHEMA, warehouse.BUILD_SCHEMA):  # the engine's: rebuilt by the next run
+        connection.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 @pytest.fixture

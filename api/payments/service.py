@@ -10,6 +10,7 @@ from psycopg.rows import DictRow
 
 from api.stats.service import results_unavailable
 from settlement.payments import write_csv
+from settlement.warehouse import ANALYTICS_SCHEMA, analytics_sql
 
 log = logging.getLogger(__name__)
 MODELS = ("fct_seller_balances", "fct_seller_statements", "fct_statement_lines", "fct_seller_payments")
@@ -20,14 +21,18 @@ async def models_built(conn: AsyncConnection[DictRow]) -> bool:
     """Whether the payments marts are there. Before the engine settled any day none is, and a seller has
     nothing yet; once a day is settled they must be (503 otherwise, the operator told in the log)."""
     cursor = await conn.execute(
-        "SELECT name FROM unnest(%s::text[]) AS name WHERE to_regclass('analytics.' || name) IS NULL", (list(MODELS),)
+        "SELECT name FROM unnest(%s::text[]) AS name WHERE to_regclass(format('%%I.%%I', %s::text, name)) IS NULL",
+        (list(MODELS), ANALYTICS_SCHEMA),
     )
     missing = [row["name"] for row in await cursor.fetchall()]
     if not missing:
         return True
     cursor = await conn.execute("SELECT EXISTS (SELECT 1 FROM settled_days) AS settled")
     if (await cursor.fetchone())["settled"]:
-        log.error("payments cannot be read: analytics.%s missing (settle a day: `settlement run`)", ", analytics.".join(missing))
+        log.error(
+            "payments cannot be read: %s missing (settle a day: `settlement run`)",
+            ", ".join(f"{ANALYTICS_SCHEMA}.{name}" for name in missing),
+        )
         raise results_unavailable()
     return False
 
@@ -46,11 +51,11 @@ async def balance(conn: AsyncConnection[DictRow], seller_id: int) -> dict:
     row = None
     if await models_built(conn):
         cursor = await conn.execute(
-            """SELECT seller_kind, balance, awaiting_payment, statements_awaiting_payment, unstated_closed, estimated_open,
+            analytics_sql("""SELECT seller_kind, balance, awaiting_payment, statements_awaiting_payment, unstated_closed, estimated_open,
                       estimated_withholding, projected_net, threshold, progress, on_hold, hold_reason, has_payout_account,
                       last_statement_ref, paid_total, withheld_total, income_tax_rate, local_income_tax_rate,
                       income_tax_unit, local_income_tax_unit
-               FROM analytics.fct_seller_balances WHERE seller_id = %s""",
+               FROM {fct_seller_balances} WHERE seller_id = %s"""),
             (seller_id,),
         )
         row = await cursor.fetchone()
@@ -117,7 +122,7 @@ async def statements(conn: AsyncConnection[DictRow], seller_id: int) -> dict:
     rows = []
     if await models_built(conn):
         cursor = await conn.execute(
-            f"SELECT {STATEMENT_COLUMNS} FROM analytics.fct_seller_statements WHERE seller_id = %s ORDER BY statement_number DESC",
+            analytics_sql(f"SELECT {STATEMENT_COLUMNS} FROM {{fct_seller_statements}} WHERE seller_id = %s ORDER BY statement_number DESC"),
             (seller_id,),
         )
         rows = await cursor.fetchall()
@@ -129,18 +134,18 @@ async def statement(conn: AsyncConnection[DictRow], seller_id: int, number: int)
     if not await models_built(conn):
         return None
     cursor = await conn.execute(
-        f"SELECT {STATEMENT_COLUMNS} FROM analytics.fct_seller_statements WHERE seller_id = %s AND statement_number = %s",
+        analytics_sql(f"SELECT {STATEMENT_COLUMNS} FROM {{fct_seller_statements}} WHERE seller_id = %s AND statement_number = %s"),
         (seller_id, number),
     )
     row = await cursor.fetchone()
     if row is None:
         return None
     cursor = await conn.execute(
-        """SELECT l.line_kind, l.video_id, v.title, l.days, l.views, l.video_payout, l.ad_payout, l.amount, l.booked_on,
+        analytics_sql("""SELECT l.line_kind, l.video_id, v.title, l.days, l.views, l.video_payout, l.ad_payout, l.amount, l.booked_on,
                   l.belongs_to, l.reason
-           FROM analytics.fct_statement_lines l LEFT JOIN videos v ON v.id = l.video_id
+           FROM {fct_statement_lines} l LEFT JOIN videos v ON v.id = l.video_id
            WHERE l.statement_id = %s AND l.seller_id = %s
-           ORDER BY l.line_kind DESC, l.amount DESC, l.video_id, l.booked_on""",
+           ORDER BY l.line_kind DESC, l.amount DESC, l.video_id, l.booked_on"""),
         (row["statement_id"], seller_id),
     )
     lines = await cursor.fetchall()
@@ -187,9 +192,9 @@ async def payment_history(conn: AsyncConnection[DictRow], seller_id: int) -> dic
     rows = []
     if await models_built(conn):
         cursor = await conn.execute(
-            """SELECT payment_id, statement_ref, month, amount, paid_at, run_id, holder, bank_code, account_number_masked,
+            analytics_sql("""SELECT payment_id, statement_ref, month, amount, paid_at, run_id, holder, bank_code, account_number_masked,
                       returned_at, return_reason, returned_onto
-               FROM analytics.fct_seller_payments WHERE seller_id = %s ORDER BY paid_at DESC, payment_id DESC""",
+               FROM {fct_seller_payments} WHERE seller_id = %s ORDER BY paid_at DESC, payment_id DESC"""),
             (seller_id,),
         )
         rows = await cursor.fetchall()

@@ -16,7 +16,7 @@ from psycopg.rows import DictRow
 
 from api.stats.schemas import Period
 from settlement import clock
-from settlement.warehouse import DayStatus
+from settlement.warehouse import ANALYTICS_SCHEMA, DayStatus, analytics_sql
 
 log = logging.getLogger(__name__)
 CURRENCY = "KRW"
@@ -112,15 +112,15 @@ async def require_results(conn: AsyncConnection[DictRow], *tables: str, optional
     Only a read that involves a settled day calls this: before the first settlement no table exists, and
     every day is pending, which needs none (a new platform answers as any platform does for pending days)."""
     cursor = await conn.execute(
-        "SELECT name FROM unnest(%s::text[]) AS name WHERE to_regclass('analytics.' || name) IS NULL",
-        ([*tables, *optional],),
+        "SELECT name FROM unnest(%s::text[]) AS name WHERE to_regclass(format('%%I.%%I', %s::text, name)) IS NULL",
+        ([*tables, *optional], ANALYTICS_SCHEMA),
     )
     missing = {row["name"] for row in await cursor.fetchall()}
     required = sorted(missing.difference(optional))
     if required:
         log.error(
-            "settled days cannot be read: analytics.%s missing (settle again: `settlement run --rebuild`)",
-            ", analytics.".join(required),
+            "settled days cannot be read: %s missing (settle again: `settlement run --rebuild`)",
+            ", ".join(f"{ANALYTICS_SCHEMA}.{name}" for name in required),
         )
         raise results_unavailable()
     return missing
@@ -170,25 +170,25 @@ async def videos_with_ads(
     # connection holds the publish lock, so both read the same published day.
     params = {"period": period.value, "period_start": period_start, "seller_id": seller_id}
     cursor = await conn.execute(
-        """
+        analytics_sql("""
         SELECT p.video_id, v.title, p.views, p.watch_seconds, p.ad_views, p.video_payout, p.ad_payout,
                p.adjustment, p.payout
-        FROM analytics.fct_video_payouts p
+        FROM {fct_video_payouts} p
         JOIN videos v ON v.id = p.video_id
         WHERE p.period = %(period)s AND p.period_start = %(period_start)s AND p.seller_id = %(seller_id)s
         ORDER BY p.payout DESC, p.video_id
-        """,
+        """),
         params,
     )
     videos = await cursor.fetchall()
     cursor = await conn.execute(
-        """
+        analytics_sql("""
         SELECT p.video_id, p.ad_id, a.title, p.ad_views, p.ad_payout
-        FROM analytics.fct_video_ad_payouts p
+        FROM {fct_video_ad_payouts} p
         JOIN ads a ON a.id = p.ad_id
         WHERE p.period = %(period)s AND p.period_start = %(period_start)s AND p.seller_id = %(seller_id)s
         ORDER BY p.video_id, p.ad_id
-        """,
+        """),
         params,
     )
     ads_of: dict[int, list[dict]] = {}
@@ -201,13 +201,13 @@ async def seller_adjustments(
     conn: AsyncConnection[DictRow], seller_id: int, first: dt.date, last: dt.date
 ) -> list[DictRow]:
     cursor = await conn.execute(
-        """
+        analytics_sql("""
         SELECT a.booked_on, a.belongs_to, a.video_id, v.title, a.payout_delta AS amount, a.reason
-        FROM analytics.fct_payout_adjustments a
+        FROM {fct_payout_adjustments} a
         JOIN videos v ON v.id = a.video_id
         WHERE a.seller_id = %s AND a.booked_on BETWEEN %s AND %s
         ORDER BY a.booked_on, a.belongs_to, a.video_id
-        """,
+        """),
         (seller_id, first, last),
     )
     return await cursor.fetchall()
@@ -240,15 +240,15 @@ async def top_videos(
     """{'views': [...], 'watch_time': [...]}: the top 5 of the platform, or of one seller."""
     await require_results(conn, "rpt_top_videos")
     cursor = await conn.execute(
-        """
+        analytics_sql("""
         SELECT r.metric, r.rank, r.video_id, v.title, r.views, r.watch_seconds
-        FROM analytics.rpt_top_videos r
+        FROM {rpt_top_videos} r
         JOIN videos v ON v.id = r.video_id
         WHERE r.period = %(period)s AND r.period_start = %(period_start)s
           AND r.scope = CASE WHEN %(seller_id)s::bigint IS NULL THEN 'platform' ELSE 'seller' END
           AND r.seller_id IS NOT DISTINCT FROM %(seller_id)s::bigint
         ORDER BY r.metric, r.rank
-        """,
+        """),
         {"period": period.value, "period_start": period_start, "seller_id": seller_id},
     )
     ranked: dict[str, list[DictRow]] = {"views": [], "watch_time": []}
@@ -273,20 +273,20 @@ async def daily_results(
         return [{**row, **dict.fromkeys(DAY_MEASURES)} for row in days]
     await require_results(conn, "fct_video_daily", "fct_video_payable_daily")
     cursor = await conn.execute(
-        f"""
+        analytics_sql(f"""
         WITH {DAY_STATUSES},
         payable AS (
             SELECT settled_on AS day, sum(views) AS views, sum(watch_seconds) AS watch_seconds,
                    sum(ad_views) AS ad_views, sum(video_payout) AS video_payout, sum(ad_payout) AS ad_payout,
                    sum(adjustment) AS adjustment
-            FROM analytics.fct_video_payable_daily
+            FROM {{fct_video_payable_daily}}
             WHERE seller_id = %(seller_id)s AND settled_on BETWEEN %(first)s AND %(last)s
               AND (%(video_id)s::bigint IS NULL OR video_id = %(video_id)s::bigint)
             GROUP BY settled_on
         ),
         settled_now AS (
             SELECT settled_on AS day, sum(payout) AS payout
-            FROM analytics.fct_video_daily
+            FROM {{fct_video_daily}}
             WHERE seller_id = %(seller_id)s AND settled_on BETWEEN %(first)s AND %(last)s
               AND (%(video_id)s::bigint IS NULL OR video_id = %(video_id)s::bigint)
               AND settled_on IN (SELECT day FROM day_statuses WHERE status = 'closed')
@@ -312,7 +312,7 @@ async def daily_results(
                CASE WHEN status = 'closed' THEN changed_since_close END AS changed_since_close
         FROM known
         ORDER BY day
-        """,
+        """),
         {"seller_id": seller_id, "video_id": video_id, "first": first, "last": last},
     )
     return [{**row, "status": DayStatus(row["status"])} for row in await cursor.fetchall()]
@@ -383,14 +383,14 @@ async def seller_not_counted(conn: AsyncConnection[DictRow], seller_id: int, per
 async def quarantined_counts(conn: AsyncConnection[DictRow], seller_id: int, first: dt.date, last: dt.date) -> list[DictRow]:
     # The raw row names the video as sent; matched as text, so a row that is not a number matches nothing.
     cursor = await conn.execute(
-        """
+        analytics_sql("""
         SELECT q.settled_on AS day, q.source, q.reason, count(*) AS events
-        FROM analytics.fct_quarantined_events q
+        FROM {fct_quarantined_events} q
         JOIN videos v ON v.id::text = q.raw_row ->> 'video_id'
         WHERE q.settled_on BETWEEN %(first)s AND %(last)s AND v.seller_id = %(seller_id)s
         GROUP BY q.settled_on, q.source, q.reason
         ORDER BY q.settled_on, count(*) DESC, q.source, q.reason
-        """,
+        """),
         {"seller_id": seller_id, "first": first, "last": last},
     )
     return await cursor.fetchall()
