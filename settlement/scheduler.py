@@ -19,8 +19,9 @@ import psycopg
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from psycopg import sql
 
-from settlement import ads, clock, db, pipeline
+from settlement import ads, clock, db, pipeline, warehouse
 from settlement.config import Settings
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ Sleep = Callable[[float], None]
 
 REFRESH_ADS = "refresh_ads"
 SETTLE_YESTERDAY = "settle_yesterday"
-JOB_LOCK_PREFIX = "scheduler."
+JOB_LOCKS = {REFRESH_ADS: warehouse.Lock.REFRESH_ADS_JOB, SETTLE_YESTERDAY: warehouse.Lock.SETTLE_YESTERDAY_JOB}
 
 # Set when the process is asked to stop (SIGTERM): a settlement in progress finishes the day it is
 # publishing and settles no more, and nothing is retried.
@@ -64,13 +65,13 @@ class AttemptFailed(RuntimeError):
 def job_lock(database_url: str, job: str) -> Iterator[bool]:
     """Yields whether this process got the job's lock; held (on its own session) until the block ends."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        key = JOB_LOCK_PREFIX + job
-        got = conn.execute("SELECT pg_try_advisory_lock(settlement_lock_key(%s))", (key,)).fetchone()[0]
+        key = warehouse.lock_key_sql(JOB_LOCKS[job])
+        got = conn.execute(sql.SQL("SELECT pg_try_advisory_lock({})").format(key)).fetchone()[0]
         try:
             yield got
         finally:
             if got and not conn.closed:
-                conn.execute("SELECT pg_advisory_unlock(settlement_lock_key(%s))", (key,))
+                conn.execute(sql.SQL("SELECT pg_advisory_unlock({})").format(key))
 
 
 def backoff_seconds(settings: Settings, failed_attempt: int) -> float:

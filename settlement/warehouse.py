@@ -31,12 +31,15 @@ def analytics_sql(query: str) -> sql.Composed:
 
 
 class Lock(StrEnum):
-    """The project's advisory locks; settlement_lock_key() (migration 0011) hashes every name alike."""
+    """The project's advisory locks that Python takes; settlement_lock_key() (migration 0011) hashes every
+    name alike. (The ad-slot lock is the slot functions' own, taken inside them: migration 0003's
+    AD_SLOTS_LOCK, another key. The throttle's, 'throttle <key>', is record_throttle_attempt's, in SQL.)"""
 
     PIPELINE = "pipeline"  # taking the pipeline lease, closing days
     PUBLISH = "publish"  # held by a run's publish; readers of results hold it shared
-    AD_SLOTS = "ad_slots"
     PAYMENTS = "payments"  # issuing statements, payment runs, returns and holds: one at a time
+    REFRESH_ADS_JOB = "scheduler.refresh_ads"  # the scheduler's jobs: one scheduler at a time runs each
+    SETTLE_YESTERDAY_JOB = "scheduler.settle_yesterday"
 
 
 def lock_key_sql(lock: str) -> sql.Composed:

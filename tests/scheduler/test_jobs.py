@@ -117,7 +117,7 @@ def test_the_real_pipeline_lease_held_elsewhere_makes_the_job_busy(settings, dat
 
 def hold_job_lock(database_url: str, job: str) -> psycopg.Connection:
     conn = psycopg.connect(database_url, autocommit=True)
-    key = scheduler.JOB_LOCK_PREFIX + job
+    key = str(scheduler.JOB_LOCKS[job])
     assert conn.execute("SELECT pg_try_advisory_lock(settlement_lock_key(%s))", (key,)).fetchone()[0]
     return conn
 
