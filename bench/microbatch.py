@@ -50,7 +50,7 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from settlement import db, migrations
+from settlement import db, migrations, warehouse
 from settlement.commands.generate import count
 from settlement.config import PROJECT_ROOT, Settings
 from settlement.pipeline import dbt_environment, dbt_vars, yesterday
@@ -224,7 +224,7 @@ class Tables:
         """The days' partitions of the day_partition model dropped (not timed): a first build of the days."""
         for day in days:
             self.conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(
-                self.relation(f"{MODEL}_{day.strftime('%Y%m%d')}")))
+                self.relation(warehouse.day_table(MODEL, day))))
 
     def forget_microbatch_days(self, days: list[dt.date]) -> None:
         """The days' rows of the microbatch model deleted and vacuumed away (not timed)."""
@@ -367,7 +367,7 @@ def main(argv=None) -> int:
         print(f"  microbatch table built for {days[0]} .. {days[-1]}: {time.perf_counter() - started:.1f} s", flush=True)
         for day in days:
             dbt.day_partition(day)  # the same state for both sides, whatever an earlier run left
-            tables.conn.execute(sql.SQL("VACUUM ANALYZE {}").format(tables.relation(f"{MODEL}_{day.strftime('%Y%m%d')}")))
+            tables.conn.execute(sql.SQL("VACUUM ANALYZE {}").format(tables.relation(warehouse.day_table(MODEL, day))))
         timings, loads = measure(dbt, tables, days, args.runs)
         checks = check(dbt, tables, days)
     finally:

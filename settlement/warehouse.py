@@ -24,6 +24,18 @@ def relation(name: str) -> sql.Composed:
     return sql.Identifier(ANALYTICS_SCHEMA, name)
 
 
+def day_table(table: str, day: dt.date) -> str:
+    """The name of a table's day, <table>_YYYYMMDD: an event table's partition (ensure_day_partitions,
+    migration 0001) or a model's table of the day (macro day_table_name, materializations/table_helpers.sql)."""
+    return f"{table}_{day:%Y%m%d}"
+
+
+def parse_day_table(name: str) -> tuple[str, dt.date]:
+    """(table, day) of a day table's name: day_table's inverse."""
+    table, _, day = name.rpartition("_")
+    return table, dt.datetime.strptime(day, "%Y%m%d").date()
+
+
 def analytics_sql(query: str) -> sql.Composed:
     """A query that names analytics relations as {name}: each becomes relation(name), e.g.
     analytics_sql("SELECT count(*) FROM {fct_video_daily}"). (A literal brace is written {{ or }}.)"""

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 from psycopg import sql
 
-from settlement import migrations
+from settlement import migrations, warehouse
 from settlement.config import Settings, get_settings
 from settlement.generate.attacks import create_attackers
 from settlement.generate.catalog import Catalog, create_catalog
@@ -57,7 +57,7 @@ def generate(
 
 def day_partitions(conn: psycopg.Connection, days: list[dt.date]) -> list[str]:
     """The event tables' partitions of these days (named <table>_YYYYMMDD by ensure_day_partitions)."""
-    wanted = [f"{table}_{day:%Y%m%d}" for table in ("watch_events", "ad_impressions") for day in days]
+    wanted = [warehouse.day_table(table, day) for table in ("watch_events", "ad_impressions") for day in days]
     rows = conn.execute(
         """SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
            WHERE i.inhparent IN ('watch_events'::regclass, 'ad_impressions'::regclass)
@@ -130,7 +130,7 @@ def load_days(conn: psycopg.Connection, config, catalog: Catalog, days: list[Day
         partitions = {}
         for chunk in chunks:
             if chunk.day.day not in partitions:
-                partitions = {chunk.day.day: {name.rsplit("_", 1)[0]: name for name in day_partitions(conn, [chunk.day.day])}}
+                partitions = {chunk.day.day: {warehouse.parse_day_table(name)[0]: name for name in day_partitions(conn, [chunk.day.day])}}
             table = "ad_impressions" if chunk.impressions else "watch_events"
             keys_copied = registry.submit(copy_binary, keys_cursor, registry_copy_statement(table), [chunk.keys])
             copy_binary(cursor, copy_statement(table, partitions[chunk.day.day].get(table)), [chunk.data])
