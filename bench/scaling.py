@@ -134,7 +134,7 @@ def node_seconds(database_url: str) -> dict[str, float]:
 
 def failed_node(database_url: str) -> str:
     """The node whose error stopped the last dbt run against the database ('' when none did)."""
-    return next((node_name(r["unique_id"]) for r in run_results(database_url) if r.get("status") in ("error", "fail")), "")
+    return next((node_name(r["unique_id"]) for r in run_results(database_url) if r.get("status") in pipeline.FAILED_NODE_STATUSES), "")
 
 
 def pair_floor(url: str, day: dt.date, time_zone: str) -> float:

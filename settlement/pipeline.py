@@ -29,6 +29,9 @@ SETTLEMENT_SELECTOR = "settlement"
 DAY_SELECTOR = "settlement_day"
 DEPLOYED_MARK = "settlement deployed "  # + the node's checksum (macros/deployed.sql)
 DEPLOYED_FOLDERS = {"staging", "payments"}  # their views change only with the project (dbt_project.yml)
+# The statuses of a dbt node that failed on its own. Not 'skipped': a node skipped because one upstream
+# failed is a consequence, and the failed node is named already.
+FAILED_NODE_STATUSES = ("error", "fail", "runtime error")
 
 
 @dataclass
@@ -162,7 +165,7 @@ def _summarise(dbt_result) -> str:
     """What went wrong in a dbt invocation, in one line."""
     problems = []
     for node_result in getattr(dbt_result.result, "results", None) or []:
-        if str(node_result.status) in ("error", "fail", "runtime error"):
+        if str(node_result.status) in FAILED_NODE_STATUSES:
             problems.append(f"{node_result.node.name}: {node_result.message}")
     if dbt_result.exception is not None:
         problems.append(db.first_line(str(dbt_result.exception)) or repr(dbt_result.exception))
