@@ -4,7 +4,8 @@ Read from the syntax tree, not grepped: the text given to execute() (and execute
 must be built only from string literals and names bound to such literals, in the module or in the
 function, through f-strings, `+` and str.join. `%` formatting and str.format() never qualify (they are
 how values get pasted into SQL), and neither does any other name: a function's parameter, a loop
-variable, an attribute. psycopg.sql composition (sql.SQL(...).format(sql.Identifier(...))) is allowed.
+variable, an attribute. psycopg.sql composition (sql.SQL(...).format(sql.Identifier(...))) is allowed, and
+so is warehouse.analytics_sql(fixed text) (psycopg.sql composition naming analytics relations).
 """
 
 import ast
@@ -50,6 +51,16 @@ def is_psycopg_sql(node: ast.expr) -> bool:
     )
 
 
+def is_analytics_sql(node: ast.expr) -> bool:
+    """A call of warehouse.analytics_sql (by that name, or as warehouse.analytics_sql)."""
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    if isinstance(func, ast.Name):
+        return func.id == "analytics_sql"
+    return isinstance(func, ast.Attribute) and func.attr == "analytics_sql" and isinstance(func.value, ast.Name) and func.value.id == "warehouse"
+
+
 class StaticText:
     """Decides whether an expression is fixed text, given the names bound to fixed text."""
 
@@ -87,6 +98,8 @@ class StaticText:
             return self.is_fixed(node.value, names)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "join":
             return self.is_fixed(node.func.value, names) and all(self.is_fixed(arg, names) for arg in node.args)
+        if is_analytics_sql(node):
+            return len(node.args) == 1 and not node.keywords and self.is_fixed(node.args[0], names)
         return is_psycopg_sql(node)
 
 
@@ -134,6 +147,8 @@ def test_the_check_tells_pasted_values_from_fixed_text():
         'async def f(conn, x):\n    query = "SELECT 1 " + "WHERE a = %(x)s"\n    await conn.execute(query, {"x": x})',
         'def g():\n    query = "SELECT 2"\nasync def f(conn):\n    query = "SELECT 1"\n    await conn.execute(query)',
         'from psycopg import sql\nasync def f(conn, t):\n    await conn.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(t)))',
+        'async def f(conn, x):\n    await conn.execute(analytics_sql("SELECT * FROM {fct_video_daily} WHERE a = %s"), (x,))',
+        'C = "a"\nasync def f(conn):\n    await conn.execute(warehouse.analytics_sql(f"SELECT {C} FROM {{fct_video_daily}}"))',
     ]
     pasted = [
         'async def f(conn, x):\n    await conn.execute(f"SELECT * FROM t WHERE a = {x}")',
@@ -145,6 +160,8 @@ def test_the_check_tells_pasted_values_from_fixed_text():
         'COLUMNS = "a"\nasync def f(conn, x):\n    await conn.execute(f"SELECT {COLUMNS:{x}}")',
         'async def f(cursor, x):\n    await cursor.executemany(query=f"INSERT INTO t VALUES ({x})", params_seq=[])',
         'async def f(conn, self):\n    await conn.execute(self.query)',
+        'async def f(conn, x):\n    await conn.execute(analytics_sql(f"SELECT * FROM t WHERE a = {x}"))',
+        'async def f(conn, q):\n    await conn.execute(analytics_sql(q))',
     ]
     assert [snippet for snippet in fixed if flagged(snippet)] == []
     assert [snippet for snippet in pasted if not flagged(snippet)] == []
