@@ -1,8 +1,12 @@
 """Who is calling: the bearer token's user (while its session lasts), and role checks."""
 
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg.rows import DictRow
 
@@ -41,6 +45,64 @@ async def current_user(
 
 
 CurrentUser = Annotated[DictRow, Depends(current_user)]
+
+
+@dataclass(frozen=True)
+class Session:
+    """What a bearer token names, its signature and expiry checked (service.session_of). Whether the
+    session still lasts (not signed out, not ended by a password reset, the user not gone) is left to
+    the endpoint's own statement, which joins service.LIVE_SESSION_USER and answers 401 when it yields
+    nothing: one round trip to the database for the check and the work, where CurrentUser takes one of
+    its own. Only for routes of class SessionCheckedRoute (below)."""
+
+    user_id: int
+    session_id: str
+
+
+SESSION_TO_CHECK = "api.auth.session_to_check"  # the request's Session, for SessionCheckedRoute
+
+
+async def token_session(
+    request: Request,
+    secret: Annotated[str, Depends(jwt_secret)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Session:
+    if credentials is None:
+        raise unauthorized("log in first: send 'Authorization: Bearer <access_token>'")
+    try:
+        user_id, session_id = service.session_of(secret, credentials.credentials)
+    except service.InvalidToken:
+        raise unauthorized(INVALID_TOKEN) from None
+    session = Session(user_id, session_id)
+    request.scope[SESSION_TO_CHECK] = session
+    return session
+
+
+TokenSession = Annotated[Session, Depends(token_session)]
+
+
+class SessionCheckedRoute(APIRoute):
+    """A route whose endpoint checks its TokenSession in its own statement. A request refused before the
+    endpoint runs, for its path or body (422), has its session checked first: a token whose session
+    ended is answered 401 before anything else, as CurrentUser answers (it checks the session while
+    FastAPI solves the dependencies, before the path and body are validated)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def session_checked(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError:
+                session = request.scope.get(SESSION_TO_CHECK)
+                if session is not None:  # else refused before the token was read (a body not JSON), as before
+                    async with request.app.state.pool.connection() as conn:
+                        live = await service.session_is_live(conn, session.user_id, session.session_id)
+                    if not live:
+                        raise unauthorized(INVALID_TOKEN) from None
+                raise
+
+        return session_checked
 BearerToken = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 

@@ -1,6 +1,7 @@
 """Users, login tokens, email verification and the Kakao OAuth 2.0 authorization-code flow."""
 
 import datetime as dt
+import functools
 import hashlib
 import logging
 import re
@@ -66,16 +67,26 @@ def issue_token(secret: str, purpose: str, subject: str, ttl: dt.timedelta) -> s
     return jwt.encode(claims, secret, algorithm=JWT_ALGORITHM)
 
 
-def read_claims(secret: str, purpose: str, token: str) -> dict:
-    """The token's claims, if it is ours, unexpired and made for this purpose."""
+@functools.lru_cache(maxsize=4096)
+def _signed_claims(secret: str, token: str) -> dict:
+    """The claims of a token signed with secret (its signature checked, nothing else). Remembered for the
+    tokens seen last: a client sends the same token with each request, and checking it again costs the
+    API more than the rest of a playback request's Python (pyjwt decodes base64 a character at a time).
+    Only what the token says is remembered: its expiry and purpose are judged at each use (read_claims),
+    and whether its session lasts is asked of the database at each request."""
     try:
         # expiry is judged on the platform's clock (settlement.clock), not pyjwt's
-        claims = jwt.decode(
+        return jwt.decode(
             token, secret, algorithms=[JWT_ALGORITHM],
             options={"require": ["sub", "exp"], "verify_exp": False, "verify_iat": False, "verify_nbf": False},
         )
     except jwt.InvalidTokenError as exc:
         raise InvalidToken(str(exc)) from None
+
+
+def read_claims(secret: str, purpose: str, token: str) -> dict:
+    """The token's claims, if it is ours, unexpired and made for this purpose."""
+    claims = dict(_signed_claims(secret, token))
     if not isinstance(claims["exp"], int | float) or claims["exp"] <= clock.now().timestamp():
         raise InvalidToken("Signature has expired")
     if claims.get("purpose") != purpose or not isinstance(claims["sub"], str):
@@ -125,6 +136,23 @@ async def start_session(conn: AsyncConnection[DictRow], settings: Settings, secr
     )
     session_id = (await cursor.fetchone())["id"]
     return access_token(settings, secret, user_id, session_id)
+
+
+# The live-session check of user_of_token, for a statement of its own (a FROM item yielding the user's id,
+# or nothing): the endpoints that check a token's session in the statement that does their work (one round
+# trip for both, api.auth.dependencies.TokenSession) join it. Parameters: %(user_id)s, %(session_id)s.
+LIVE_SESSION_USER = """
+    SELECT users.id FROM users
+    WHERE users.id = %(user_id)s AND EXISTS (
+        SELECT 1 FROM auth_sessions s WHERE s.id = %(session_id)s AND s.user_id = users.id AND s.expires_at > settlement_now()
+    )
+"""
+
+
+async def session_is_live(conn: AsyncConnection, user_id: int, session_id: str) -> bool:
+    """Whether the session a token names (session_of) still lasts: user_of_token's check alone."""
+    cursor = await conn.execute(LIVE_SESSION_USER, {"user_id": user_id, "session_id": session_id})
+    return await cursor.fetchone() is not None
 
 
 async def user_of_token(conn: AsyncConnection[DictRow], secret: str, token: str) -> DictRow | None:
