@@ -29,16 +29,21 @@ async def jwt_secret(request: Request) -> str:
     return request.app.state.jwt_secret
 
 
+def presented_token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None:
+        raise unauthorized("log in first: send 'Authorization: Bearer <access_token>'")
+    return credentials.credentials
+
+
 async def current_user(
     conn: Connection,
     secret: Annotated[str, Depends(jwt_secret)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> DictRow:
-    if credentials is None:
-        raise unauthorized("log in first: send 'Authorization: Bearer <access_token>'")
+    token = presented_token(credentials)
     # One answer for every failed check (forged, expired, signed out...): which one failed helps only
     # someone forging tokens.
-    user = await service.user_of_token(conn, secret, credentials.credentials)
+    user = await service.user_of_token(conn, secret, token)
     if user is None:
         raise unauthorized(INVALID_TOKEN)
     return user
@@ -67,10 +72,9 @@ async def token_session(
     secret: Annotated[str, Depends(jwt_secret)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Session:
-    if credentials is None:
-        raise unauthorized("log in first: send 'Authorization: Bearer <access_token>'")
+    token = presented_token(credentials)
     try:
-        user_id, session_id = service.session_of(secret, credentials.credentials)
+        user_id, session_id = service.session_of(secret, token)
     except service.InvalidToken:
         raise unauthorized(INVALID_TOKEN) from None
     session = Session(user_id, session_id)

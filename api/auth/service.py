@@ -141,11 +141,13 @@ async def start_session(conn: AsyncConnection[DictRow], settings: Settings, secr
 # The live-session check of user_of_token, for a statement of its own (a FROM item yielding the user's id,
 # or nothing): the endpoints that check a token's session in the statement that does their work (one round
 # trip for both, api.auth.dependencies.TokenSession) join it. Parameters: %(user_id)s, %(session_id)s.
-LIVE_SESSION_USER = """
-    SELECT users.id FROM users
-    WHERE users.id = %(user_id)s AND EXISTS (
+# A token's session lasts while its row is there, unexpired: the one condition every check joins.
+SESSION_LASTS = """EXISTS (
         SELECT 1 FROM auth_sessions s WHERE s.id = %(session_id)s AND s.user_id = users.id AND s.expires_at > settlement_now()
-    )
+    )"""
+LIVE_SESSION_USER = f"""
+    SELECT users.id FROM users
+    WHERE users.id = %(user_id)s AND {SESSION_LASTS}
 """
 
 
@@ -163,13 +165,8 @@ async def user_of_token(conn: AsyncConnection[DictRow], secret: str, token: str)
     except InvalidToken:
         return None
     cursor = await conn.execute(
-        f"""
-        SELECT {USER_COLUMNS} FROM users
-        WHERE id = %s AND EXISTS (
-            SELECT 1 FROM auth_sessions s WHERE s.id = %s AND s.user_id = users.id AND s.expires_at > settlement_now()
-        )
-        """,
-        (user_id, session_id),
+        f"SELECT {USER_COLUMNS} FROM users WHERE users.id = %(user_id)s AND {SESSION_LASTS}",
+        {"user_id": user_id, "session_id": session_id},
     )
     return await cursor.fetchone()
 
