@@ -61,6 +61,13 @@ def _json_integer(value: Any) -> Any:
 
 JsonInt = Annotated[int, BeforeValidator(_json_integer)]
 
+
+def bounded_json_int(minimum: int, maximum: int, description: str) -> Any:
+    """A JsonInt within bounds, for a type alias. (Annotated[JsonInt, Field(ge=...)] would write the bounds into
+    the OpenAPI schema as pydantic's own "ge"/"le", which JSON Schema ignores: the bounds come before the
+    validator here, so they are written as minimum and maximum.)"""
+    return Annotated[int, Field(ge=minimum, le=maximum, description=description), BeforeValidator(_json_integer)]
+
 # Special-use domains (RFC 6761 and the like) receive no mail, and email-validator refuses them: the
 # pattern says so in the spec. Kept in step with email_validator.SPECIAL_USE_DOMAIN_NAMES (a test checks).
 SPECIAL_USE_DOMAINS = ("arpa", "invalid", "local", "localhost", "onion", "test")

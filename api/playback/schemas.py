@@ -3,7 +3,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, Field
 
-from api.schemas import BIGINT_MAX, JsonInt, Timestamp
+from api.schemas import BIGINT_MAX, JsonInt, Timestamp, bounded_json_int
 from api.videos.schemas import MAX_VIDEO_SECONDS
 
 OCCURRED_AT_RULE = (
@@ -67,7 +67,7 @@ class PositionOut(BaseModel):
 
 
 # POST /playback/events: one event of a batch names its video and kind.
-VideoIdIn = Annotated[JsonInt, Field(ge=1, le=BIGINT_MAX, description="The video played.")]
+VideoIdIn = bounded_json_int(1, BIGINT_MAX, "The video played.")
 
 
 class BatchStartIn(StartIn):

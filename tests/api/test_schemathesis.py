@@ -15,12 +15,15 @@ import schemathesis
 from hypothesis import settings
 from schemathesis.checks import CHECKS
 from schemathesis.config import SchemathesisConfig
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.python.asgi import shutdown_lifespans
+from schemathesis.specs.openapi.checks import negative_data_rejection as schemathesis_negative_data_rejection
 
 from api.auth.service import access_token
 from api.main import configure, create_app
 from settlement.config import Settings
 from tests.api.conftest import OPS_TOKEN
+from tests.security.spec import SPEC, Operation, body_conforms
 
 # serial: under pytest-xdist, schemathesis' parametrized test runs only the schema's first operation
 # (measured: 10 cases, all GET /healthz; test_the_run_got_past_authentication catches it)
@@ -53,7 +56,35 @@ schema = schemathesis.openapi.from_dict(
     ),
 )
 schema.app = app
-ALL_CHECKS = CHECKS.get_all()
+
+
+def negative_data_rejection(ctx, response, case):
+    """schemathesis' check, but for a case whose body is its only negative part and that body conforms to
+    the spec as sent. The check trusts the label a case got when it was generated, which shrinking can make
+    wrong (schemathesis/schemathesis#4332); seen with 4.32.4 and 4.32.5 on POST /playback/events: a valid
+    PROGRESS event reported as violating its kind's enum. A body that does not conform is checked as before
+    (test_the_check_lets_through_only_bodies_that_conform)."""
+    if body_is_the_only_negative_part(case) and body_conforms(spec_operation(case), case.body):
+        return None
+    return schemathesis_negative_data_rejection(ctx, response, case)
+
+
+def body_is_the_only_negative_part(case) -> bool:
+    meta = case.meta
+    return (
+        meta is not None
+        and meta.is_negative_at(ParameterLocation.BODY)
+        and not any(meta.is_negative_at(place) for place in ParameterLocation if place != ParameterLocation.BODY)
+    )
+
+
+def spec_operation(case) -> Operation:
+    method, path = case.operation.method.lower(), case.operation.path
+    return Operation(method, path, SPEC["paths"][path][method])
+
+
+ALL_CHECKS = [negative_data_rejection if check.__name__ == "negative_data_rejection" else check
+              for check in CHECKS.get_all()]  # fmt: skip
 SELLER_HEADERS: dict[str, str] = {}
 FRESH_SESSION: list = []
 TOKEN_ACCEPTED: list[bool] = []
@@ -82,6 +113,19 @@ def test_every_check_is_on():
     names = {check.__name__ for check in ALL_CHECKS}
     assert {"not_a_server_error", "positive_data_acceptance", "negative_data_rejection", "status_code_conformance",
             "response_schema_conformance", "use_after_free", "ignored_auth"} <= names  # fmt: skip
+
+
+def test_the_check_lets_through_only_bodies_that_conform():
+    assert schemathesis_negative_data_rejection not in ALL_CHECKS and negative_data_rejection in ALL_CHECKS
+    batch = Operation("post", "/playback/events", SPEC["paths"]["/playback/events"]["post"])
+    seen = {  # the body of the false report above, as schemathesis sent it
+        "event_id": "fc9bc2af-de78-4a07-bee9-cf1484c4f8db", "occurred_at": "5394-10-01T11:37:30Z",
+        "watched_seconds": 144, "position_seconds": 617, "kind": "PROGRESS", "video_id": 288, "\u00df": {},
+    }  # fmt: skip
+    assert body_conforms(batch, {"events": [seen]})
+    for violation in ({"kind": "SEEK"}, {"kind": None}, {"video_id": 0}, {"position_seconds": -1},
+                      {"event_id": "not a uuid"}, {"occurred_at": 1}):  # fmt: skip
+        assert not body_conforms(batch, {"events": [{**seen, **violation}]}), violation
 
 
 def session_token(api_settings, database_url: str, user_id: int) -> str:

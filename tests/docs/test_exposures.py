@@ -2,7 +2,8 @@
 platform tables the same statement reads: a new read without its exposure fails here.
 
 The SQL is found by reading the syntax tree of every module under api/ (string literals and the literal
-parts of f-strings), so reads added or moved in the API are picked up without a list in this test."""
+parts of f-strings), so reads added or moved in the API are picked up without a list in this test. A query
+given to warehouse.analytics_sql names its relations as {name}: the scan reads those as analytics.name."""
 
 import ast
 import re
@@ -18,23 +19,41 @@ NAME = r'"?([A-Za-z_][A-Za-z0-9_]*)"?'
 ANALYTICS_READ = re.compile(rf"\banalytics\s*\.\s*{NAME}", re.IGNORECASE)
 # An unqualified (or public.) table after FROM / JOIN, not a function call: a platform table, or a CTE.
 PLAIN_READ = re.compile(rf"\b(?:from|join)\s+(?:public\s*\.\s*)?{NAME}(?!\s*[.(])", re.IGNORECASE)
+# warehouse.analytics_sql's placeholder for an analytics relation (its own pattern, once the f-string is read).
+PLACEHOLDER = re.compile(r"(?<!\{)\{(\w+)\}")
 CTE = re.compile(rf"(?:\bwith(?:\s+recursive)?|,)\s*{NAME}\s+as\s*(?:(?:not\s+)?materialized\s*)?\(", re.IGNORECASE)
 
 
+def literal_text(node: ast.expr) -> str | None:
+    """The text of a string literal; an f-string's literal parts joined, with `?` for what is interpolated."""
+    if isinstance(node, ast.JoinedStr):
+        return "".join(part.value if isinstance(part, ast.Constant) else " ? " for part in node.values)
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None
+
+
+def is_analytics_sql_call(node: ast.AST) -> bool:
+    if not isinstance(node, ast.Call) or not node.args:
+        return False
+    name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+    return name == warehouse.analytics_sql.__name__
+
+
 def sql_literals(source: str) -> Iterator[tuple[int, str]]:
-    """(line, text) of each string literal of a module but docstrings; an f-string's literal parts are
-    joined, with `?` for what is interpolated."""
+    """(line, text) of each string literal of a module but docstrings; the query of an analytics_sql call
+    with its {name} placeholders written as analytics.name."""
     tree = ast.parse(source)
     skip = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}  # docstrings
     skip |= {id(part) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for part in node.values}
+    queries = {id(node.args[0]) for node in ast.walk(tree) if is_analytics_sql_call(node)}
     for node in ast.walk(tree):
-        if id(node) in skip:
+        text = None if id(node) in skip else literal_text(node)
+        if text is None:
             continue
-        if isinstance(node, ast.JoinedStr):
-            parts = [part.value if isinstance(part, ast.Constant) else " ? " for part in node.values]
-            yield node.lineno, "".join(parts)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            yield node.lineno, node.value
+        if id(node) in queries:
+            text = PLACEHOLDER.sub(r"analytics.\1", text)
+        yield node.lineno, text
 
 
 def statement_reads(text: str, source_tables: set[str]) -> tuple[set[str], set[str]]:
@@ -70,16 +89,22 @@ QUERY = f"""
     CROSS JOIN LATERAL unnest(m.ids) AS ids
 """
 OTHER = "SELECT * FROM videos"
+COMPOSED = warehouse.analytics_sql(f"SELECT {COLUMNS} FROM {{fct_seller_statements}} JOIN users ON true")
+FORMATTED = "SELECT * FROM {platform_table}".format(platform_table="videos")
 
 
 def f():
     """Reads analytics.documented_only (a docstring, not SQL)."""
 '''
-    [(line, text)] = [(line, text) for line, text in sql_literals(module) if "analytics" in text]
+    [(line, text), (composed_line, composed)] = [
+        (line, text) for line, text in sql_literals(module) if "analytics" in text
+    ]
     assert line == 2
     analytics, platform = statement_reads(text, {"videos", "users", "ads"})
     assert analytics == {"fct_video_ad_payouts", "new_mart"}
     assert platform == {"videos", "users"}  # `ads` is the statement's CTE, not the platform table
+    assert composed_line == 12
+    assert statement_reads(composed, {"videos", "users"}) == ({"fct_seller_statements"}, {"users"})
 
 
 @pytest.fixture(scope="module")
