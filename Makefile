@@ -38,8 +38,8 @@ chromium:
 # Each pytest fails when no test ran.
 test: install chromium
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n 2 --dist loadfile -m "not serial and not citus"
-	$(BIN)/pytest -m "serial or citus"
+	$(BIN)/pytest -n 2 --dist loadfile -m "not serial and not citus" --durations=20
+	$(BIN)/pytest -m "serial or citus" --durations=10
 
 lint: install
 	$(BIN)/ruff check .

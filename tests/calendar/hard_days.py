@@ -1,13 +1,14 @@
 """The date-sensitive tests (marker calendar: studio pages, period reads, settleable days, closing, ISO
 weeks, the scheduler's daily jobs) again, each hard day in a pytest of its own whose clock starts there
 (SETTLEMENT_TEST_NOW, tests/conftest.py): every process and database session of that run reads it, and
-it keeps ticking, so at 23:59:50 midnight passes while the tests run."""
+it keeps ticking, so at 23:59:50 midnight passes while the tests run.
+
+Each hard day is a test file of its own (test_hard_day_*.py), so that `make test`'s two workers, which
+take a file at a time, share them: in one file they were one worker's 5-minute tail."""
 
 import os
 import subprocess
 import sys
-
-import pytest
 
 from settlement import clock
 from settlement.config import PROJECT_ROOT
@@ -22,8 +23,8 @@ HARD_DAYS = {
 }
 
 
-@pytest.mark.parametrize("now", HARD_DAYS.values(), ids=HARD_DAYS.keys())
-def test_the_calendar_tests_pass_on_a_hard_day(now, tmp_path):
+def run_the_calendar_tests_on(day: str, tmp_path) -> None:
+    now = HARD_DAYS[day]
     env = {key: value for key, value in os.environ.items() if key != clock.SHIFT_VARIABLE}
     env |= {"SETTLEMENT_TEST_NOW": now, "PYTEST_ADDOPTS": ""}
     outcome = subprocess.run(

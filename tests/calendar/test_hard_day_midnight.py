@@ -1,0 +1,5 @@
+from tests.calendar.hard_days import run_the_calendar_tests_on
+
+
+def test_the_calendar_tests_pass_on_midnight(tmp_path):
+    run_the_calendar_tests_on("midnight", tmp_path)
