@@ -33,13 +33,14 @@ chromium:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; } \
 	  || { echo "error: could not install Debian's chromium package (apt-get install chromium), which the studio's browser tests need" >&2; exit 1; }
 
-# The suite on two workers, a test file per worker at a time; then, alone, what shares something beyond
-# its own database or is timing-sensitive (marker serial) and the Citus cluster's tests (fixed ports).
+# The suite on two workers, a test file per worker at a time, the Citus cluster's tests (fixed ports) all
+# on one of them (tests/conftest.py schedules them so); then, alone, what shares something beyond its own
+# database or is timing-sensitive (marker serial).
 # Each pytest fails when no test ran.
 test: install chromium
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n 2 --dist loadfile -m "not serial and not citus" --durations=20
-	$(BIN)/pytest -m "serial or citus" --durations=10
+	$(BIN)/pytest -n 2 --dist loadfile -m "not serial" --durations=20
+	$(BIN)/pytest -m serial --durations=10
 
 lint: install
 	$(BIN)/ruff check .
