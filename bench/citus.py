@@ -20,7 +20,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.run import load_average, machine, server_summary, settle
-from settlement import db, migrations, pipeline
+from settlement import clock, db, migrations
 from settlement.commands.generate import count
 from settlement.config import Settings
 from settlement.generate import GenerateConfig, generate
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
 
     settings = Settings()
     config = GenerateConfig(videos=args.videos, users=args.users, days=1, events_per_day=args.events, seed=args.seed,
-                            first_day=pipeline.yesterday(settings))
+                            first_day=clock.yesterday(settings.timezone))
     server, _ = db.server_url(settings)
     db.drop_database(server, DATABASE)
     db.create_database_if_missing(server, DATABASE)

@@ -51,9 +51,10 @@ from psycopg import sql
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from settlement import db, migrations, warehouse
+from settlement.clock import yesterday
 from settlement.commands.generate import count
 from settlement.config import PROJECT_ROOT, Settings
-from settlement.pipeline import dbt_environment, dbt_vars, yesterday
+from settlement.pipeline import dbt_environment, dbt_vars
 
 BENCH_DATABASE = "settlement_bench_microbatch"
 MODEL = "fct_video_daily"
@@ -354,7 +355,7 @@ def main(argv=None) -> int:
         with psycopg.connect(url) as conn:
             days = [row[0] for row in conn.execute("SELECT day FROM settled_days ORDER BY day DESC LIMIT %s", [args.days])][::-1]
     else:
-        last = yesterday(settings)
+        last = yesterday(settings.timezone)
         days = [last - dt.timedelta(days=back) for back in range(args.days - 1, -1, -1)]
         prepare_data(url, args, days)
 

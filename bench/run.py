@@ -36,7 +36,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from settlement import db, migrations, pipeline
+from settlement import clock, db, migrations, pipeline
 from settlement.commands.generate import count
 from settlement.config import PROJECT_ROOT, Settings
 from settlement.generate import GenerateConfig, day_partitions, generate
@@ -383,7 +383,7 @@ def main(argv=None) -> int:
     migrations.upgrade(url)
     settings = Settings(database_url=url)
     print(f"machine: {machine()}\nserver: {server_summary(url)}\ndatabase: {db.describe(url)}", flush=True)
-    timeline = Timeline.ending(pipeline.yesterday(settings), args.video_day_events > 0, args.days, len(sizes))
+    timeline = Timeline.ending(clock.yesterday(settings.timezone), args.video_day_events > 0, args.days, len(sizes))
     started = time.perf_counter()
 
     def catalog(**day) -> GenerateConfig:

@@ -67,7 +67,7 @@ from bench.run import (
     temp_bytes,
     vacuum_day,
 )
-from settlement import db, migrations, pipeline
+from settlement import clock, db, migrations, pipeline
 from settlement.commands.generate import count
 from settlement.config import PROJECT_ROOT, Settings
 from settlement.generate import GenerateConfig, generate
@@ -206,7 +206,7 @@ def measure(shape: str, events: int, history: int, args) -> Measured:
     name = f"scaling_{shape.replace('-', '_')}_{size_label(events).lower().replace('.', '_')}_h{history}"
     url = fresh_database(name)
     settings = Settings(database_url=url)
-    day = pipeline.yesterday(settings)
+    day = clock.yesterday(settings.timezone)
     first = day - dt.timedelta(days=history)
     history_events = min(events, args.history_events) if history else 0
     measured = Measured(shape, events, history, history_events)

@@ -7,8 +7,7 @@ from dataclasses import asdict, dataclass
 
 import psycopg
 
-from settlement import clock
-from settlement.config import ENGINE_DEFAULTS, Settings
+from settlement.config import ENGINE_DEFAULTS
 
 DEFAULT_SLOT_SECONDS = ENGINE_DEFAULTS["ad_slot_seconds"]
 
@@ -27,14 +26,6 @@ class AdRefresh:
         counts = asdict(self)
         del counts["as_of"]
         return counts
-
-
-def platform_today(settings: Settings, now: dt.datetime | None = None) -> dt.date:
-    """The calendar day in the platform time zone at `now` (an aware datetime; default: the current time)."""
-    now = now or clock.now()
-    if now.tzinfo is None:
-        raise ValueError("now must be time zone aware")
-    return now.astimezone(settings.zone).date()
 
 
 def refresh_lifecycle(conn: psycopg.Connection, as_of: dt.date, slot_seconds: int = DEFAULT_SLOT_SECONDS) -> AdRefresh:

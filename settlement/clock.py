@@ -38,10 +38,16 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC) + shift()
 
 
+def day_of(instant: dt.datetime, time_zone: str | ZoneInfo) -> dt.date:
+    """The calendar day an aware instant falls on in time_zone."""
+    if instant.tzinfo is None:
+        raise ValueError("the instant must be time zone aware")
+    return instant.astimezone(time_zone if isinstance(time_zone, ZoneInfo) else ZoneInfo(time_zone)).date()
+
+
 def today(time_zone: str | ZoneInfo) -> dt.date:
     """The calendar day it is now in time_zone (the platform's: Settings.timezone)."""
-    zone = time_zone if isinstance(time_zone, ZoneInfo) else ZoneInfo(time_zone)
-    return now().astimezone(zone).date()
+    return day_of(now(), time_zone)
 
 
 def yesterday(time_zone: str | ZoneInfo) -> dt.date:

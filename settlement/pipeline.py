@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from settlement import db, migrations, warehouse
+from settlement import clock, db, migrations, warehouse
 from settlement.config import PROJECT_ROOT, Settings
 from settlement.warehouse import DayNotEnded, PipelineBusy  # noqa: F401  (part of this module's API)
 
@@ -47,10 +47,6 @@ class RunResult:
     @property
     def succeeded(self) -> bool:
         return self.status == "SUCCEEDED"
-
-
-def yesterday(settings: Settings) -> dt.date:
-    return warehouse.today(settings.timezone) - dt.timedelta(days=1)
 
 
 # Server options for dbt's sessions (libpq reads PGOPTIONS; dbt-postgres's profile has no such field).
@@ -298,10 +294,10 @@ def run_days(
 def refuse_unsettleable(first: dt.date, last: dt.date, settings: Settings) -> None:
     if first > last:
         raise ValueError(f"the range {first} .. {last} is empty: the first day is after the last")
-    if last >= warehouse.today(settings.timezone):
+    if last >= clock.today(settings.timezone):
         raise DayNotEnded(
             f"cannot settle {last}: a day can be settled once it has ended in {settings.timezone}, "
-            f"and today is {warehouse.today(settings.timezone)}"
+            f"and today is {clock.today(settings.timezone)}"
         )
 
 

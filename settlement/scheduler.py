@@ -22,6 +22,7 @@ from apscheduler.triggers.cron import CronTrigger
 from psycopg import sql
 
 from settlement import ads, clock, db, pipeline, warehouse
+from settlement.clock import day_of
 from settlement.config import Settings
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ def run_job(settings: Settings, job: str, day: dt.date, work: Callable[[], dict[
 
 def refresh_ads_job(settings: Settings, *, clock: Clock = utc_now, sleep: Sleep = time.sleep) -> JobOutcome:
     """Moves the ads to their status for today (platform time) and refills freed slots."""
-    day = ads.platform_today(settings, clock())
+    day = day_of(clock(), settings.zone)
 
     def refresh() -> dict[str, int]:
         with db.resolve_database(settings).connect(autocommit=True) as conn:
@@ -144,7 +145,7 @@ def settle_yesterday_job(
     run_days: Callable[..., list[pipeline.RunResult]] | None = None,
 ) -> JobOutcome:
     """Settles yesterday (platform time); pipeline.run_days records each day in pipeline_runs."""
-    day = ads.platform_today(settings, clock()) - dt.timedelta(days=1)
+    day = day_of(clock(), settings.zone) - dt.timedelta(days=1)
     run_days = run_days or pipeline.run_days
 
     def settle() -> dict[str, int]:

@@ -12,7 +12,6 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from settlement import clock
 from settlement.config import ENGINE_DEFAULTS
 
 ANALYTICS_SCHEMA = ENGINE_DEFAULTS["analytics_schema"]  # dbt_project.yml: +schema; what readers see
@@ -157,10 +156,6 @@ def settled_days(conn: psycopg.Connection, first: dt.date | None = None, last: d
         (first, last),
     ).fetchall()
     return [day for (day,) in rows]
-
-
-def today(time_zone: str) -> dt.date:
-    return clock.today(time_zone)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from api.stats.schemas import Period
 from api.studio import service, session
 from api.studio.pages import HERE, PAGE_HEADERS, page, small_form
 from api.videos.service import video_by_id
-from settlement import warehouse
+from settlement import clock
 
 router = APIRouter(include_in_schema=False)
 STYLESHEET = (HERE / "static" / "studio.css").read_bytes()
@@ -55,7 +55,7 @@ def to_login() -> RedirectResponse:
 
 
 def yesterday(request: Request) -> dt.date:
-    return warehouse.today(request.app.state.settings.timezone) - dt.timedelta(days=1)
+    return clock.yesterday(request.app.state.settings.timezone)
 
 
 def refusal(request: Request, user: DictRow, exc: HTTPException) -> HTMLResponse:

@@ -2,7 +2,7 @@
 
 import click
 
-from settlement import ads
+from settlement import ads, clock
 from settlement.commands import DATE, open_database
 from settlement.config import get_settings
 
@@ -16,7 +16,7 @@ def command() -> None:
 @click.option("--as-of", type=DATE, default=None, help="Platform day (default: today in the platform time zone).")
 def refresh(as_of) -> None:
     settings = get_settings()
-    as_of = as_of or ads.platform_today(settings)
+    as_of = as_of or clock.today(settings.timezone)
     with open_database(settings).connect() as conn:
         result = ads.refresh_lifecycle(conn, as_of, settings.ad_slot_interval_seconds)
     click.echo(f"ads refreshed for {as_of} ({settings.timezone})")

@@ -4,7 +4,7 @@ import datetime as dt
 
 import click
 
-from settlement import closing, warehouse
+from settlement import clock, closing, warehouse
 from settlement.commands import DATE, CommandError, UsageProblem, open_database, settings_on
 from settlement.config import Settings, get_settings
 
@@ -34,7 +34,7 @@ def command(date, month) -> None:
 
 
 def refuse_unended(days: list[dt.date], settings: Settings) -> None:
-    today = warehouse.today(settings.timezone)
+    today = clock.today(settings.timezone)
     if days[-1] >= today:
         what = "today" if days[-1] == today else "in the future"
         raise UsageProblem(

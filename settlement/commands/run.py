@@ -8,7 +8,7 @@ import datetime as dt
 import click
 import psycopg
 
-from settlement import pipeline, settling, warehouse
+from settlement import clock, settling
 from settlement.commands import DATE, UsageProblem, open_database, settings_on, settle_with_progress
 from settlement.config import Settings, get_settings
 
@@ -54,7 +54,7 @@ def requested_range(date, first, last, settings: Settings) -> tuple[dt.date, dt.
     """The days asked for, checked: one range, in order, of days that have ended."""
     if date and (first or last):
         raise UsageProblem("give either --date or --from/--to, not both", f"e.g. settlement run --date {date}")
-    yesterday = pipeline.yesterday(settings)
+    yesterday = clock.yesterday(settings.timezone)
     if date:
         first = last = date
     elif first:
@@ -68,7 +68,7 @@ def requested_range(date, first, last, settings: Settings) -> tuple[dt.date, dt.
 
 
 def refuse_unended(first: dt.date, last: dt.date, settings: Settings) -> None:
-    today = warehouse.today(settings.timezone)
+    today = clock.today(settings.timezone)
     if last < today:
         return
     asked = str(last) if first == last else f"{first} .. {last}"

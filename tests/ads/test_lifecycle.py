@@ -4,7 +4,7 @@ import subprocess
 import psycopg
 import pytest
 
-from settlement import ads, migrations
+from settlement import ads, clock, migrations
 from settlement.config import PROJECT_ROOT, Settings
 
 START, END = dt.date(2026, 3, 10), dt.date(2026, 3, 20)
@@ -83,13 +83,13 @@ def test_refresh_of_a_null_day_is_an_error(conn):
         conn.execute("SELECT * FROM refresh_ad_lifecycle('2026-01-01', NULL)")
 
 
-def test_platform_today_is_the_day_in_the_platform_time_zone():
+def test_the_platform_day_of_an_instant_is_its_day_in_the_platform_time_zone():
     seoul = Settings(_env_file=None, timezone="Asia/Seoul")
     just_after_midnight_in_seoul = dt.datetime(2026, 3, 9, 15, 0, tzinfo=dt.UTC)
-    assert ads.platform_today(seoul, just_after_midnight_in_seoul) == dt.date(2026, 3, 10)
-    assert ads.platform_today(Settings(_env_file=None, timezone="UTC"), just_after_midnight_in_seoul) == dt.date(2026, 3, 9)
+    assert clock.day_of(just_after_midnight_in_seoul, seoul.zone) == dt.date(2026, 3, 10)
+    assert clock.day_of(just_after_midnight_in_seoul, Settings(_env_file=None, timezone="UTC").timezone) == dt.date(2026, 3, 9)
     with pytest.raises(ValueError, match="aware"):
-        ads.platform_today(seoul, dt.datetime(2026, 3, 9))
+        clock.day_of(dt.datetime(2026, 3, 9), seoul.zone)
 
 
 def test_cli_refresh_prints_the_counts(world, database_url):

@@ -7,7 +7,7 @@ import re
 import psycopg
 import pytest
 
-from settlement import warehouse
+from settlement import clock, warehouse
 from settlement.commands import EXIT_BUSY, EXIT_FAILED, EXIT_USAGE
 from tests.cli.conftest import assert_one_error_line
 from tests.conftest import empty_database
@@ -23,7 +23,7 @@ def url(migrated_url) -> str:
 
 
 def today() -> dt.date:
-    return warehouse.today(TIME_ZONE)
+    return clock.today(TIME_ZONE)
 
 
 @pytest.mark.calendar
