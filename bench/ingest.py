@@ -41,6 +41,8 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import contextlib
+
 from api.auth.service import access_token
 from bench.run import load_average, machine, server_summary
 from settlement import clock, db, migrations
@@ -252,10 +254,8 @@ def process_tree(pid: int) -> list[int]:
     while todo:
         current = todo.pop()
         found.append(current)
-        try:
+        with contextlib.suppress(OSError):
             todo += [int(child) for child in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
-        except OSError:
-            pass
     return found
 
 

@@ -21,6 +21,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -155,7 +156,7 @@ def main() -> int:
     email, _ = demo_login.seller_login(url, PASSWORD)
     middle = f"{month}-15"
     port = free_port()
-    log = Path(f"/tmp/bench_studio_{port}.log")
+    log = Path(tempfile.gettempdir()) / f"bench_studio_{port}.log"
     process = start_api(url, port, log)
     try:
         base_url = f"http://127.0.0.1:{port}"

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     kakao_client_secret: SecretStr | None = None
     kakao_redirect_uri: str = "http://127.0.0.1:8000/auth/kakao/callback"
     kakao_authorize_url: str = "https://kauth.kakao.com/oauth/authorize"
-    kakao_token_url: str = "https://kauth.kakao.com/oauth/token"
+    kakao_token_url: str = "https://kauth.kakao.com/oauth/token"  # noqa: S105 (an address, not a secret)
     kakao_user_info_url: str = "https://kapi.kakao.com/v2/user/me"
     kakao_state_ttl_seconds: int = Field(default=600, ge=30, description="How long a Kakao login may take.")
     kakao_timeout_seconds: float = Field(default=10.0, gt=0)

@@ -67,7 +67,7 @@ def parse_month(text: str) -> dt.date:
     if not match:
         raise ValueError(f"not a month (YYYY-MM): {text!r}")
     year, month = int(match[1]), int(match[2])
-    if not (1 <= year and 1 <= month <= 12):
+    if not (year >= 1 and 1 <= month <= 12):
         raise ValueError(f"not a month (YYYY-MM): {text!r}")
     return dt.date(year, month, 1)
 

@@ -175,8 +175,8 @@ def test_checks_hold(conn):
             """INSERT INTO ads (title, ad_url, duration_seconds, contract_start, contract_end)
                VALUES ('a', 'u', 15, '2026-02-01', '2026-01-01')"""
         )
+    insert_user(conn, "same@x")
     with pytest.raises(psycopg.errors.UniqueViolation):
-        insert_user(conn, "same@x")
         insert_user(conn, "same@x")
 
 

@@ -59,7 +59,8 @@ def fill_ad_slots_with_length() -> str:
          "    IF p_slot_seconds IS NULL OR p_slot_seconds < 1 THEN\n"
          "        RAISE EXCEPTION 'fill_ad_slots: the slot length must be a positive number of seconds';"),
     ):
-        assert text.count(old) == 1, old
+        if text.count(old) != 1:
+            raise RuntimeError(f"migration 0061 expected the text once: {old}")
         text = text.replace(old, new)
     return text
 

@@ -22,7 +22,7 @@ bearer = HTTPBearer(
 )
 
 
-INVALID_TOKEN = "invalid or expired access token: log in again"
+INVALID_TOKEN = "invalid or expired access token: log in again"  # noqa: S105 (a message, not a secret)
 
 
 async def jwt_secret(request: Request) -> str:

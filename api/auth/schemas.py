@@ -8,7 +8,7 @@ from api.schemas import BIGINT_MAX, DELIVERABLE_EMAIL_PATTERN, text
 
 USERNAME_MAX_LENGTH = 50
 Password = Annotated[str, Field(min_length=8, max_length=256)]
-VERIFICATION_TOKEN_PATTERN = "^[A-Za-z0-9_-]{43}$"
+VERIFICATION_TOKEN_PATTERN = "^[A-Za-z0-9_-]{43}$"  # noqa: S105 (a pattern, not a secret)
 
 
 class Role(StrEnum):
@@ -61,7 +61,7 @@ class VerifyEmailIn(BaseModel):
 
 class TokenOut(BaseModel):
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 (OAuth 2's token type, not a secret)
     expires_in: int = Field(description="Seconds until the token expires.")
 
 

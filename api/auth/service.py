@@ -589,7 +589,7 @@ def busy() -> HTTPException:
 
 LINK_GONE = "unknown, used, expired or replaced verification link: use the newest mail sent to the address, or sign up again"
 NOT_THIS_SIGNUPS_PASSWORD = (
-    "this is not the password this address was signed up with. If you did not sign up with another password, "
+    "this is not the password this address was signed up with. If you did not sign up with another password, "  # noqa: S105 (a message, not a secret)
     "someone else signed up with your address: sign up again, which replaces their signup"
 )
 

@@ -10,7 +10,7 @@ from api.auth.passwords import Passwords
 from settlement.config import get_settings
 from settlement.warehouse import relation
 
-DEMO_SELLER_PASSWORD = "studio-demo"
+DEMO_SELLER_PASSWORD = "studio-demo"  # noqa: S105 (the demo database's published sign-in, printed by `make demo`)
 
 
 def seller_login(database_url: str, password: str = DEMO_SELLER_PASSWORD) -> tuple[str, str]:

@@ -221,5 +221,5 @@ def dbt_environment(url: str) -> str:
         if name in DBT_PROFILE_DEFAULTS and value != DBT_PROFILE_DEFAULTS[name]
     }  # fmt: skip
     if "SETTLEMENT_DBT_PASSWORD" in needed:
-        needed["SETTLEMENT_DBT_PASSWORD"] = "'<the password>'"
+        needed["SETTLEMENT_DBT_PASSWORD"] = "'<the password>'"  # noqa: S105 (a placeholder shown, not a secret)
     return "".join(f"{name}={value} " for name, value in needed.items())

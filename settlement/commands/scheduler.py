@@ -1,5 +1,6 @@
 """`settlement scheduler`: the long-running process (ads at 00:00, yesterday's settlement at 00:30)."""
 
+import contextlib
 import logging
 import signal
 
@@ -60,9 +61,7 @@ def command(job: str | None) -> int:
         )
 
     process.add_listener(on_started, EVENT_SCHEDULER_STARTED)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         process.start()
-    except KeyboardInterrupt:
-        pass
     log.info("scheduler stopped")
     return EXIT_OK

@@ -15,7 +15,7 @@ from settlement.generate.config import GenerateConfig
 USER_ACTIVITY_EXPONENT = 0.6  # some users watch much more than others
 SELLER_CATALOG_EXPONENT = 1.1  # a few sellers own most of the videos
 MEDIAN_VIDEO_SECONDS, VIDEO_SECONDS_SIGMA, SHORTEST_VIDEO, LONGEST_VIDEO = 480, 0.9, 60, 3600
-PLACEHOLDER_PASSWORD_HASH = "!synthetic: no password verifies against this"
+PLACEHOLDER_PASSWORD_HASH = "!synthetic: no password verifies against this"  # noqa: S105 (matches no password)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 progress every ~30-60 s of play, maybe a PAUSE and a break, a STOP), viewers coming back to a video on
 later days, and ad impressions where the play passes a filled slot."""
 
+import itertools
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -247,7 +248,7 @@ def day_events(rng, sessions: Sessions, catalog: Catalog, day: Day) -> Iterator[
     event before the next chunk's first start: events up to it are final, the rest wait for the next chunk."""
     waiting = None
     bounds = chunk_bounds(sessions.events, CHUNK_EVENTS)
-    for low, high in zip(bounds, bounds[1:]):
+    for low, high in itertools.pairwise(bounds):
         events, impressions = session_events(rng, sessions.take(slice(low, high)), catalog, day)
         if waiting is not None:
             events = WatchEvents.concat([waiting, events])

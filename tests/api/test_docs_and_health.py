@@ -36,9 +36,8 @@ async def test_readyz_says_the_database_answers_at_the_current_schema(client):
 
 
 async def probe(app, path: str = "/readyz") -> httpx.Response:
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client:
-            return await client.get(path)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client:
+        return await client.get(path)
 
 
 async def test_readyz_refuses_a_database_behind_the_code(api_settings, fresh_database):

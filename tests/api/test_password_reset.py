@@ -41,7 +41,7 @@ async def test_the_owner_takes_back_an_account_someone_else_verified_on_their_ad
     assert taken.status_code == 409 and "/auth/password-reset" in taken.json()["detail"]
     asked = await client.post("/auth/password-reset", json={"email": "Taken@Example.com"})
     assert asked.status_code == 202, asked.text
-    subject, body = newest_mail(conn, "taken@example.com")
+    _subject, body = newest_mail(conn, "taken@example.com")
     assert "evil" not in body and re.findall(r"https?://\S+", body) == [
         f"{api_settings.password_reset_url}?token={reset_token(conn, 'taken@example.com')}"
     ]

@@ -60,7 +60,7 @@ async def test_a_seller_reads_their_balance_statements_and_payments(client, paid
     seller, _, books = paid_month
     books.check_statements()
     balance = await get(client, f"/sellers/{seller.id}/balance", seller)
-    august, september = (s for s in books.statements() if s["seller_id"] == seller.id)
+    _august, september = (s for s in books.statements() if s["seller_id"] == seller.id)
     assert balance["balance"] == september["carried_out"] == 309_440 + 20_000 - 660  # the returned 309,440 back
     assert balance["has_payout_account"] is False  # the bank returned a transfer to it
     assert balance["progress_percent"] == 100 and balance["threshold"] == 100_000

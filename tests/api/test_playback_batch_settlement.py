@@ -154,9 +154,8 @@ def snapshot(conn) -> dict[str, list]:
 async def client_on(api_settings, database_url: str):
     settings = api_settings.model_copy(update={"database_url": database_url})
     app = create_app(settings, database_url)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client:
-            yield client, app.state.jwt_secret
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client:
+        yield client, app.state.jwt_secret
 
 
 @pytest.fixture

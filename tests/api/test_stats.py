@@ -112,7 +112,7 @@ async def test_a_platform_that_never_settled_shows_a_seller_their_days_pending(
 async def test_settled_days_whose_results_are_missing_are_a_503_that_names_no_table(client, settled, event_day, conn, caplog):
     """A settled day's results gone (the engine's tables dropped by hand) is the server's fault, not the
     seller's: 503, the operator told in the log."""
-    seller_a, _, videos = settled
+    seller_a, _, _videos = settled
     conn.execute("DROP TABLE analytics.fct_video_payouts CASCADE")
     params = {"period": "day", "date": str(event_day)}
     response = await client.get(f"/sellers/{seller_a.id}/payouts", params=params, headers=seller_a.headers)
@@ -275,7 +275,7 @@ async def test_top_videos_platform_wide_and_per_seller(client, settled, event_da
     params = {"period": "week", "date": str(event_day)}
     platform = (await client.get("/rankings", params=params)).json()
     assert platform["seller_id"] is None
-    assert [row["video_id"] for row in platform["by_views"]][0] == videos["long"]["id"]
+    assert next(row["video_id"] for row in platform["by_views"]) == videos["long"]["id"]
     assert [(row["rank"], row["video_id"]) for row in platform["by_watch_time"]] == [
         (1, videos["long"]["id"]), (2, videos["short"]["id"]), (3, videos["other"]["id"])
     ]
@@ -326,7 +326,7 @@ async def test_video_stats_over_a_date_range(client, settled, event_day):
     )
     days = [day["day"] for day in everything.json()["days"]]
     assert everything.status_code == 200 and str(event_day) in days
-    assert days == [everything.json()["from_date"]] + days[1:] and days[-1] == everything.json()["to_date"]
+    assert days == [everything.json()["from_date"], *days[1:]] and days[-1] == everything.json()["to_date"]
     assert len(days) == 8  # uploaded seven days before today (the upload fixture), through today
 
 

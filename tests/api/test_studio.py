@@ -112,7 +112,7 @@ async def test_a_user_who_is_not_a_seller_is_told_so(client, make_account):
 
 @pytest.mark.calendar
 async def test_the_overview_shows_the_sellers_own_results_with_status_and_won(client, settled, event_day):  # noqa: F811
-    seller_a, seller_b, videos = settled
+    seller_a, _seller_b, videos = settled
     await sign_in(client, seller_a.email)
     page = await client.get("/studio", params={"period": "day", "date": str(event_day)})
     assert page.status_code == 200, page.text

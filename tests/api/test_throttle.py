@@ -125,7 +125,7 @@ async def test_the_counts_live_in_the_database_and_expire(app_with, conn):
         answers = [await client.post("/auth/signup", json={**signup, "email": f"e{n}@example.com"}) for n in range(3)]
         assert [answer.status_code for answer in answers] == [201, 201, 429]
         counted = "SELECT array_agg(attempted_at ORDER BY attempted_at) FROM throttle_attempts WHERE key = 'signup-address/203.0.113.20'"
-        first, second = conn.execute(counted).fetchone()[0]
+        _first, second = conn.execute(counted).fetchone()[0]
         await asyncio.sleep(int(answers[-1].headers["retry-after"]) + 0.1)
         assert (await client.post("/auth/signup", json={**signup, "email": "e3@example.com"})).status_code == 201
     # the expired first attempt went when the last was admitted

@@ -5,6 +5,7 @@ import asyncio
 import logging
 import re
 import uuid
+from typing import ClassVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -178,7 +179,7 @@ async def test_a_kakao_email_counts_only_when_verified_is_json_true(client, conn
 
 
 class RecordingSender:
-    sent: list[OutgoingEmail] = []
+    sent: ClassVar[list[OutgoingEmail]] = []
 
     def __init__(self, settings) -> None:
         pass
@@ -217,5 +218,5 @@ async def test_the_sender_is_pluggable_and_a_failed_delivery_is_tried_again(app_
         await signup(client, "unlucky@example.com")
     attempts = "SELECT attempts, sent_at, last_error FROM email_outbox WHERE recipient = 'unlucky@example.com'"
     assert await wait_for(lambda: conn.execute(attempts).fetchone()[0] >= 2)
-    tries, sent_at, error = conn.execute(attempts).fetchone()
+    _tries, sent_at, error = conn.execute(attempts).fetchone()
     assert sent_at is None and error == "ConnectionError"

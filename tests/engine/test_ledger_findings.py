@@ -139,7 +139,7 @@ def test_a_day_left_stale_by_a_stopped_run_is_settled_again_first(platform, conn
 
 
 def test_a_rule_changed_on_the_command_line_is_refused_and_recorded(platform, conn, settings, database_url):
-    p, _ = platform
+    _p, _ = platform
     assert_settled(pipeline.run_days(settings, D1, D2), [D1, D2])
     before = published(conn, D2)
 
@@ -157,7 +157,7 @@ def test_other_rules_need_every_open_day_settled_again_and_closed_days_keep_thei
     assert_settled(pipeline.run_days(settings, D1, D2), [D1, D2])
     closing.close_days(settings, [D1])
     wider = settings.model_copy(update={"view_window_hours": 72})
-    with pytest.raises(pipeline.RulesRefused, match="view_window_hours is 48 since .*, this run's is 72"):
+    with pytest.raises(pipeline.RulesRefused, match=r"view_window_hours is 48 since .*, this run's is 72"):
         pipeline.run_days(wider, D2)
     with pytest.raises(pipeline.RulesRefused, match="view_window_hours"):
         pipeline.run_days(wider, D3)

@@ -168,7 +168,7 @@ def test_values_at_the_limits_of_their_type_are_quarantined_and_the_days_settle(
 def test_every_verdict_and_payout_is_the_references(attacked):
     conn, p, _ = attacked
     days = [D - DAY, D, D + DAY]
-    expected, expected_ads = reference_settlement(p, days)
+    expected, _expected_ads = reference_settlement(p, days)
     names = ["views", "watch_seconds", "ad_views", "video_payout", "ad_payout", "payout"]
     actual = {
         (row[0], row[1]): dict(zip(names, row[2:]))

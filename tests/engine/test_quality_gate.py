@@ -174,7 +174,7 @@ def test_ad_impressions_count_only_when_played_across_their_slot(gated, gate_con
 
 def test_results_and_intake_match_the_reference(gated, gate_conn):
     p, _, _ = gated
-    expected, expected_ads = reference_settlement(p, [D - 2 * DAY, D - DAY, D])
+    expected, _expected_ads = reference_settlement(p, [D - 2 * DAY, D - DAY, D])
     names = ["views", "watch_seconds", "ad_views", "video_payout", "ad_payout", "payout"]
     actual = {
         (row[0], row[1]): dict(zip(names, row[2:]))

@@ -203,7 +203,7 @@ def test_days_before_the_asked_day_are_settled_first(settled):
 
 
 def test_every_daily_payout_and_stat_matches_the_reference(settled, conn):
-    p, v, _ = settled
+    p, _v, _ = settled
     expected_videos, expected_pairs = reference_settlement(p, [D - 3 * DAY + n * DAY for n in range(5)])
     assert engine_videos(conn) == expected_videos
     assert engine_pairs(conn) == expected_pairs
@@ -301,14 +301,14 @@ def test_weeks_and_months_are_sums_of_days(settled, conn):
 
 def test_ad_payouts_per_period(settled, conn):
     _, v, _ = settled
-    rows = dict(
-        ((r[0], r[1]), (r[2], r[3]))
+    rows = {
+        (r[0], r[1]): (r[2], r[3])
         for r in conn.execute(
             """SELECT video_id, ad_id, ad_views, ad_payout FROM analytics.fct_video_ad_payouts
                WHERE period = 'week' AND period_start = %s""",
             (D,),
         )
-    )
+    }
     live_ad = next(ad for (video, ad) in rows if video == v[3])
     assert rows[(v[1], live_ad)] == (2, 20)  # one on D, one on D+1
 

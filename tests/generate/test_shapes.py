@@ -226,7 +226,7 @@ def test_attack_traffic_is_turned_down_event_by_event(attacked_and_honest):
 
 
 @pytest.mark.parametrize(
-    "change, message",
+    ("change", "message"),
     [
         ({"min_video_minutes": 0}, "min_video_minutes"),
         ({"daily_events": (10, -1)}, "daily_events"),

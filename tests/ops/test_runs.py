@@ -84,12 +84,11 @@ async def test_a_user_login_token_is_not_an_operator_token(client, conn):
 @pytest.mark.parametrize("configured", [{}, {"ops_token": ""}], ids=["unset", "empty"])
 async def test_without_a_configured_token_the_endpoint_is_off(database_url, runs, configured):
     app = create_app(settings_for(database_url, **configured))
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
-            for headers in ({}, AUTH):
-                response = await http.get("/ops/runs", headers=headers)
-                assert response.status_code == 403
-                assert "set SETTLEMENT_OPS_TOKEN" in response.json()["detail"]
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+        for headers in ({}, AUTH):
+            response = await http.get("/ops/runs", headers=headers)
+            assert response.status_code == 403
+            assert "set SETTLEMENT_OPS_TOKEN" in response.json()["detail"]
 
 
 async def test_the_endpoint_is_documented_with_its_bearer_scheme(client):
