@@ -60,7 +60,7 @@ def main(argv=None) -> int:
 
     settings = Settings()
     config = GenerateConfig(videos=args.videos, users=args.users, days=1, events_per_day=args.events, seed=args.seed,
-                            first_day=clock.yesterday(settings.timezone))
+                            first_day=clock.yesterday(settings.time_zone))
     server, _ = db.server_url(settings)
     db.drop_database(server, DATABASE)
     db.create_database_if_missing(server, DATABASE)

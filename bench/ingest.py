@@ -71,7 +71,7 @@ def percentile(values: list[float], share: float) -> float:
 
 def prepare(url: str, viewers: int) -> tuple[list[int], list[int]]:
     """(videos, viewers): one-hour videos live for a week with an ad in every slot, and viewer accounts."""
-    today = clock.today(Settings().timezone)
+    today = clock.today(Settings().time_zone)
     with psycopg.connect(url, autocommit=True) as conn:
         seller = conn.execute(
             "INSERT INTO users (email, username, password_hash, role) VALUES (%s, 'seller', 'x', 'SELLER') RETURNING id",
@@ -98,7 +98,7 @@ def prepare(url: str, viewers: int) -> tuple[list[int], list[int]]:
                RETURNING id""",
             (viewers,),
         ).fetchall()]
-        migrations.ensure_day_partitions(conn, today - dt.timedelta(days=4), today + dt.timedelta(days=1), Settings().timezone)
+        migrations.ensure_day_partitions(conn, today - dt.timedelta(days=4), today + dt.timedelta(days=1), Settings().time_zone)
     return videos, users
 
 

@@ -77,11 +77,11 @@ def generated_chunks(url: str, args, events: int, settings: Settings) -> tuple[l
     """(the watch events' COPY data, their keys' COPY data, CPU seconds generating and encoding them)."""
     config = generator.GenerateConfig(
         videos=args.videos, users=args.users, days=1, events_per_day=events, seed=2, first_day=DAY
-    ).resolved(settings.timezone)
+    ).resolved(settings.time_zone)
     with psycopg.connect(url) as conn:
         generated = catalog.create_catalog(conn, config, settings)
-        days = rows.day_bounds(conn, config.first_day, config.last_day, settings.timezone)
-        migrations.ensure_day_partitions(conn, config.first_day, config.last_day, settings.timezone)
+        days = rows.day_bounds(conn, config.first_day, config.last_day, settings.time_zone)
+        migrations.ensure_day_partitions(conn, config.first_day, config.last_day, settings.time_zone)
     started = client_cpu_seconds()
     chunks = [c for c in producer.produce_chunks(config, generated, days) if not c.impressions]
     return [c.data for c in chunks], [c.keys for c in chunks], client_cpu_seconds() - started

@@ -355,7 +355,7 @@ def main(argv=None) -> int:
         with psycopg.connect(url) as conn:
             days = [row[0] for row in conn.execute("SELECT day FROM settled_days ORDER BY day DESC LIMIT %s", [args.days])][::-1]
     else:
-        last = yesterday(settings.timezone)
+        last = yesterday(settings.time_zone)
         days = [last - dt.timedelta(days=back) for back in range(args.days - 1, -1, -1)]
         prepare_data(url, args, days)
 

@@ -237,7 +237,7 @@ def load(url: str, settings: Settings, label: str, config: GenerateConfig) -> fl
 def measure_day(url: str, settings: Settings, label: str, day: dt.date, events: int, load_rate: float) -> Measured:
     measured = Measured(label, day, events, load_rate=load_rate, load_average=load_average())
     measured.vacuum_seconds = vacuum_day(url, day)
-    measured.floors, measured.videos = measure_floors(url, day, settings.timezone)
+    measured.floors, measured.videos = measure_floors(url, day, settings.time_zone)
     spilled_before = temp_bytes(url)
     outcome = settle(url, day)
     time.sleep(1)  # the statistics of the run's backends reach pg_stat_database
@@ -355,7 +355,7 @@ def print_results(args, url: str, size_rows: list[Measured], video_row: Measured
                   max(loads) >= TARGET_LOAD_RATE))
     if size_rows:
         print(f"\npair floor plan at {size_rows[-1].events:,} events:\n"
-              f"{explain_floor(url, size_rows[-1].day, Settings(database_url=url).timezone)}")
+              f"{explain_floor(url, size_rows[-1].day, Settings(database_url=url).time_zone)}")
     if args.json:
         args.json.write_text(json.dumps({
             "machine": machine(), "server": server_summary(url),
@@ -383,7 +383,7 @@ def main(argv=None) -> int:
     migrations.upgrade(url)
     settings = Settings(database_url=url)
     print(f"machine: {machine()}\nserver: {server_summary(url)}\ndatabase: {db.describe(url)}", flush=True)
-    timeline = Timeline.ending(clock.yesterday(settings.timezone), args.video_day_events > 0, args.days, len(sizes))
+    timeline = Timeline.ending(clock.yesterday(settings.time_zone), args.video_day_events > 0, args.days, len(sizes))
     started = time.perf_counter()
 
     def catalog(**day) -> GenerateConfig:

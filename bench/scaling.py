@@ -206,7 +206,7 @@ def measure(shape: str, events: int, history: int, args) -> Measured:
     name = f"scaling_{shape.replace('-', '_')}_{size_label(events).lower().replace('.', '_')}_h{history}"
     url = fresh_database(name)
     settings = Settings(database_url=url)
-    day = clock.yesterday(settings.timezone)
+    day = clock.yesterday(settings.time_zone)
     first = day - dt.timedelta(days=history)
     history_events = min(events, args.history_events) if history else 0
     measured = Measured(shape, events, history, history_events)
@@ -234,7 +234,7 @@ def measure(shape: str, events: int, history: int, args) -> Measured:
             if any(run[1] != "SUCCEEDED" for run in runs):
                 raise RuntimeError(f"settling the history failed: {runs[-1]}")
         vacuum_day(url, day)
-        measured.pair_floor = pair_floor(url, day, settings.timezone)
+        measured.pair_floor = pair_floor(url, day, settings.time_zone)
         spilled_before = temp_bytes(url)
         measured.load_average = load_average()
         [run] = [run for run in settled(url, day, timeout=args.statement_timeout) if run[0] == day]

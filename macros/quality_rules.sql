@@ -76,7 +76,7 @@
     int8range({{ first_slot_crossed(position_seconds, watched_seconds) }}, {{ last_slot_crossed(position_seconds) }}, '[]')
 {%- endmacro %}
 
-{#- The slot length, a rule (var ad_slot_seconds: settlement's ad_slot_interval_seconds); slot k plays at
+{#- The slot length, a rule (var ad_slot_seconds: settlement's setting of the same name); slot k plays at
     k times it. A video's slots: ad_slot_count(duration, length), the database's function (migration 0061),
     the one the uploads and the daily refresh fill slots with. -#}
 {% macro ad_slot_seconds() -%}

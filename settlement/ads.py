@@ -1,5 +1,5 @@
 """Ad slots and the daily ad lifecycle; the rules live in SQL (alembic/versions/0003_ads.py, 0061: the slot
-length is the caller's, the setting ad_slot_interval_seconds)."""
+length is the caller's, the setting ad_slot_seconds)."""
 
 import datetime as dt
 from collections.abc import Iterable

@@ -26,6 +26,7 @@ from settlement.commands import (
     CommandError,
     UsageProblem,
 )
+from settlement.config import ENV_PREFIX
 
 COMMAND_MODULES = ("db", "demo", "run", "close", "statements", "pay", "hold", "dbt", "generate", "serve", "scheduler", "ads")
 # Loggers that say too much for an operator unless --verbose: the embedded server's start-up, the
@@ -122,9 +123,13 @@ def as_command_error(exc: BaseException, state: CliState) -> CommandError:
 
 
 def describe_invalid_settings(exc: pydantic.ValidationError) -> str:
-    return "; ".join(
-        f"SETTLEMENT_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}" for error in exc.errors()
-    )
+    """Each invalid setting by its environment variable (a setting read under an alias is named by it)."""
+    return "; ".join(f"{environment_name(error['loc'])}: {error['msg']}" for error in exc.errors())
+
+
+def environment_name(loc: tuple) -> str:
+    name = "_".join(str(part) for part in loc)
+    return name if name.isupper() else f"{ENV_PREFIX}{name.upper()}"
 
 
 def run() -> None:

@@ -43,7 +43,7 @@ def close_days(settings: Settings, days: list[dt.date]) -> None:
         if unsettled:
             later = "; a day can be closed once it is settled, and settled once it has ended"
             raise CannotClose(
-                f"not settled: {describe_days(unsettled)} (run `settlement run` first{later if unsettled[-1] >= clock.today(settings.timezone) else ''})"
+                f"not settled: {describe_days(unsettled)} (run `settlement run` first{later if unsettled[-1] >= clock.today(settings.time_zone) else ''})"
             )
         for day in days:
             _freeze(conn, day)

@@ -20,10 +20,16 @@ def _engine_defaults() -> dict:
 
 
 ENGINE_DEFAULTS = _engine_defaults()
+ENV_PREFIX = "SETTLEMENT_"
+
+
+def read_from(name: str, formerly: str) -> AliasChoices:
+    """A setting's environment variable, SETTLEMENT_<NAME>, and the one it had before (still read)."""
+    return AliasChoices(f"{ENV_PREFIX}{name.upper()}", f"{ENV_PREFIX}{formerly}")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SETTLEMENT_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", populate_by_name=True)
 
     database_url: str | None = Field(
         default=None,
@@ -36,7 +42,12 @@ class Settings(BaseSettings):
     database_name: str = "settlement"
     embedded_data_dir: Path = Path(".data/pg")
 
-    timezone: str = Field(default=ENGINE_DEFAULTS["time_zone"], description="The platform's calendar time zone.")
+    # The engine's rules have the names of the dbt project's vars (dbt_project.yml), which they are passed as;
+    # the environment variables they had before that are still read (read_from).
+    time_zone: str = Field(
+        default=ENGINE_DEFAULTS["time_zone"], validation_alias=read_from("time_zone", formerly="TIMEZONE"),
+        description="The platform's calendar time zone.",
+    )
     view_window_hours: int = Field(
         default=ENGINE_DEFAULTS["view_window_hours"],
         description="A START counts as a view when its (user, video) pair had no event this long before it.",
@@ -65,8 +76,9 @@ class Settings(BaseSettings):
     kakao_user_info_url: str = "https://kapi.kakao.com/v2/user/me"
     kakao_state_ttl_seconds: int = Field(default=600, ge=30, description="How long a Kakao login may take.")
     kakao_timeout_seconds: float = Field(default=10.0, gt=0)
-    playback_max_clock_skew_seconds: int = Field(
-        default=ENGINE_DEFAULTS["clock_skew_seconds"], ge=0, description="How far in the future a client's occurred_at may be."
+    clock_skew_seconds: int = Field(
+        default=ENGINE_DEFAULTS["clock_skew_seconds"], ge=0, validation_alias=read_from("clock_skew_seconds", formerly="PLAYBACK_MAX_CLOCK_SKEW_SECONDS"),
+        description="How far in the future a client's occurred_at may be.",
     )
     playback_max_event_age_hours: int = Field(
         default=72, ge=1, description="How old a reported playback event may be (offline clients send late)."
@@ -75,11 +87,13 @@ class Settings(BaseSettings):
         default=ENGINE_DEFAULTS["late_event_horizon_days"], ge=1, le=366,
         description="How many days back a run looks for late events of settled days (and restates them).",
     )
-    quality_watched_slack_seconds: int = Field(
-        default=ENGINE_DEFAULTS["watched_slack_seconds"], ge=0, description="How much more than the time since the pair's previous event an event may report as watched."
+    watched_slack_seconds: int = Field(
+        default=ENGINE_DEFAULTS["watched_slack_seconds"], ge=0,
+        validation_alias=read_from("watched_slack_seconds", formerly="QUALITY_WATCHED_SLACK_SECONDS"), description="How much more than the time since the pair's previous event an event may report as watched."
     )
-    ad_slot_interval_seconds: int = Field(
-        default=ENGINE_DEFAULTS["ad_slot_seconds"], ge=1, description="Ad slot k plays at k times this."
+    ad_slot_seconds: int = Field(
+        default=ENGINE_DEFAULTS["ad_slot_seconds"], ge=1, validation_alias=read_from("ad_slot_seconds", formerly="AD_SLOT_INTERVAL_SECONDS"),
+        description="Ad slot k plays at k times this.",
     )
     run_lease_seconds: int = Field(
         default=ENGINE_DEFAULTS["run_lease_seconds"], ge=10,
@@ -172,7 +186,7 @@ class Settings(BaseSettings):
     )
     readiness_timeout_seconds: float = Field(default=2.0, gt=0, description="How long /readyz waits for the database.")
 
-    @field_validator("timezone")
+    @field_validator("time_zone")
     @classmethod
     def _known_time_zone(cls, value: str) -> str:
         try:
@@ -192,7 +206,7 @@ class Settings(BaseSettings):
 
     @property
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
+        return ZoneInfo(self.time_zone)
 
 
 @lru_cache

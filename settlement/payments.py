@@ -190,10 +190,10 @@ SELECT
 def issue_statements(settings: Settings, month: dt.date) -> IssueReport:
     """Issues every seller's statement for `month`, all or none: the month must have ended, every day of
     it be closed (from the platform's first settled day), and the months before it be issued."""
-    today = clock.today(settings.timezone)
+    today = clock.today(settings.time_zone)
     if month_end(month) >= today:
         raise MonthNotEnded(
-            f"cannot issue {month_label(month)}: it has not ended in {settings.timezone} (today is {today})",
+            f"cannot issue {month_label(month)}: it has not ended in {settings.time_zone} (today is {today})",
             "issue a month once every day of it is closed",
         )
     with _connect(settings) as conn, conn.transaction():

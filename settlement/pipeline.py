@@ -68,16 +68,14 @@ def dbt_environment(database_url: str) -> dict[str, str]:
     }
 
 
+# The settings a day is settled under: each has its dbt var's name.
+RULE_NAMES = ("time_zone", "view_window_hours", "ad_slot_seconds", "watched_slack_seconds", "clock_skew_seconds")
+
+
 def rules(settings: Settings) -> dict:
     """The rules a day is settled under, as the dbt project's vars name them (macros/pipeline/rules.sql;
     the price tiers are the seed's unless a closed day's own are given)."""
-    return {
-        "time_zone": settings.timezone,
-        "view_window_hours": settings.view_window_hours,
-        "ad_slot_seconds": settings.ad_slot_interval_seconds,
-        "watched_slack_seconds": settings.quality_watched_slack_seconds,
-        "clock_skew_seconds": settings.playback_max_clock_skew_seconds,
-    }
+    return {name: getattr(settings, name) for name in RULE_NAMES}
 
 
 def dbt_vars(settings: Settings, day: dt.date | None, run_id: int | None = None, day_rules: dict | None = None) -> dict:
@@ -201,7 +199,7 @@ def settle_day(
     """One day: the run starts here (recorded, holding the lease through this connection's backend),
     dbt builds, tests and publishes it. A closed day is settled under the rules it was closed under."""
     started = time.perf_counter()
-    run_id = warehouse.begin_run(conn, day, trigger, settings.run_lease_seconds, settings.timezone)
+    run_id = warehouse.begin_run(conn, day, trigger, settings.run_lease_seconds, settings.time_zone)
     variables = {**dbt_vars(settings, day, run_id, warehouse.closed_day_rules(conn, day)), **(extra_vars or {})}
     try:
         with Heartbeat(database_url, run_id, settings.run_lease_seconds):
@@ -244,7 +242,7 @@ def plan_days(conn: psycopg.Connection, first: dt.date, last: dt.date, settings:
     """first..last, after the days that must be settled before first (days_to_settle_before), and then
     again every day settled after last: their numbers follow from the days before them."""
     before = warehouse.days_to_settle_before(
-        conn, first, settings.late_event_horizon_days, settings.timezone, settings.quality_watched_slack_seconds
+        conn, first, settings.late_event_horizon_days, settings.time_zone, settings.watched_slack_seconds
     )
     if before:
         log.warning("settling %s .. %s first: not settled yet, settled again before it, or events arrived after they were", before[0], before[-1])
@@ -294,10 +292,10 @@ def run_days(
 def refuse_unsettleable(first: dt.date, last: dt.date, settings: Settings) -> None:
     if first > last:
         raise ValueError(f"the range {first} .. {last} is empty: the first day is after the last")
-    if last >= clock.today(settings.timezone):
+    if last >= clock.today(settings.time_zone):
         raise DayNotEnded(
-            f"cannot settle {last}: a day can be settled once it has ended in {settings.timezone}, "
-            f"and today is {clock.today(settings.timezone)}"
+            f"cannot settle {last}: a day can be settled once it has ended in {settings.time_zone}, "
+            f"and today is {clock.today(settings.time_zone)}"
         )
 
 
@@ -312,7 +310,7 @@ def settle_days(
     extra_vars: dict | None = None,
 ) -> list[RunResult]:
     """The days in order, a run each, stopping at the first that fails."""
-    migrations.ensure_day_partitions(conn, days[0], days[-1] + dt.timedelta(days=1), settings.timezone)
+    migrations.ensure_day_partitions(conn, days[0], days[-1] + dt.timedelta(days=1), settings.time_zone)
     results = []
     for n, day in enumerate(days, start=1):
         result = settle_day(settings, database_url, conn, day, trigger, extra_vars)

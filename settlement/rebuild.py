@@ -34,7 +34,7 @@ def plan(conn: psycopg.Connection, first: dt.date, last: dt.date, settings: Sett
     """Every day from the first settled or with events (or first) through last, or the last settled day
     if later: the rebuild replaces all of them."""
     settled = warehouse.settled_days(conn)
-    start = min(filter(None, (warehouse.first_day_with_events(conn, first, settings.timezone), first, *settled[:1])))
+    start = min(filter(None, (warehouse.first_day_with_events(conn, first, settings.time_zone), first, *settled[:1])))
     return pipeline.days_from(start, max(last, settled[-1]) if settled else last)
 
 

@@ -132,7 +132,7 @@ def refresh_ads_job(settings: Settings, *, clock: Clock = utc_now, sleep: Sleep 
 
     def refresh() -> dict[str, int]:
         with db.resolve_database(settings).connect(autocommit=True) as conn:
-            return ads.refresh_lifecycle(conn, day, settings.ad_slot_interval_seconds).counts()
+            return ads.refresh_lifecycle(conn, day, settings.ad_slot_seconds).counts()
 
     return run_job(settings, REFRESH_ADS, day, refresh, sleep)
 

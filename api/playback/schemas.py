@@ -9,7 +9,7 @@ from api.videos.schemas import MAX_VIDEO_SECONDS
 OCCURRED_AT_RULE = (
     "When it happened on the client, with its UTC offset. It must lie between "
     "SETTLEMENT_PLAYBACK_MAX_EVENT_AGE_HOURS (default 72) before the server's clock and "
-    "SETTLEMENT_PLAYBACK_MAX_CLOCK_SKEW_SECONDS (default 300) after it: a time outside is refused "
+    "SETTLEMENT_CLOCK_SKEW_SECONDS (default 300) after it: a time outside is refused "
     "with 422 (loc [\"body\", \"occurred_at\"]). JSON Schema cannot say \"relative to now\", so the "
     "format alone does not tell."
 )

@@ -65,7 +65,7 @@ class TimeWindow:
 
     def __init__(self, settings: Settings, now: dt.datetime) -> None:
         self.now, self.max_age_hours = now, settings.playback_max_event_age_hours
-        self.latest = now + dt.timedelta(seconds=settings.playback_max_clock_skew_seconds)
+        self.latest = now + dt.timedelta(seconds=settings.clock_skew_seconds)
         self.earliest = now - dt.timedelta(hours=settings.playback_max_event_age_hours)
 
     def refusal(self, occurred_at: dt.datetime) -> HTTPException | None:
@@ -212,7 +212,7 @@ async def record(conn: AsyncConnection[DictRow], settings: Settings, session: Se
         if not await session_is_live(conn, session.user_id, session.session_id):
             raise unauthorized(INVALID_TOKEN)
         return outcomes
-    slot_seconds = settings.ad_slot_interval_seconds
+    slot_seconds = settings.ad_slot_seconds
     candidates: dict[tuple[int, int], uuid.UUID] = {}
     for ord, outcome in enumerate(sent, 1):
         for slot in crossed_slots(outcome.event, slot_seconds):

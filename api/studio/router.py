@@ -55,7 +55,7 @@ def to_login() -> RedirectResponse:
 
 
 def yesterday(request: Request) -> dt.date:
-    return clock.yesterday(request.app.state.settings.timezone)
+    return clock.yesterday(request.app.state.settings.time_zone)
 
 
 def refusal(request: Request, user: DictRow, exc: HTTPException) -> HTMLResponse:

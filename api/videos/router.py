@@ -18,7 +18,7 @@ VideoId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
 
 
 async def video_with_ads(conn, settings, video: DictRow) -> VideoOut:
-    ads = await service.video_ads(conn, video["id"], settings.ad_slot_interval_seconds)
+    ads = await service.video_ads(conn, video["id"], settings.ad_slot_seconds)
     return VideoOut(**video, ads=ads)
 
 
@@ -45,7 +45,7 @@ UPLOAD_LINKS = {
 async def upload_video(body: VideoIn, seller: CurrentSeller, conn: Connection, settings: AppSettings) -> VideoOut:
     """Registers a video (sellers only). Videos longer than 5 minutes get ad slots, filled with the
     least-assigned active ads."""
-    video = await service.create_video(conn, seller["id"], body, settings.ad_slot_interval_seconds)
+    video = await service.create_video(conn, seller["id"], body, settings.ad_slot_seconds)
     return await video_with_ads(conn, settings, video)
 
 

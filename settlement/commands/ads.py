@@ -16,9 +16,9 @@ def command() -> None:
 @click.option("--as-of", type=DATE, default=None, help="Platform day (default: today in the platform time zone).")
 def refresh(as_of) -> None:
     settings = get_settings()
-    as_of = as_of or clock.today(settings.timezone)
+    as_of = as_of or clock.today(settings.time_zone)
     with open_database(settings).connect() as conn:
-        result = ads.refresh_lifecycle(conn, as_of, settings.ad_slot_interval_seconds)
-    click.echo(f"ads refreshed for {as_of} ({settings.timezone})")
+        result = ads.refresh_lifecycle(conn, as_of, settings.ad_slot_seconds)
+    click.echo(f"ads refreshed for {as_of} ({settings.time_zone})")
     for name, count in result.counts().items():
         click.echo(f"  {name:<13} {count:>8}")

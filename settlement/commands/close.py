@@ -34,11 +34,11 @@ def command(date, month) -> None:
 
 
 def refuse_unended(days: list[dt.date], settings: Settings) -> None:
-    today = clock.today(settings.timezone)
+    today = clock.today(settings.time_zone)
     if days[-1] >= today:
         what = "today" if days[-1] == today else "in the future"
         raise UsageProblem(
-            f"cannot close {closing.describe_days(days)}: {days[-1]} is {what} in {settings.timezone} (today is {today}); "
+            f"cannot close {closing.describe_days(days)}: {days[-1]} is {what} in {settings.time_zone} (today is {today}); "
             "a day can be closed once it is settled, and settled once it has ended",
             f"close a settled day, yesterday ({today - dt.timedelta(days=1)}) or earlier",
         )

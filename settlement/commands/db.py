@@ -75,8 +75,8 @@ def partitions(first, last) -> None:
         raise UsageProblem(f"--from {first} is after --to {last}", f"swap them: settlement db partitions --from {last} --to {first}")
     settings = get_settings()
     with open_database(settings).connect(autocommit=True) as conn:
-        created = migrations.ensure_day_partitions(conn, first, last, settings.timezone)
-    click.echo(f"created {created} partitions for {first} .. {last} ({settings.timezone})")
+        created = migrations.ensure_day_partitions(conn, first, last, settings.time_zone)
+    click.echo(f"created {created} partitions for {first} .. {last} ({settings.time_zone})")
 
 
 @command.command("summary", help="List the tables of the schema, their partitions and columns.")

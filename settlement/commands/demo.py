@@ -73,7 +73,7 @@ def command(database_name: str | None) -> None:
 
 def demo_last_day(settings: Settings) -> dt.date:
     """The last day of the month before this one (platform time): a month that is over."""
-    return clock.today(settings.timezone).replace(day=1) - dt.timedelta(days=1)
+    return clock.today(settings.time_zone).replace(day=1) - dt.timedelta(days=1)
 
 
 PAYMENT_FILES = PROJECT_ROOT / ".data" / "payment-files"

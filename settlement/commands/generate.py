@@ -70,7 +70,7 @@ def command(
         min_video_minutes=min_video_minutes, attack_share=attack_share,
     )  # fmt: skip
     try:
-        config = config.resolved(settings.timezone)
+        config = config.resolved(settings.time_zone)
     except ValueError as exc:
         raise UsageProblem(str(exc), "see `settlement generate --help`") from None
     database = open_database(settings, needs_schema=False)

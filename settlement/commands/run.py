@@ -54,7 +54,7 @@ def requested_range(date, first, last, settings: Settings) -> tuple[dt.date, dt.
     """The days asked for, checked: one range, in order, of days that have ended."""
     if date and (first or last):
         raise UsageProblem("give either --date or --from/--to, not both", f"e.g. settlement run --date {date}")
-    yesterday = clock.yesterday(settings.timezone)
+    yesterday = clock.yesterday(settings.time_zone)
     if date:
         first = last = date
     elif first:
@@ -68,7 +68,7 @@ def requested_range(date, first, last, settings: Settings) -> tuple[dt.date, dt.
 
 
 def refuse_unended(first: dt.date, last: dt.date, settings: Settings) -> None:
-    today = clock.today(settings.timezone)
+    today = clock.today(settings.time_zone)
     if last < today:
         return
     asked = str(last) if first == last else f"{first} .. {last}"
@@ -77,7 +77,7 @@ def refuse_unended(first: dt.date, last: dt.date, settings: Settings) -> None:
     if first < today - dt.timedelta(days=1):
         instead = f"settlement run --from {first} --to {today - dt.timedelta(days=1)}"
     raise UsageProblem(
-        f"cannot settle {asked}: {last} is {what} in {settings.timezone} (today is {today}), and a day can be settled once it has ended",
+        f"cannot settle {asked}: {last} is {what} in {settings.time_zone} (today is {today}), and a day can be settled once it has ended",
         f"settle yesterday or earlier: {instead}",
     )
 

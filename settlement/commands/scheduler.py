@@ -56,7 +56,7 @@ def command(job: str | None) -> int:
         log.info(
             "scheduler started on %s (%s); next runs: %s",
             db.describe(database_url),
-            settings.timezone,
+            settings.time_zone,
             ", ".join(f"{name} at {when.isoformat()}" for name, when in upcoming.items()),
         )
 

@@ -98,12 +98,12 @@ def create_attackers(conn: psycopg.Connection, config: GenerateConfig, settings:
         FROM unnest(%(ids)s::bigint[]) AS a (id)
         """,
         {"ids": ids.tolist(), "password_hash": PLACEHOLDER_PASSWORD_HASH, "first_day": config.first_day,
-         "tz": settings.timezone},
+         "tz": settings.time_zone},
     )
     catalog.attackers = Attackers(
         burst_groups=ids[: groups * per_group].reshape(groups, per_group),
         others=ids[groups * per_group:],
-        slack_seconds=settings.quality_watched_slack_seconds,
+        slack_seconds=settings.watched_slack_seconds,
     )
     catalog.rows["users"] += len(ids)
 

@@ -49,12 +49,12 @@ class Catalog:
 def create_catalog(conn: psycopg.Connection, config: GenerateConfig, settings: Settings) -> Catalog:
     rng = np.random.default_rng([config.seed, 0])
     first_day_start = conn.execute(
-        "SELECT %s::date::timestamp AT TIME ZONE %s", (config.first_day, settings.timezone)
+        "SELECT %s::date::timestamp AT TIME ZONE %s", (config.first_day, settings.time_zone)
     ).fetchone()[0]
     user_ids = insert_users(conn, rng, config, first_day_start)
     video_ids, video_sellers, durations = insert_videos(conn, rng, config, user_ids[: config.sellers], first_day_start)
     insert_ads(conn, rng, config)
-    slot_start, slot_count, slot_ads = seeded_slot_table(conn, config.seed, video_ids, settings.ad_slot_interval_seconds)
+    slot_start, slot_count, slot_ads = seeded_slot_table(conn, config.seed, video_ids, settings.ad_slot_seconds)
     stream_rng = np.random.default_rng([config.seed, int(user_ids[0]), int(video_ids[0])])
     return Catalog(
         user_ids=user_ids,
@@ -66,7 +66,7 @@ def create_catalog(conn: psycopg.Connection, config: GenerateConfig, settings: S
         slot_start=slot_start,
         slot_count=slot_count,
         slot_ads=slot_ads,
-        slot_seconds=settings.ad_slot_interval_seconds,
+        slot_seconds=settings.ad_slot_seconds,
         event_salt=int(stream_rng.integers(0, 1 << 21)),  # bits 40..60 of an id's low half
         rows={"users": len(user_ids), "videos": len(video_ids), "ads": config.ads, "video_ads": int((slot_ads > 0).sum())},
     )

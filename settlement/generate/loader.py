@@ -28,14 +28,14 @@ def generate(
 ) -> GenerateReport:
     """Appends synthetic users, videos, ads, slots and `config.days` days of events to a migrated database."""
     settings = settings or get_settings()
-    config = config.resolved(settings.timezone)
+    config = config.resolved(settings.time_zone)
     started = time.perf_counter()
     with psycopg.connect(database_url) as conn:
         catalog = create_catalog(conn, config, settings)
         if config.attack_share:
             create_attackers(conn, config, settings, catalog)
-        days = day_bounds(conn, config.first_day, config.last_day, settings.timezone)
-        migrations.ensure_day_partitions(conn, config.first_day, config.last_day, settings.timezone)
+        days = day_bounds(conn, config.first_day, config.last_day, settings.time_zone)
+        migrations.ensure_day_partitions(conn, config.first_day, config.last_day, settings.time_zone)
         conn.commit()
         log.info("catalog: %s", catalog.rows)
         events_started = time.perf_counter()

@@ -21,7 +21,7 @@ from settlement.config import Settings
 PositionKind = Literal["PROGRESS", "PAUSE", "STOP"]
 def check_event_time(settings: Settings, occurred_at: dt.datetime) -> None:
     now = clock.now()
-    skew = dt.timedelta(seconds=settings.playback_max_clock_skew_seconds)
+    skew = dt.timedelta(seconds=settings.clock_skew_seconds)
     max_age = dt.timedelta(hours=settings.playback_max_event_age_hours)
     if occurred_at > now + skew:
         raise invalid(("body", "occurred_at"), f"is in the future (server time {now.isoformat()})", str(occurred_at))
@@ -175,7 +175,7 @@ async def record_ad_impressions(
         """,
         {
             "video_id": video_id,
-            "interval": settings.ad_slot_interval_seconds,
+            "interval": settings.ad_slot_seconds,
             "played_from": event.position_seconds - event.watched_seconds,
             "position": event.position_seconds,
         },

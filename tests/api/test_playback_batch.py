@@ -225,7 +225,7 @@ async def test_a_batch_across_midnight(client, world, at, conn, event_day, api_s
     await compare(client, conn, world, [events], api_settings)
     days = conn.execute(
         "SELECT (occurred_at AT TIME ZONE %s)::date FROM watch_events WHERE user_id = %s ORDER BY occurred_at",
-        (api_settings.timezone, batcher.id),
+        (api_settings.time_zone, batcher.id),
     ).fetchall()
     assert [day for (day,) in days] == [event_day - dt.timedelta(days=1), event_day, event_day]
 

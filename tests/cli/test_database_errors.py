@@ -3,8 +3,9 @@
 import psycopg
 import pytest
 
-from settlement import db
+from settlement import db, pipeline
 from settlement.commands import EXIT_FAILED
+from settlement.config import ENGINE_DEFAULTS, Settings
 from tests.cli.conftest import assert_one_error_line, closed_port, run_settlement_process
 
 
@@ -66,9 +67,30 @@ def test_verbose_adds_the_traceback(settlement):
     assert "Traceback" in outcome.err and outcome.error_lines[-1].startswith("error: cannot reach")
 
 
-def test_an_invalid_setting_is_one_line(settlement):
-    outcome = settlement("run", "--date", "2026-11-20", SETTLEMENT_TIMEZONE="Mars/Olympus_Mons")
-    assert_one_error_line(outcome, EXIT_FAILED, "SETTLEMENT_TIMEZONE", "Mars/Olympus_Mons")
+@pytest.mark.parametrize("variable", ["SETTLEMENT_TIME_ZONE", "SETTLEMENT_TIMEZONE"])  # its name, and the one it had before
+def test_an_invalid_setting_is_one_line_naming_the_setting(settlement, variable):
+    outcome = settlement("run", "--date", "2026-11-20", **{variable: "Mars/Olympus_Mons"})
+    assert_one_error_line(outcome, EXIT_FAILED, "SETTLEMENT_TIME_ZONE:", "Mars/Olympus_Mons")
+    assert "SETTLEMENT_SETTLEMENT" not in outcome.err
+
+
+RENAMED = {  # a rule's setting is named as its dbt var; the environment variable it had before is still read
+    "time_zone": ("SETTLEMENT_TIMEZONE", "UTC"),
+    "watched_slack_seconds": ("SETTLEMENT_QUALITY_WATCHED_SLACK_SECONDS", 7),
+    "ad_slot_seconds": ("SETTLEMENT_AD_SLOT_INTERVAL_SECONDS", 120),
+    "clock_skew_seconds": ("SETTLEMENT_PLAYBACK_MAX_CLOCK_SKEW_SECONDS", 60),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RENAMED))
+def test_a_rule_setting_has_its_dbt_var_name_and_its_old_variable_still_works(name, monkeypatch):
+    old_variable, value = RENAMED[name]
+    assert name in pipeline.RULE_NAMES and name in ENGINE_DEFAULTS
+    monkeypatch.setenv(f"SETTLEMENT_{name.upper()}", str(value))
+    assert pipeline.rules(Settings(_env_file=None))[name] == value
+    monkeypatch.delenv(f"SETTLEMENT_{name.upper()}")
+    monkeypatch.setenv(old_variable, str(value))
+    assert getattr(Settings(_env_file=None), name) == value and Settings(_env_file=None, **{name: value}).model_dump()[name] == value
 
 
 

@@ -176,7 +176,7 @@ def test_a_scheduled_settlement_is_served_to_operators(services, migrated_url):
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
     )
     assert settle.returncode == 0, settle.stderr
-    platform_zone = ZoneInfo(Settings.model_fields["timezone"].default)  # the services set no time zone
+    platform_zone = ZoneInfo(Settings.model_fields["time_zone"].default)  # the services set no time zone
     yesterday = clock.yesterday(platform_zone)
 
     port = free_port()

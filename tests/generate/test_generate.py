@@ -165,7 +165,7 @@ def test_progress_reports_come_every_half_minute_to_minute_of_play(generated_con
 
 def test_ad_impressions_only_where_the_play_passes_a_filled_slot(generated_conn):
     conn = generated_conn
-    interval = Settings(_env_file=None).ad_slot_interval_seconds
+    interval = Settings(_env_file=None).ad_slot_seconds
     # Each impression is recorded at the time of the event whose play crossed its slot (position -
     # watched < slot time <= position), for the ad in that slot of the video.
     unexplained = scalar(

@@ -137,7 +137,7 @@ def test_a_month_is_issued_once_every_day_is_closed_in_order_and_once(books):
 
 
 def test_a_month_that_has_not_ended_cannot_be_issued(books):
-    today = payments.clock.today(books.settings.timezone)
+    today = payments.clock.today(books.settings.time_zone)
     with pytest.raises(payments.MonthNotEnded, match="has not ended"):
         payments.issue_statements(books.settings, today.replace(day=1))
 

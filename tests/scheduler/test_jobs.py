@@ -70,7 +70,7 @@ def test_settle_job_settles_yesterday_in_the_platform_time_zone(settings, now, y
 
 
 def test_settle_job_day_follows_the_configured_time_zone(settings):
-    utc_settings = settings.model_copy(update={"timezone": "UTC"})
+    utc_settings = settings.model_copy(update={"time_zone": "UTC"})
     run_days = FakeRunDays("SUCCEEDED")
     scheduler.settle_yesterday_job(utc_settings, clock=at(SETTLE_TIME), sleep=FakeSleep(), run_days=run_days)
     assert run_days.calls[0][0] == dt.date(2026, 2, 28)
@@ -110,7 +110,7 @@ def test_a_busy_pipeline_is_logged_and_skipped_not_retried(settings, logs):
 
 def test_the_real_pipeline_lease_held_elsewhere_makes_the_job_busy(settings, database_url, conn):
     with psycopg.connect(database_url, autocommit=True) as other:  # a live run of another process
-        warehouse.begin_run(other, dt.date(2026, 1, 1), "manual", 600, settings.timezone)
+        warehouse.begin_run(other, dt.date(2026, 1, 1), "manual", 600, settings.time_zone)
         outcome = scheduler.settle_yesterday_job(settings, clock=at(SETTLE_TIME), sleep=FakeSleep())
     assert outcome.status == "BUSY" and "another settlement run holds the pipeline" in outcome.error
 
