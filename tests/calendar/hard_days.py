@@ -9,6 +9,7 @@ take a file at a time, share them: in one file they were one worker's 5-minute t
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from settlement import clock
 from settlement.config import PROJECT_ROOT
@@ -23,13 +24,20 @@ HARD_DAYS = {
 }
 
 
+def calendar_test_files() -> list[Path]:
+    """The test files that hold calendar tests: a hard day's run collects only these (collecting the whole
+    suite costs seconds a run). tests/calendar/test_hard_days_listed.py checks that none is missed."""
+    tests = PROJECT_ROOT / "tests"
+    return sorted(path for path in tests.rglob("test_*.py") if "mark.calendar" in path.read_text())
+
+
 def run_the_calendar_tests_on(day: str, tmp_path) -> None:
     now = HARD_DAYS[day]
     env = {key: value for key, value in os.environ.items() if key != clock.SHIFT_VARIABLE}
     env |= {"SETTLEMENT_TEST_NOW": now, "PYTEST_ADDOPTS": ""}
     outcome = subprocess.run(
         [sys.executable, "-m", "pytest", "-m", "calendar", "-q", "-p", "no:cacheprovider", "--basetemp", str(tmp_path / "run"),
-         "-o", "addopts=-ra", "tests"],
+         "-o", "addopts=-ra", *map(str, calendar_test_files())],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=1800,
     )  # fmt: skip
     summary = outcome.stdout.strip().splitlines()[-1:] or ["(no output)"]
