@@ -25,8 +25,11 @@ log = logging.getLogger(__name__)
 # Every node but the source contract tests (documentation, run with `settlement dbt test`) and the unit
 # tests (the pricing's own tests): selectors.yml's default, which a plain `dbt build` uses too.
 SETTLEMENT_SELECTOR = "settlement"
-# The same without the staging views and seeds, when they are as deployed (deployed_unchanged).
+# The same without the staging views and seeds, when they are as deployed (selector_for).
 DAY_SELECTOR = "settlement_day"
+# The day's and the payments views, when only the latter are not as deployed (gone with the tables they
+# read, or changed): the staging views and seeds, which read only the source tables, stay.
+DAY_AND_PAYMENTS_SELECTOR = "settlement_day_and_payments"
 DEPLOYED_MARK = "settlement deployed "  # + the node's checksum (macros/deployed.sql)
 DEPLOYED_FOLDERS = {"staging", "payments"}  # their views change only with the project (dbt_project.yml)
 # The statuses of a dbt node that failed on its own. Not 'skipped': a node skipped because one upstream
@@ -204,7 +207,7 @@ def settle_day(
     try:
         with Heartbeat(database_url, run_id, settings.run_lease_seconds):
             manifest = parsed_project(database_url, variables)
-            selector = DAY_SELECTOR if deployed_unchanged(conn, manifest) else SETTLEMENT_SELECTOR
+            selector = selector_for(undeployed(conn, manifest))
             outcome = invoke_dbt(database_url, ["build", "--selector", selector], variables, manifest=manifest)
     except BaseException as exc:  # recorded, then raised to the caller
         warehouse.fail_run(conn, run_id, f"interrupted: {exc!r}")
@@ -218,13 +221,13 @@ def settle_day(
     )
 
 
-def deployed_unchanged(conn: psycopg.Connection, manifest) -> bool:
-    """Whether every view of DEPLOYED_FOLDERS and seed is in the database as the parsed project has it (each is
-    marked with its file's checksum when built): then a day's run need not build them again."""
+def undeployed(conn: psycopg.Connection, manifest) -> set[str]:
+    """The groups of deployed nodes ('staging', 'payments', 'seed') of which a node is not in the database
+    as the parsed project has it (each is marked with its file's checksum when built, macros/deployed.sql)."""
     wanted = {
-        (node.schema, node.alias or node.name): DEPLOYED_MARK + node.checksum.checksum
+        (node.schema, node.alias or node.name): (deployed_group(node), DEPLOYED_MARK + node.checksum.checksum)
         for node in manifest.nodes.values()
-        if node.resource_type == "seed" or (node.resource_type == "model" and DEPLOYED_FOLDERS & set(node.fqn[1:-1]))
+        if deployed_group(node) is not None
     }
     found = {
         (schema, name): mark
@@ -235,7 +238,23 @@ def deployed_unchanged(conn: psycopg.Connection, manifest) -> bool:
             (list({schema for schema, _ in wanted}), [name for _, name in wanted]),
         )
     }
-    return all(found.get(key) == mark for key, mark in wanted.items())
+    return {group for key, (group, mark) in wanted.items() if found.get(key) != mark}
+
+
+def deployed_group(node) -> str | None:
+    if node.resource_type == "seed":
+        return "seed"
+    folders = DEPLOYED_FOLDERS & set(node.fqn[1:-1]) if node.resource_type == "model" else set()
+    return min(folders) if folders else None
+
+
+def selector_for(undeployed_groups: set[str]) -> str:
+    """The smallest run that builds the day and every deployed node that is not as deployed."""
+    if not undeployed_groups:
+        return DAY_SELECTOR
+    if undeployed_groups == {"payments"}:
+        return DAY_AND_PAYMENTS_SELECTOR
+    return SETTLEMENT_SELECTOR
 
 
 def plan_days(conn: psycopg.Connection, first: dt.date, last: dt.date, settings: Settings) -> list[dt.date]:

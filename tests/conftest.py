@@ -21,7 +21,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from settlement import clock, db, migrations, warehouse
+from settlement import clock, db, migrations, pipeline, warehouse
 from settlement.config import PROJECT_ROOT, Settings
 
 # A Wednesday in the middle of a month, mid-afternoon in Seoul: an ordinary day.
@@ -107,9 +107,22 @@ def conn(database_url):
 
 
 def empty_database(connection: psycopg.Connection) -> None:
+    """No source row, no run, nothing the engine built: only the staging views and seeds stay deployed, as
+    after any first run (they read only the source tables), so that a test's first run builds the day and
+    the payments views, not the whole project again (pipeline.selector_for)."""
     connection.execute(f"TRUNCATE {', '.join(SOURCE_TABLES)}, pipeline_runs RESTART IDENTITY CASCADE")
-    for schema in (warehouse.ANALYTICS_SCHEMA, warehouse.BUILD_SCHEMA):  # the engine's: rebuilt by the next run
-        connection.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    connection.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(warehouse.BUILD_SCHEMA)))
+    built = connection.execute(
+        """SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition
+             AND coalesce(obj_description(c.oid, 'pg_class'), '') NOT LIKE %s""",
+        (warehouse.ANALYTICS_SCHEMA, pipeline.DEPLOYED_MARK + "%"),
+    ).fetchall()
+    for name, kind in built:  # what depends on one (the payments views) goes with it
+        keyword = "VIEW" if kind == "v" else "MATERIALIZED VIEW" if kind == "m" else "TABLE"
+        connection.execute(
+            sql.SQL("DROP {} IF EXISTS {}.{} CASCADE").format(sql.SQL(keyword), sql.Identifier(warehouse.ANALYTICS_SCHEMA), sql.Identifier(name))
+        )
 
 
 @pytest.fixture
