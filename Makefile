@@ -34,8 +34,8 @@ chromium:
 	  || { echo "error: could not install Debian's chromium package (apt-get install chromium), which the studio's browser tests need" >&2; exit 1; }
 
 # The suite on two workers, a test file per worker at a time, the Citus cluster's tests (fixed ports) all
-# on one of them (tests/conftest.py schedules them so); then, alone, what shares something beyond its own
-# database or is timing-sensitive (marker serial).
+# on one of them and the plain dbt ones (the project's one target/) on one (tests/conftest.py schedules
+# them so); then, alone, what is timing-sensitive or breaks under xdist (marker serial).
 # Each pytest fails when no test ran.
 test: install chromium
 	$(BIN)/ruff check .

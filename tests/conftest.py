@@ -32,23 +32,29 @@ if clock.SHIFT_VARIABLE not in os.environ:  # (a worker inherits its controller'
 SOURCE_TABLES = ("statement_returns", "payment_returns", "payments", "payment_runs", "payment_statements", "stated_days", "payment_months", "payment_holds", "payout_accounts", "seller_tax_registrations", "throttle_attempts", "password_resets", "auth_sessions", "used_kakao_states", "email_outbox", "email_verifications", "settled_days", "closed_payout_adjustments", "watch_event_ids", "ad_impression_ids", "video_live_periods", "duplicate_events", "closed_video_ad_payouts", "closed_video_payouts", "closed_days", "playback_positions", "ad_impressions", "watch_events", "video_ads", "ads", "videos", "users")
 
 
-CITUS_TESTS = "tests/citus/"
+# Tests that one session at a time may run, each group on one worker while the other worker runs the rest:
+# the Citus cluster listens on fixed ports; plain dbt, as a user types it, writes the project's one target/.
+ONE_AT_A_TIME = {
+    "tests/citus/": "tests/citus/",
+    "tests/test_demo.py": "plain dbt",
+    "tests/engine/test_plain_dbt.py": "plain dbt",
+}
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
-    """`make test`'s workers (--dist loadfile) take a test file at a time, and the Citus tests' files all on
-    one worker: their cluster listens on fixed ports, so one session at a time may run it, while the other
-    worker runs the rest. (xdist's own loadgroup does not group on pytest 9: it renames item._nodeid.)"""
+    """`make test`'s workers (--dist loadfile) take a test file at a time, and each group of ONE_AT_A_TIME
+    whole. (xdist's own loadgroup does not group on pytest 9: it renames item._nodeid.)"""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling
 
-    class FilesAndTheCitusTests(LoadFileScheduling):
+    class FilesAndGroups(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return CITUS_TESTS if nodeid.startswith(CITUS_TESTS) else super()._split_scope(nodeid)
+            groups = [group for prefix, group in ONE_AT_A_TIME.items() if nodeid.startswith(prefix)]
+            return groups[0] if groups else super()._split_scope(nodeid)
 
-    return FilesAndTheCitusTests(config, log)
+    return FilesAndGroups(config, log)
 
 
 def _test_server_url() -> tuple[str, object | None]:

@@ -17,8 +17,8 @@ from settlement.config import PROJECT_ROOT, Settings
 from tests.cli.conftest import DATABASE_VARIABLES, SETTLEMENT_BIN
 from tests.engine.scenario import Event, Impression, Platform, Video, reference_intake, reference_settlement
 
-# serial: plain dbt, as a user types it, writes the project's one target/ folder
-pytestmark = pytest.mark.serial
+# plain dbt, as a user types it, writes the project's one target/ folder: tests/conftest.py's
+# ONE_AT_A_TIME runs this file and the other such on one worker
 
 
 def demo_platform(url: str) -> Platform:
