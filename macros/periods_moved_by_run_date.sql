@@ -13,6 +13,9 @@
 -#}
 {% macro periods_moved_by_run_date(run_date_rows, published_rows, keys, measures) -%}
     {%- set slice_exists = execute and load_relation(this) is not none -%}
+    {%- if slice_exists -%}
+        {% do require_published_days(published_rows) %}
+    {%- endif -%}
     {%- set all_measures = ['payable_rows'] + measures -%}
     with run_date_new as (
         select {{ keys | join(', ') }}, count(*) as payable_rows
@@ -89,3 +92,16 @@
           {%- for key in keys %} and changed.{{ key }} = published.{{ key }}{% endfor %})
     )
 {%- endmacro %}
+
+{#- Stops a run whose published periods were summed from days the published day partitions no longer
+    have (the table dropped by hand, say): moving the periods by the run date would count those days again. -#}
+{% macro require_published_days(published_rows) %}
+    {%- set orphaned = run_query(
+            'select exists (select 1 from ' ~ this ~ ' where payable_rows > 0)'
+            ~ ' and not exists (select 1 from ' ~ published_rows ~ ')') -%}
+    {%- if orphaned.columns[0].values()[0] -%}
+        {{ exceptions.raise_compiler_error(
+            this.identifier ~ " holds periods summed from days that " ~ published_rows.identifier
+            ~ " no longer has: settle every day again, together: settlement run --rebuild") }}
+    {%- endif -%}
+{% endmacro %}
