@@ -20,4 +20,7 @@ select
     rates.local_income_tax_unit,
     threshold.threshold
 from rates
-cross join (select threshold from {{ ref('payment_threshold') }} where currency = 'KRW') as threshold
+cross join (
+    select threshold from {{ ref('payment_threshold') }}
+    where currency = 'KRW'
+) as threshold

@@ -11,10 +11,11 @@ first_closed as (
 ),
 
 next_month as (
-    select coalesce(
-        (last_issued.month + interval '1 month')::date,
-        date_trunc('month', first_closed.day)::date
-    ) as month
+    select
+        coalesce(
+            (last_issued.month + interval '1 month')::date,
+            date_trunc('month', first_closed.day)::date
+        ) as month
     from last_issued cross join first_closed
 ),
 
@@ -28,10 +29,15 @@ bounds as (
 ),
 
 open_days as (
-    select bounds.month, d::date as day
+    select
+        bounds.month,
+        d::date as day
     from bounds
     cross join generate_series(greatest(bounds.month, coalesce(bounds.first_settled_day, bounds.month)), bounds.month_end, interval '1 day') as d
-    where not exists (select 1 from {{ ref('stg_platform__closed_days') }} as closed where closed.closed_day = d::date)
+    where not exists (
+            select 1 from {{ ref('stg_platform__closed_days') }} as closed
+            where closed.closed_day = d::date
+        )
 )
 
 select
