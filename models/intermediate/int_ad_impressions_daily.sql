@@ -15,7 +15,8 @@ with impressions as (
             {{ self_view_branch('impressions', 'videos') }}
             when ads.ad_id is null then 'unknown_ad'
             when ad_status_on(ads.contract_start, ads.contract_end, {{ run_date() }}) <> 'ACTIVE' then 'ad_not_active'
-            when impressions.slot is null or impressions.slot < 1 or impressions.slot > {{ ad_slots_of('videos.duration_seconds') }} then 'unknown_slot'
+            when impressions.slot is null or impressions.slot < 1
+                or impressions.slot > {{ ad_slots_of('videos.duration_seconds') }} then 'unknown_slot'
         end as own_reason
     from {{ ref('stg_platform__ad_impressions') }} as impressions
     left join {{ ref('stg_platform__videos') }} as videos on videos.video_id = impressions.video_id
@@ -73,6 +74,13 @@ after_midnight as (
         and {{ watch_event_reason('events', 'videos') }} is null
 ),
 
+pending as (
+    select distinct
+        user_id,
+        video_id
+    from after_midnight
+),
+
 state_at_midnight as (
     select distinct on (pairs.user_id, pairs.video_id)
         pairs.user_id,
@@ -80,12 +88,7 @@ state_at_midnight as (
         pairs.last_counted_at,
         pairs.credit_left
     from {{ pair_days() }} as pairs
-    inner join (
-        select distinct
-            user_id,
-            video_id
-        from after_midnight
-    ) as pending
+    inner join pending
         on pending.user_id = pairs.user_id and pending.video_id = pairs.video_id
     where pairs.settled_on between {{ run_date() }} - {{ view_window_days() }} and {{ run_date() }}
         and pairs.last_counted_at is not null
@@ -94,22 +97,24 @@ state_at_midnight as (
     order by pairs.user_id asc, pairs.video_id asc, pairs.last_counted_at desc
 ),
 
+pair_items as (
+    select
+        after_midnight.user_id,
+        after_midnight.video_id,
+        array_agg(after_midnight.occurred_at order by after_midnight.item) as occurred_at,
+        array_agg(after_midnight.kind order by after_midnight.item) as kind,
+        array_agg(after_midnight.watched_seconds order by after_midnight.item) as watched_seconds
+    from after_midnight
+    group by after_midnight.user_id, after_midnight.video_id
+),
+
 after_midnight_crossings as (
     select
         after_midnight.user_id,
         after_midnight.video_id,
         after_midnight.occurred_at as crossed_at,
         {{ slots_crossed('after_midnight.position_seconds', 'after_midnight.watched_seconds') }} as slots
-    from (
-        select
-            after_midnight.user_id,
-            after_midnight.video_id,
-            array_agg(after_midnight.occurred_at order by item) as occurred_at,
-            array_agg(after_midnight.kind order by item) as kind,
-            array_agg(after_midnight.watched_seconds order by item) as watched_seconds
-        from after_midnight
-        group by after_midnight.user_id, after_midnight.video_id
-    ) as pair_items
+    from pair_items
     left join state_at_midnight as state
         on state.user_id = pair_items.user_id and state.video_id = pair_items.video_id
     cross join
@@ -125,21 +130,23 @@ after_midnight_crossings as (
         and {{ crosses_a_slot('after_midnight.position_seconds', 'after_midnight.watched_seconds') }}
 ),
 
+all_crossings as (
+    select * from crossings
+    union all
+    select * from after_midnight_crossings
+),
+
 played as (
     select distinct
         impressions.event_id,
         impressions.user_id
     from impressions
-    inner join (
-        select * from crossings
-        union all
-        select * from after_midnight_crossings
-    ) as crossings
+    inner join all_crossings as crossings
         on crossings.user_id = impressions.user_id
             and crossings.video_id = impressions.video_id
             and impressions.slot::bigint <@ crossings.slots
-            and impressions.occurred_at between crossings.crossed_at - {{ quality_slack() }}
-            and crossings.crossed_at + {{ quality_slack() }}
+            and impressions.occurred_at
+            between crossings.crossed_at - {{ quality_slack() }} and crossings.crossed_at + {{ quality_slack() }}
     where impressions.own_reason is null
 ),
 

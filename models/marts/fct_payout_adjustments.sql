@@ -28,7 +28,7 @@ restated as (
         seller_id,
         payout
     from {{ ref('fct_video_daily') }}
-    where settled_on in (select closed_day from recent_closed_days)
+    where settled_on in (select recent_closed_days.closed_day from recent_closed_days)
 ),
 
 paid as (
@@ -38,7 +38,7 @@ paid as (
         seller_id,
         payout
     from {{ ref('stg_platform__closed_video_payouts') }}
-    where settled_on in (select closed_day from recent_closed_days)
+    where settled_on in (select recent_closed_days.closed_day from recent_closed_days)
 ),
 
 booked as (
@@ -50,7 +50,7 @@ booked as (
         sum(payout_delta) as payout
     from {{ this }}
     where booked_on <> {{ run_date() }}
-        and belongs_to in (select closed_day from recent_closed_days)
+        and belongs_to in (select recent_closed_days.closed_day from recent_closed_days)
     group by belongs_to, video_id, seller_id
     {%- else %}
     select
@@ -78,15 +78,15 @@ differences as (
 
 select
     {{ run_date() }} as booked_on,
-    belongs_to,
-    video_id,
-    seller_id,
-    payout_delta,
+    differences.belongs_to,
+    differences.video_id,
+    differences.seller_id,
+    differences.payout_delta,
     'late events changed a closed day'::text as reason
 from differences
 cross join run_day_is_closed
 where not run_day_is_closed.is_closed
-    and payout_delta <> 0
+    and differences.payout_delta <> 0
 
 union all
 

@@ -135,7 +135,7 @@ figures as (
 
 projected as (
     select
-        figures.*,
+        *,
         unstated_closed + estimated_open as estimated_gross,
         {{ withheld_tax('unstated_closed + estimated_open', 'income_tax_rate', 'income_tax_unit') }}
         + {{ withheld_tax('unstated_closed + estimated_open', 'local_income_tax_rate', 'local_income_tax_unit') }}

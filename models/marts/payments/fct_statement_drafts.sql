@@ -16,7 +16,7 @@ payouts as (
         seller_id,
         sum(payout) as payouts
     from {{ ref('stg_platform__closed_video_payouts') }}
-    where settled_on in (select day from {{ ref('int_statement_draft_days') }})
+    where settled_on in (select draft_days.day from {{ ref('int_statement_draft_days') }} as draft_days)
     group by seller_id
 ),
 
@@ -25,7 +25,7 @@ adjustments as (
         seller_id,
         sum(payout_delta) as adjustments
     from {{ ref('stg_platform__closed_payout_adjustments') }}
-    where booked_on in (select day from {{ ref('int_statement_draft_days') }})
+    where booked_on in (select draft_days.day from {{ ref('int_statement_draft_days') }} as draft_days)
     group by seller_id
 ),
 
@@ -92,7 +92,7 @@ figures as (
 -- gross is zero or less withholds nothing.
 withheld as (
     select
-        figures.*,
+        *,
         {{ withheld_tax('gross', 'income_tax_rate', 'income_tax_unit') }} as income_tax,
         {{ withheld_tax('gross', 'local_income_tax_rate', 'local_income_tax_unit') }} as local_income_tax
     from figures
@@ -100,7 +100,7 @@ withheld as (
 
 netted as (
     select
-        withheld.*,
+        *,
         income_tax + local_income_tax as withholding,
         carried_in + returned_in + gross - income_tax - local_income_tax as net
     from withheld
@@ -109,14 +109,16 @@ netted as (
 -- Why the balance is carried over instead of paid: every reason that holds, in this order.
 decided as (
     select
-        netted.*,
+        *,
         array_remove(array[
             case when on_hold then 'on hold: ' || hold_reason end,
             case when payout_account_id is null then 'no payout account registered' end,
-            case when payout_account_id is not null and account_returned
+            case
+                when payout_account_id is not null and account_returned
                     then 'the bank returned a transfer to the payout account: register it again'
             end,
-            case when net < threshold or net <= 0
+            case
+                when net < threshold or net <= 0
                     then 'below the payment threshold (' || to_char(threshold, 'FM999,999,999,999,990') || ' KRW)'
             end
         ], null) as reasons
