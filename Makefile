@@ -52,11 +52,11 @@ lint: install
 	$(BIN)/ruff check .
 	$(MAKE) --no-print-directory sqlfluff
 
-# One process: the dbt templater compiles the project in each process, so a second one only adds time.
+# Two processes (the machine's cores): about 12 s instead of 19 for one, before pytest starts.
 sqlfluff: install
 	@$(BIN)/python -c "from settlement.db import create_database_if_missing as c; \
 	  c('postgresql://postgres@127.0.0.1:5432/postgres', '$(SQLFLUFF_DBNAME)')"
-	SETTLEMENT_DBT_DBNAME=$(SQLFLUFF_DBNAME) $(BIN)/sqlfluff lint models --processes 1
+	SETTLEMENT_DBT_DBNAME=$(SQLFLUFF_DBNAME) $(BIN)/sqlfluff lint models --processes 2
 
 clean:
 	rm -rf $(VENV) .data target dbt_packages logs
