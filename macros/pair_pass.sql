@@ -87,7 +87,7 @@ pairs as (
 ),
 
 -- 2. resolve: the pair's last counted event before the run date within the window, and what it left
-prior as (
+prior_counted as (
     {%- if prior_days is not none %}
     select distinct on (user_id, video_id) user_id, video_id, last_counted_at as prior_at, credit_left as prior_left
     from {{ prior_days }}
@@ -110,11 +110,11 @@ resolved as (
     from (
         select
             pairs.*,
-            prior.prior_at,
-            prior.prior_left,
-            {{ watch_credit('prior.prior_at', 'prior.prior_left', 'pairs.first_at') }} as opening_credit
+            prior_counted.prior_at,
+            prior_counted.prior_left,
+            {{ watch_credit('prior_counted.prior_at', 'prior_counted.prior_left', 'pairs.first_at') }} as opening_credit
         from pairs
-        left join prior on prior.user_id = pairs.user_id and prior.video_id = pairs.video_id
+        left join prior_counted on prior_counted.user_id = pairs.user_id and prior_counted.video_id = pairs.video_id
     ) as opened
 ),
 

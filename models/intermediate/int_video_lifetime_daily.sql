@@ -8,20 +8,27 @@
 
 with previous as (
     {% if previous_day_exists %}
-    select video_id, views_through
+    select
+        video_id,
+        views_through
     from {{ this }}
     where settled_on = {{ run_date() }} - 1
     {% else %}
-    select null::bigint as video_id, null::bigint as views_through
+    select
+        null::bigint as video_id,
+        null::bigint as views_through
     where false
     {% endif %}
 ),
 
 today as (
-    select video_id, sum(views)::bigint as views, sum(watched_seconds)::bigint as watch_seconds
+    select
+        video_id,
+        sum(views)::bigint as views,
+        sum(watched_seconds)::bigint as watch_seconds
     from {{ pair_days() }} as pairs
     where settled_on = {{ run_date() }}
-      and events > 0
+        and events > 0
     group by video_id
 )
 

@@ -11,7 +11,7 @@ with priced as (
         {{ graduated_price('views_before', 'views_on_day', 'video') }} as video_amount
     from {{ ref('int_video_lifetime_daily') }}
     where settled_on = {{ run_date() }}
-      and views_on_day > 0
+        and views_on_day > 0
 )
 
 select

@@ -14,4 +14,4 @@ select
 from {{ pair_days() }} as pairs
 cross join lateral jsonb_array_elements(pairs.turned_down) as turned_down
 where pairs.settled_on = {{ run_date() }}
-  and pairs.turned_down_events > 0
+    and pairs.turned_down_events > 0

@@ -16,15 +16,26 @@
 select
     {{ run_date() }} as settled_on,
     '{{ source }}'::text as source,
-    (select count(*) from {{ parts.raw }} where {{ on_run_day('occurred_at') }})::bigint
-        + (select count(*) from {{ ref('stg_platform__duplicate_events') }}
-           where source = '{{ source }}' and {{ on_run_day('occurred_at') }})::bigint as ingested,
+    (
+        select count(*) from {{ parts.raw }}
+        where {{ on_run_day('occurred_at') }}
+    )::bigint
+    + (
+        select count(*) from {{ ref('stg_platform__duplicate_events') }}
+        where source = '{{ source }}' and {{ on_run_day('occurred_at') }}
+    )::bigint as ingested,
     ({{ parts.counted }})::bigint as counted,
-    (select count(*) from {{ staged(ref('fct_quarantined_events')) }}
-     where settled_on = {{ run_date() }} and source = '{{ source }}')::bigint as quarantined,
-    coalesce((select jsonb_object_agg(reason, events) from (
-        select reason, count(*) as events from {{ staged(ref('fct_quarantined_events')) }}
+    (
+        select count(*) from {{ staged(ref('fct_quarantined_events')) }}
         where settled_on = {{ run_date() }} and source = '{{ source }}'
-        group by reason) as by_reason), '{}'::jsonb) as quarantined_by_reason
+    )::bigint as quarantined,
+    coalesce((select jsonb_object_agg(reason, events) from (
+        select
+            reason,
+            count(*) as events
+        from {{ staged(ref('fct_quarantined_events')) }}
+        where settled_on = {{ run_date() }} and source = '{{ source }}'
+        group by reason
+    ) as by_reason), '{}'::jsonb) as quarantined_by_reason
 {% if not loop.last %}union all{% endif %}
 {%- endfor %}

@@ -25,11 +25,12 @@ select
     reason,
     jsonb_build_object(
         'event_id', event_id, 'user_id', user_id, 'video_id', video_id, 'ad_id', ad_id, 'slot', slot,
-        'occurred_at', occurred_at, 'received_at', received_at) as raw_row,
+        'occurred_at', occurred_at, 'received_at', received_at
+    ) as raw_row,
     null::bigint as duplicate_id
 from {{ ref('int_ad_impressions_daily') }}
 where settled_on = {{ run_date() }}
-  and reason is not null
+    and reason is not null
 
 union all
 

@@ -12,13 +12,16 @@ with priced as (
         {{ graduated_price('0', 'ad_views.ad_views', 'ad') }} as ad_amount
     from (
         -- the impressions that count
-        select video_id, ad_id, count(*)::bigint as ad_views
+        select
+            video_id,
+            ad_id,
+            count(*)::bigint as ad_views
         from {{ ref('int_ad_impressions_daily') }}
         where settled_on = {{ run_date() }}
-          and reason is null
+            and reason is null
         group by video_id, ad_id
     ) as ad_views
-    join {{ ref('stg_platform__videos') }} as videos on videos.video_id = ad_views.video_id
+    inner join {{ ref('stg_platform__videos') }} as videos on videos.video_id = ad_views.video_id
 )
 
 select

@@ -3,20 +3,29 @@
 -- One row per video with views, watch time or ad views on the run date:
 -- payout = truncated video part + the sum of the truncated ad parts of its (video, ad) pairs.
 with activity as (
-    select video_id, views_on_day as views, watch_seconds
+    select
+        video_id,
+        views_on_day as views,
+        watch_seconds
     from {{ ref('int_video_lifetime_daily') }}
     where settled_on = {{ run_date() }}
-      and has_activity
+        and has_activity
 ),
 
 pricing as (
-    select video_id, video_amount, video_payout
+    select
+        video_id,
+        video_amount,
+        video_payout
     from {{ ref('int_video_pricing_daily') }}
     where settled_on = {{ run_date() }}
 ),
 
 lifetime as (
-    select video_id, views_before, views_through
+    select
+        video_id,
+        views_before,
+        views_through
     from {{ ref('int_video_lifetime_daily') }}
     where settled_on = {{ run_date() }}
 ),
@@ -51,7 +60,7 @@ select
     coalesce(ads.ad_payout, 0) as ad_payout,
     coalesce(pricing.video_payout, 0) + coalesce(ads.ad_payout, 0) as payout
 from videos_of_day
-join {{ ref('stg_platform__videos') }} as videos on videos.video_id = videos_of_day.video_id
+inner join {{ ref('stg_platform__videos') }} as videos on videos.video_id = videos_of_day.video_id
 left join activity on activity.video_id = videos_of_day.video_id
 left join pricing on pricing.video_id = videos_of_day.video_id
 left join lifetime on lifetime.video_id = videos_of_day.video_id

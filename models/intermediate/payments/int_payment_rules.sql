@@ -10,6 +10,11 @@ with rates as (
         max(truncate_to) filter (where tax = 'local_income_tax') as local_income_tax_unit
     from {{ ref('withholding_rates') }}
     group by seller_kind
+),
+
+threshold as (
+    select threshold from {{ ref('payment_threshold') }}
+    where currency = 'KRW'
 )
 
 select
@@ -20,4 +25,4 @@ select
     rates.local_income_tax_unit,
     threshold.threshold
 from rates
-cross join (select threshold from {{ ref('payment_threshold') }} where currency = 'KRW') as threshold
+cross join threshold

@@ -1,27 +1,37 @@
 -- Each seller's payment profile now: kind (a business number registered: business, else individual),
 -- payout account in force (masked), whether the bank returned a transfer to that account, and a hold.
 with registrations as (
-    select distinct on (seller_id) seller_id, business_number
+    select distinct on (seller_id)
+        seller_id,
+        business_number
     from {{ ref('stg_platform__seller_tax_registrations') }}
-    order by seller_id, registration_id desc
+    order by seller_id asc, registration_id desc
 ),
 
 accounts as (
-    select distinct on (seller_id) seller_id, payout_account_id, holder, bank_code, account_number_masked
+    select distinct on (seller_id)
+        seller_id,
+        payout_account_id,
+        holder,
+        bank_code,
+        account_number_masked
     from {{ ref('stg_platform__payout_accounts') }}
-    order by seller_id, payout_account_id desc
+    order by seller_id asc, payout_account_id desc
 ),
 
 returned_accounts as (
     select distinct payments.payout_account_id
     from {{ ref('stg_platform__payment_returns') }} as returns
-    join {{ ref('stg_platform__payments') }} as payments on payments.payment_id = returns.payment_id
+    inner join {{ ref('stg_platform__payments') }} as payments on payments.payment_id = returns.payment_id
 ),
 
 holds as (
-    select distinct on (seller_id) seller_id, action, reason
+    select distinct on (seller_id)
+        seller_id,
+        action,
+        reason
     from {{ ref('stg_platform__payment_holds') }}
-    order by seller_id, hold_event_id desc
+    order by seller_id asc, hold_event_id desc
 )
 
 select

@@ -7,4 +7,7 @@ select
 from {{ ref('stg_platform__closed_days') }} as closed
 cross join {{ ref('int_statement_next') }} as next_month
 where closed.closed_day <= next_month.month_end
-  and not exists (select 1 from {{ ref('stg_platform__stated_days') }} as stated where stated.stated_day = closed.closed_day)
+    and not exists (
+        select 1 from {{ ref('stg_platform__stated_days') }} as stated
+        where stated.stated_day = closed.closed_day
+    )

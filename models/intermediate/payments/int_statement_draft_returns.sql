@@ -6,5 +6,6 @@ select
     returns.amount
 from {{ ref('stg_platform__payment_returns') }} as returns
 where not exists (
-    select 1 from {{ ref('stg_platform__statement_returns') }} as taken where taken.return_id = returns.return_id
-)
+        select 1 from {{ ref('stg_platform__statement_returns') }} as taken
+        where taken.return_id = returns.return_id
+    )

@@ -11,10 +11,11 @@ first_closed as (
 ),
 
 next_month as (
-    select coalesce(
-        (last_issued.month + interval '1 month')::date,
-        date_trunc('month', first_closed.day)::date
-    ) as month
+    select
+        coalesce(
+            (last_issued.month + interval '1 month')::date,
+            date_trunc('month', first_closed.day)::date
+        ) as month
     from last_issued cross join first_closed
 ),
 
@@ -22,16 +23,24 @@ bounds as (
     select
         next_month.month,
         (next_month.month + interval '1 month' - interval '1 day')::date as month_end,
-        (select min(settled_day) from {{ ref('stg_platform__settled_days') }}) as first_settled_day
+        (select min(settled.settled_day) from {{ ref('stg_platform__settled_days') }} as settled) as first_settled_day
     from next_month
     where next_month.month is not null
 ),
 
 open_days as (
-    select bounds.month, d::date as day
+    select
+        bounds.month,
+        days.day_start::date as day
     from bounds
-    cross join generate_series(greatest(bounds.month, coalesce(bounds.first_settled_day, bounds.month)), bounds.month_end, interval '1 day') as d
-    where not exists (select 1 from {{ ref('stg_platform__closed_days') }} as closed where closed.closed_day = d::date)
+    cross join
+        generate_series(
+            greatest(bounds.month, coalesce(bounds.first_settled_day, bounds.month)), bounds.month_end, interval '1 day'
+        ) as days (day_start)
+    where not exists (
+            select 1 from {{ ref('stg_platform__closed_days') }} as closed
+            where closed.closed_day = days.day_start::date
+        )
 )
 
 select
@@ -39,6 +48,6 @@ select
     bounds.month_end,
     bounds.first_settled_day,
     (select count(*) from open_days) as open_days,
-    (select min(day) from open_days) as first_open_day,
-    (select max(day) from open_days) as last_open_day
+    (select min(open_days.day) from open_days) as first_open_day,
+    (select max(open_days.day) from open_days) as last_open_day
 from bounds

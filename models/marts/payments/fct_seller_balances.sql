@@ -11,56 +11,92 @@
 -- Over every seller, paid_total + withheld_total + balance + awaiting_payment + unstated_closed is every
 -- won of the closed days (tests/payments).
 with last_statement as (
-    select distinct on (seller_id) seller_id, statement_ref, month, carried_out
+    select distinct on (seller_id)
+        seller_id,
+        statement_ref,
+        month,
+        carried_out
     from {{ ref('stg_platform__payment_statements') }}
-    order by seller_id, statement_number desc
+    order by seller_id asc, statement_number desc
 ),
 
 statement_totals as (
-    select seller_id, sum(withholding) as withheld_total
+    select
+        seller_id,
+        sum(withholding) as withheld_total
     from {{ ref('stg_platform__payment_statements') }}
     group by seller_id
 ),
 
 awaiting as (
-    select seller_id, sum(amount_payable) as awaiting_payment, count(*) as statements_awaiting_payment
+    select
+        seller_id,
+        sum(amount_payable) as awaiting_payment,
+        count(*) as statements_awaiting_payment
     from {{ ref('stg_platform__payment_statements') }} as statements
     where payable
-      and not exists (select 1 from {{ ref('stg_platform__payments') }} as paid where paid.statement_id = statements.statement_id)
+        and not exists (
+            select 1 from {{ ref('stg_platform__payments') }} as paid
+            where paid.statement_id = statements.statement_id
+        )
     group by seller_id
 ),
 
 paid as (
-    select payments.seller_id, sum(payments.amount) as paid_total
+    select
+        payments.seller_id,
+        sum(payments.amount) as paid_total
     from {{ ref('stg_platform__payments') }} as payments
-    where not exists (select 1 from {{ ref('stg_platform__payment_returns') }} as r where r.payment_id = payments.payment_id)
+    where not exists (
+            select 1 from {{ ref('stg_platform__payment_returns') }} as r
+            where r.payment_id = payments.payment_id
+        )
     group by payments.seller_id
 ),
 
 returned as (
-    select seller_id, sum(amount) as returned_pending
+    select
+        seller_id,
+        sum(amount) as returned_pending
     from {{ ref('int_statement_draft_returns') }}
     group by seller_id
 ),
 
 unstated as (
-    select seller_id, sum(amount) as unstated_closed
+    select
+        seller_id,
+        sum(amount) as unstated_closed
     from (
-        select seller_id, payout as amount
+        select
+            seller_id,
+            payout as amount
         from {{ ref('stg_platform__closed_video_payouts') }} as closed_payouts
-        where not exists (select 1 from {{ ref('stg_platform__stated_days') }} as s where s.stated_day = closed_payouts.settled_on)
+        where not exists (
+                select 1 from {{ ref('stg_platform__stated_days') }} as s
+                where s.stated_day = closed_payouts.settled_on
+            )
         union all
-        select seller_id, payout_delta
+        select
+            seller_id,
+            payout_delta
         from {{ ref('stg_platform__closed_payout_adjustments') }} as closed_adjustments
-        where not exists (select 1 from {{ ref('stg_platform__stated_days') }} as s where s.stated_day = closed_adjustments.booked_on)
+        where not exists (
+                select 1 from {{ ref('stg_platform__stated_days') }} as s
+                where s.stated_day = closed_adjustments.booked_on
+            )
     ) as amounts
     group by seller_id
 ),
 
 estimated as (
-    select seller_id, sum(video_payout + ad_payout + adjustment) as estimated_open
+    select
+        seller_id,
+        sum(video_payout + ad_payout + adjustment) as estimated_open
     from {{ ref('fct_video_payable_daily') }} as payable
-    where not exists (select 1 from {{ ref('stg_platform__closed_days') }} as c where c.closed_day = payable.settled_on)
+    where not exists (
+            select 1 from {{ ref('stg_platform__closed_days') }} as c
+            where c.closed_day = payable.settled_on
+        )
     group by seller_id
 ),
 
@@ -99,7 +135,7 @@ figures as (
 
 projected as (
     select
-        figures.*,
+        *,
         unstated_closed + estimated_open as estimated_gross,
         {{ withheld_tax('unstated_closed + estimated_open', 'income_tax_rate', 'income_tax_unit') }}
         + {{ withheld_tax('unstated_closed + estimated_open', 'local_income_tax_rate', 'local_income_tax_unit') }}

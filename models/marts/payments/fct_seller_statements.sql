@@ -46,8 +46,9 @@ select
 from {{ ref('stg_platform__payment_statements') }} as statements
 left join {{ ref('stg_platform__payout_accounts') }} as accounts
     on accounts.payout_account_id = coalesce((
-        select paid.payout_account_id from {{ ref('stg_platform__payments') }} as paid
-        where paid.statement_id = statements.statement_id), statements.payout_account_id)
+            select paid.payout_account_id from {{ ref('stg_platform__payments') }} as paid
+            where paid.statement_id = statements.statement_id
+        ), statements.payout_account_id)
 left join {{ ref('stg_platform__payments') }} as payments on payments.statement_id = statements.statement_id
 left join {{ ref('stg_platform__payment_returns') }} as returns on returns.payment_id = payments.payment_id
 left join {{ ref('stg_platform__statement_returns') }} as taken on taken.return_id = returns.return_id

@@ -12,27 +12,36 @@ with next_month as (
 ),
 
 payouts as (
-    select seller_id, sum(payout) as payouts
+    select
+        seller_id,
+        sum(payout) as payouts
     from {{ ref('stg_platform__closed_video_payouts') }}
-    where settled_on in (select day from {{ ref('int_statement_draft_days') }})
+    where settled_on in (select draft_days.day from {{ ref('int_statement_draft_days') }} as draft_days)
     group by seller_id
 ),
 
 adjustments as (
-    select seller_id, sum(payout_delta) as adjustments
+    select
+        seller_id,
+        sum(payout_delta) as adjustments
     from {{ ref('stg_platform__closed_payout_adjustments') }}
-    where booked_on in (select day from {{ ref('int_statement_draft_days') }})
+    where booked_on in (select draft_days.day from {{ ref('int_statement_draft_days') }} as draft_days)
     group by seller_id
 ),
 
 previous as (
-    select distinct on (seller_id) seller_id, statement_number, carried_out
+    select distinct on (seller_id)
+        seller_id,
+        statement_number,
+        carried_out
     from {{ ref('stg_platform__payment_statements') }}
-    order by seller_id, statement_number desc
+    order by seller_id asc, statement_number desc
 ),
 
 returned as (
-    select seller_id, sum(amount) as returned_in
+    select
+        seller_id,
+        sum(amount) as returned_in
     from {{ ref('int_statement_draft_returns') }}
     group by seller_id
 ),
@@ -42,7 +51,8 @@ sellers as (
     union
     select seller_id from adjustments
     union
-    select seller_id from previous where carried_out <> 0
+    select seller_id from previous
+    where carried_out <> 0
     union
     select seller_id from returned
 ),
@@ -82,7 +92,7 @@ figures as (
 -- gross is zero or less withholds nothing.
 withheld as (
     select
-        figures.*,
+        *,
         {{ withheld_tax('gross', 'income_tax_rate', 'income_tax_unit') }} as income_tax,
         {{ withheld_tax('gross', 'local_income_tax_rate', 'local_income_tax_unit') }} as local_income_tax
     from figures
@@ -90,7 +100,7 @@ withheld as (
 
 netted as (
     select
-        withheld.*,
+        *,
         income_tax + local_income_tax as withholding,
         carried_in + returned_in + gross - income_tax - local_income_tax as net
     from withheld
@@ -99,14 +109,18 @@ netted as (
 -- Why the balance is carried over instead of paid: every reason that holds, in this order.
 decided as (
     select
-        netted.*,
+        *,
         array_remove(array[
             case when on_hold then 'on hold: ' || hold_reason end,
             case when payout_account_id is null then 'no payout account registered' end,
-            case when payout_account_id is not null and account_returned
-                 then 'the bank returned a transfer to the payout account: register it again' end,
-            case when net < threshold or net <= 0
-                 then 'below the payment threshold (' || to_char(threshold, 'FM999,999,999,999,990') || ' KRW)' end
+            case
+                when payout_account_id is not null and account_returned
+                    then 'the bank returned a transfer to the payout account: register it again'
+            end,
+            case
+                when net < threshold or net <= 0
+                    then 'below the payment threshold (' || to_char(threshold, 'FM999,999,999,999,990') || ' KRW)'
+            end
         ], null) as reasons
     from netted
 )

@@ -3,9 +3,13 @@
 -- days and the stated days, which never change, so a statement's lines never change either: the payout
 -- lines add up to its payouts and the adjustment lines to its adjustments.
 with taken as (
-    select statements.statement_id, statements.seller_id, statements.statement_ref, stated.stated_day
+    select
+        statements.statement_id,
+        statements.seller_id,
+        statements.statement_ref,
+        stated.stated_day
     from {{ ref('stg_platform__payment_statements') }} as statements
-    join {{ ref('stg_platform__stated_days') }} as stated on stated.month = statements.month
+    inner join {{ ref('stg_platform__stated_days') }} as stated on stated.month = statements.month
 )
 
 select
@@ -23,7 +27,7 @@ select
     sum(paid.payout) as amount,
     null::text as reason
 from taken
-join {{ ref('stg_platform__closed_video_payouts') }} as paid
+inner join {{ ref('stg_platform__closed_video_payouts') }} as paid
     on paid.settled_on = taken.stated_day and paid.seller_id = taken.seller_id
 group by taken.statement_id, taken.seller_id, taken.statement_ref, paid.video_id
 
@@ -44,5 +48,5 @@ select
     adjustments.payout_delta as amount,
     adjustments.reason
 from taken
-join {{ ref('stg_platform__closed_payout_adjustments') }} as adjustments
+inner join {{ ref('stg_platform__closed_payout_adjustments') }} as adjustments
     on adjustments.booked_on = taken.stated_day and adjustments.seller_id = taken.seller_id
