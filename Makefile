@@ -39,12 +39,14 @@ chromium:
 # Each pytest fails when no test ran.
 test: install chromium
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(MAKE) --no-print-directory sqlfluff
 	$(BIN)/pytest -n 2 --dist loadfile -m "not serial" --durations=20
 	$(BIN)/pytest -m serial --durations=10
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(MAKE) --no-print-directory sqlfluff
 
 # sqlfluff's dbt templater, on an empty database of its own (tests/lint_models.py says why and where).
