@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 import psycopg
 
 from settlement.config import ENGINE_DEFAULTS
+from settlement.db import one_row
 
 DEFAULT_SLOT_SECONDS = ENGINE_DEFAULTS["ad_slot_seconds"]
 
@@ -32,11 +33,11 @@ def refresh_lifecycle(conn: psycopg.Connection, as_of: dt.date, slot_seconds: in
     """Moves every ad to its status for the platform day as_of and refills freed slots, in one transaction
     (videos have the slots of ad_slot_count at this slot length)."""
     with conn.transaction():
-        row = conn.execute(
+        row = one_row(conn.execute(
             """SELECT activated, expired, scheduled, slots_freed, slots_filled, slots_empty
                FROM refresh_ad_lifecycle(%s, %s)""",
             (as_of, slot_seconds),
-        ).fetchone()
+        ))
     return AdRefresh(as_of, *row)
 
 
@@ -45,4 +46,5 @@ def fill_slots(conn: psycopg.Connection, video_ids: Iterable[int], slot_seconds:
 
     Runs in the caller's transaction, so an upload can insert its video and fill its slots atomically.
     """
-    return conn.execute("SELECT fill_ad_slots(%s::bigint[], %s)", (list(video_ids), slot_seconds)).fetchone()[0]
+    filled: int = one_row(conn.execute("SELECT fill_ad_slots(%s::bigint[], %s)", (list(video_ids), slot_seconds)))[0]
+    return filled

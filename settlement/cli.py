@@ -127,7 +127,7 @@ def describe_invalid_settings(exc: pydantic.ValidationError) -> str:
     return "; ".join(f"{environment_name(error['loc'])}: {error['msg']}" for error in exc.errors())
 
 
-def environment_name(loc: tuple) -> str:
+def environment_name(loc: tuple[int | str, ...]) -> str:
     name = "_".join(str(part) for part in loc)
     return name if name.isupper() else f"{ENV_PREFIX}{name.upper()}"
 

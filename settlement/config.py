@@ -3,6 +3,7 @@
 import datetime as dt
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -11,12 +12,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _engine_defaults() -> dict:
+def _engine_defaults() -> dict[str, Any]:
     """The engine's rules as dbt_project.yml states them (its vars): one place for both a plain
     `dbt build` and the settings below, which take them as defaults."""
     import yaml
 
-    return yaml.safe_load((PROJECT_ROOT / "dbt_project.yml").read_text())["vars"]
+    engine_vars: dict[str, Any] = yaml.safe_load((PROJECT_ROOT / "dbt_project.yml").read_text())["vars"]
+    return engine_vars
 
 
 ENGINE_DEFAULTS = _engine_defaults()

@@ -9,6 +9,7 @@ import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import psycopg
@@ -19,13 +20,23 @@ from settlement.config import Settings
 
 log = logging.getLogger(__name__)
 
+Row = TypeVar("Row")
+
+
+def one_row(cursor: psycopg.Cursor[Row]) -> Row:
+    """The row of a query that always returns one (an aggregate, a function's result, INSERT ... RETURNING)."""
+    row = cursor.fetchone()
+    if row is None:
+        raise LookupError("the query returned no row")
+    return row
+
 
 @dataclass(frozen=True)
 class Database:
     url: str
     source: str  # "DATABASE_URL", "local" or "embedded"
 
-    def connect(self, **kwargs) -> psycopg.Connection:
+    def connect(self, **kwargs: Any) -> psycopg.Connection[tuple[Any, ...]]:
         return psycopg.connect(self.url, **kwargs)
 
 
@@ -45,7 +56,7 @@ def server_answers(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-def to_url(params: dict) -> str:
+def to_url(params: dict[str, Any]) -> str:
     """A postgresql:// URL from connection parameters (a socket directory goes in ?host=)."""
     params = dict(params)
     user = quote(str(params.pop("user", "postgres")), safe="")
@@ -103,7 +114,7 @@ def embedded_server_url(data_dir: Path) -> str:
 
 
 def stop_embedded_server(data_dir: Path) -> None:
-    from pgserver._commands import pg_ctl
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # set at import, one per PostgreSQL program
 
     server = __import__("pgserver").get_server(data_dir.resolve(), cleanup_mode=None)
     pg_ctl(["-w", "stop", "-m", "fast"], pgdata=server.pgdata, user=server.system_user)

@@ -8,6 +8,7 @@ from alembic.script import ScriptDirectory
 
 from alembic import command
 from settlement.config import PROJECT_ROOT
+from settlement.db import one_row
 
 
 def alembic_config(database_url: str) -> Config:
@@ -33,7 +34,7 @@ def schema_problem(database_url: str) -> str | None:
     """Why the database cannot be worked on (its schema is missing or not the code's), or None."""
     heads = set(ScriptDirectory.from_config(alembic_config(database_url)).get_heads())
     with psycopg.connect(database_url) as conn:
-        if conn.execute("SELECT to_regclass('alembic_version')").fetchone()[0] is None:
+        if one_row(conn.execute("SELECT to_regclass('alembic_version')"))[0] is None:
             return "the database has no schema yet"
         current = {row[0] for row in conn.execute("SELECT version_num FROM alembic_version")}
     if current != heads:
@@ -42,8 +43,8 @@ def schema_problem(database_url: str) -> str | None:
 
 
 def ensure_day_partitions(conn: psycopg.Connection, first: dt.date, last: dt.date, time_zone: str) -> int:
-    row = conn.execute("SELECT ensure_day_partitions(%s, %s, %s)", (first, last, time_zone)).fetchone()
-    return row[0]
+    created: int = one_row(conn.execute("SELECT ensure_day_partitions(%s, %s, %s)", (first, last, time_zone)))[0]
+    return created
 
 
 SCHEMA_SUMMARY = """

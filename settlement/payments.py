@@ -20,9 +20,11 @@ import datetime as dt
 import io
 import os
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -98,9 +100,9 @@ def won(amount: Decimal | int) -> str:
 
 def _take_lock(conn: psycopg.Connection) -> None:
     """The payments lock, for this transaction, or PaymentsBusy at once."""
-    taken = conn.execute(
+    taken = db.one_row(conn.execute(
         sql.SQL("SELECT pg_try_advisory_xact_lock({})").format(warehouse.lock_key_sql(warehouse.Lock.PAYMENTS))
-    ).fetchone()[0]
+    ))[0]
     if not taken:
         raise PaymentsBusy(
             "another payment command (statements, pay, hold) is running", "try again when it has finished"
@@ -115,9 +117,9 @@ def _publish(conn: psycopg.Connection) -> None:
 
 
 def _require_models(conn: psycopg.Connection) -> None:
-    missing = conn.execute(
+    missing = db.one_row(conn.execute(
         "SELECT to_regclass(%s) IS NULL", (f"{warehouse.ANALYTICS_SCHEMA}.fct_statement_drafts",)
-    ).fetchone()[0]
+    ))[0]
     if missing:
         raise NotBuilt(
             "the payments models are not built on this database yet",
@@ -229,7 +231,7 @@ def issue_statements(settings: Settings, month: dt.date) -> IssueReport:
                 f"cannot issue {month_label(month)}: not every day of it is closed (open: {days})",
                 f"close them first: settlement close --month {month_label(month)} (settle them first if they are not)",
             )
-        row = conn.execute(ISSUE_SQL, {"month": month}).fetchone()
+        row = db.one_row(conn.execute(ISSUE_SQL, {"month": month}))
         _publish(conn)
         return IssueReport(month, *row[:8])
 
@@ -263,7 +265,7 @@ class PayReport:
         return sum((transfer.amount for transfer in self.transfers), Decimal(0))
 
 
-def csv_cell(value) -> str:
+def csv_cell(value: object) -> str:
     """A value as a CSV cell that no spreadsheet runs as a formula: text starting like one (=, +, -, @, a
     tab or a line break) gets a leading apostrophe; a number is written as it is (-1000 is no formula)."""
     if isinstance(value, int | Decimal):
@@ -272,7 +274,7 @@ def csv_cell(value) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def write_csv(columns, rows) -> str:
+def write_csv(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(columns)
@@ -284,7 +286,7 @@ def write_csv(columns, rows) -> str:
 def transfer_file(transfers: list[Transfer]) -> str:
     """The bank-transfer file: one row per transfer, then the control total (count and sum)."""
     total = sum((transfer.amount for transfer in transfers), Decimal(0))
-    rows = [
+    rows: list[tuple[str, int | str, str, str, str, int]] = [
         (t.statement_ref, t.seller_id, t.holder, t.bank_code, t.account_number, int(t.amount)) for t in transfers
     ]
     rows.append(("CONTROL TOTAL", f"{len(transfers)} transfers", "", "", "", int(total)))
@@ -317,19 +319,19 @@ def pay(settings: Settings, month: dt.date, out_dir: Path = DEFAULT_FILES_DIR) -
                     f"cannot pay {month_label(month)}: its statements are not issued",
                     f"issue them first: settlement statements --month {month_label(month)}",
                 )
-            report.already_paid = conn.execute(
+            report.already_paid = db.one_row(conn.execute(
                 "SELECT count(*) FROM payments p JOIN payment_statements s ON s.id = p.statement_id WHERE s.month = %s",
                 (month,),
-            ).fetchone()[0]
+            ))[0]
             candidates = conn.execute(CANDIDATES_SQL, (month,)).fetchall()
-            run_id = conn.execute("SELECT nextval(pg_get_serial_sequence('payment_runs', 'id'))").fetchone()[0]
+            run_id = db.one_row(conn.execute("SELECT nextval(pg_get_serial_sequence('payment_runs', 'id'))"))[0]
             for statement_id, seller_id, number, amount in candidates:
                 ref = f"{seller_id}-{number}"
                 # the statement, locked while its payment is recorded (the unique statement_id is the last word)
                 conn.execute("SELECT id FROM payment_statements WHERE id = %s FOR UPDATE", (statement_id,))
-                why, account = _why_not_payable(conn, seller_id)
-                if why:
-                    report.skipped.append((ref, why))
+                account = _why_not_payable(conn, seller_id)
+                if isinstance(account, str):
+                    report.skipped.append((ref, account))
                     continue
                 conn.execute(
                     """INSERT INTO payments (statement_id, run_id, seller_id, amount, payout_account_id)
@@ -369,27 +371,27 @@ def pay(settings: Settings, month: dt.date, out_dir: Path = DEFAULT_FILES_DIR) -
     return report
 
 
-def _why_not_payable(conn: psycopg.Connection, seller_id: int) -> tuple[str | None, tuple | None]:
-    """Why the seller cannot be paid now (on hold, no usable account), or None and the account."""
+def _why_not_payable(conn: psycopg.Connection, seller_id: int) -> str | tuple[Any, ...]:
+    """Why the seller cannot be paid now (on hold, no usable account), or else the account."""
     hold = conn.execute(
         "SELECT action, reason FROM payment_holds WHERE seller_id = %s ORDER BY id DESC LIMIT 1", (seller_id,)
     ).fetchone()
     if hold and hold[0] == "HOLD":
-        return f"on hold: {hold[1]}", None
+        return f"on hold: {hold[1]}"
     account = conn.execute(
         """SELECT id, holder, bank_code, account_number FROM payout_accounts
            WHERE seller_id = %s ORDER BY id DESC LIMIT 1""",
         (seller_id,),
     ).fetchone()
     if account is None:
-        return "no payout account registered", None
+        return "no payout account registered"
     returned = conn.execute(
         """SELECT 1 FROM payments p JOIN payment_returns r ON r.payment_id = p.id WHERE p.payout_account_id = %s""",
         (account[0],),
     ).fetchone()
     if returned:
-        return "the bank returned a transfer to the payout account: it must be registered again", None
-    return None, account
+        return "the bank returned a transfer to the payout account: it must be registered again"
+    return account
 
 
 def write_file_atomically(path: Path, content: str) -> None:

@@ -12,13 +12,20 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from settlement import clock, db, migrations, warehouse
 from settlement.config import PROJECT_ROOT, Settings
-from settlement.warehouse import DayNotEnded, PipelineBusy  # noqa: F401  (part of this module's API)
+from settlement.warehouse import DayNotEnded as DayNotEnded  # re-exported: part of this module's API
+from settlement.warehouse import PipelineBusy as PipelineBusy  # re-exported: part of this module's API
+
+if TYPE_CHECKING:  # dbt is imported when it runs (it takes a second to import)
+    from dbt.cli.main import dbtRunnerResult
+    from dbt.contracts.graph.manifest import Manifest
+    from dbt.contracts.graph.nodes import ManifestNode
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +82,15 @@ def dbt_environment(database_url: str) -> dict[str, str]:
 RULE_NAMES = ("time_zone", "view_window_hours", "ad_slot_seconds", "watched_slack_seconds", "clock_skew_seconds")
 
 
-def rules(settings: Settings) -> dict:
+def rules(settings: Settings) -> dict[str, Any]:
     """The rules a day is settled under, as the dbt project's vars name them (macros/pipeline/rules.sql;
     the price tiers are the seed's unless a closed day's own are given)."""
     return {name: getattr(settings, name) for name in RULE_NAMES}
 
 
-def dbt_vars(settings: Settings, day: dt.date | None, run_id: int | None = None, day_rules: dict | None = None) -> dict:
+def dbt_vars(
+    settings: Settings, day: dt.date | None, run_id: int | None = None, day_rules: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The settings the engine runs with, as the dbt project's vars (dbt_project.yml names them); day_rules:
     the rules a closed day was settled under, when it is settled again (it keeps them)."""
     variables = {
@@ -102,7 +111,9 @@ class PipelineError(RuntimeError):
     """dbt could not even start (the project does not parse, the database does not answer)."""
 
 
-def invoke_dbt(database_url: str, args: list[str], variables: dict, quiet: bool = True, manifest=None):
+def invoke_dbt(
+    database_url: str, args: list[str], variables: dict[str, Any], quiet: bool = True, manifest: "Manifest | None" = None
+) -> "dbtRunnerResult":
     """Runs dbt in-process against database_url; returns dbt's dbtRunnerResult. With a manifest from an
     earlier parse, dbt skips parsing the project (seconds per run)."""
     from dbt.cli.main import dbtRunner
@@ -121,7 +132,7 @@ def invoke_dbt(database_url: str, args: list[str], variables: dict, quiet: bool 
     # One target folder per database (and per schema the models are built in: a rebuild's own), so runs
     # against different databases never share dbt's state.
     target = PROJECT_ROOT / "target" / "-".join(
-        [conninfo_to_dict(database_url)["dbname"], *filter(None, [variables.get("analytics_schema")])]
+        [str(conninfo_to_dict(database_url)["dbname"]), *filter(None, [variables.get("analytics_schema")])]
     )
     common = [
         "--project-dir", str(PROJECT_ROOT),
@@ -145,20 +156,20 @@ PER_RUN_VARIABLES = {"run_date": "SETTLEMENT_RUN_DATE", "run_id": "SETTLEMENT_RU
 # Parsed dbt projects, per database (the manifest names the database) and schema of the models (fixed
 # when the project is parsed). Other vars are applied when a model is compiled, so one parse serves
 # every run date.
-_manifests: dict[tuple[str, str | None], object] = {}
+_manifests: "dict[tuple[str, str | None], Manifest]" = {}
 
 
-def parsed_project(database_url: str, variables: dict):
+def parsed_project(database_url: str, variables: dict[str, Any]) -> "Manifest":
     key = (database_url, variables.get("analytics_schema"))
     if key not in _manifests:
         result = invoke_dbt(database_url, ["parse"], variables)
         if not result.success:
             raise PipelineError(f"the dbt project does not parse: {result.exception}")
-        _manifests[key] = result.result
+        _manifests[key] = cast("Manifest", result.result)  # what `dbt parse` results in
     return _manifests[key]
 
 
-def _summarise(dbt_result) -> str:
+def _summarise(dbt_result: "dbtRunnerResult") -> str:
     """What went wrong in a dbt invocation, in one line."""
     problems = []
     for node_result in getattr(dbt_result.result, "results", None) or []:
@@ -187,17 +198,18 @@ class Heartbeat:
         except psycopg.Error as exc:  # the run's own nodes still renew; the lease runs out if they cannot
             log.warning("heartbeat of run %s stopped: %s", self.run_id, exc)
 
-    def __enter__(self):
+    def __enter__(self) -> "Heartbeat":
         self.thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stopped.set()
         self.thread.join()
 
 
 def settle_day(
-    settings: Settings, database_url: str, conn: psycopg.Connection, day: dt.date, trigger: str, extra_vars: dict | None = None
+    settings: Settings, database_url: str, conn: psycopg.Connection, day: dt.date, trigger: str,
+    extra_vars: dict[str, Any] | None = None,
 ) -> RunResult:
     """One day: the run starts here (recorded, holding the lease through this connection's backend),
     dbt builds, tests and publishes it. A closed day is settled under the rules it was closed under."""
@@ -221,13 +233,13 @@ def settle_day(
     )
 
 
-def undeployed(conn: psycopg.Connection, manifest) -> set[str]:
+def undeployed(conn: psycopg.Connection, manifest: "Manifest") -> set[str]:
     """The groups of deployed nodes ('staging', 'payments', 'seed') of which a node is not in the database
     as the parsed project has it (each is marked with its file's checksum when built, macros/deployed.sql)."""
     wanted = {
-        (node.schema, node.alias or node.name): (deployed_group(node), DEPLOYED_MARK + node.checksum.checksum)
+        (node.schema, node.alias or node.name): (group, DEPLOYED_MARK + node.checksum.checksum)
         for node in manifest.nodes.values()
-        if deployed_group(node) is not None
+        if (group := deployed_group(node)) is not None
     }
     found = {
         (schema, name): mark
@@ -241,10 +253,12 @@ def undeployed(conn: psycopg.Connection, manifest) -> set[str]:
     return {group for key, (group, mark) in wanted.items() if found.get(key) != mark}
 
 
-def deployed_group(node) -> str | None:
-    if node.resource_type == "seed":
+def deployed_group(node: "ManifestNode") -> str | None:
+    from dbt.artifacts.resources.types import NodeType  # (a StrEnum: NodeType.Seed == "seed")
+
+    if node.resource_type == NodeType.Seed:
         return "seed"
-    folders = DEPLOYED_FOLDERS & set(node.fqn[1:-1]) if node.resource_type == "model" else set()
+    folders = DEPLOYED_FOLDERS & set(node.fqn[1:-1]) if node.resource_type == NodeType.Model else set()
     return min(folders) if folders else None
 
 
@@ -326,7 +340,7 @@ def settle_days(
     trigger: str,
     on_day: Callable[[int, int, RunResult], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    extra_vars: dict | None = None,
+    extra_vars: dict[str, Any] | None = None,
 ) -> list[RunResult]:
     """The days in order, a run each, stopping at the first that fails."""
     migrations.ensure_day_partitions(conn, days[0], days[-1] + dt.timedelta(days=1), settings.time_zone)

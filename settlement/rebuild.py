@@ -12,6 +12,7 @@ another run settled or a day was closed: rebuild again then.
 import datetime as dt
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -59,12 +60,12 @@ def rebuild_days(
         return results
 
 
-def ledger_state(conn: psycopg.Connection) -> tuple:
+def ledger_state(conn: psycopg.Connection) -> tuple[Any, ...]:
     """What the swap must find unchanged: the settled days and the closed ones."""
-    return conn.execute(
+    return db.one_row(conn.execute(
         """SELECT (SELECT coalesce(jsonb_agg(jsonb_build_array(day, run_id, settled_at) ORDER BY day), '[]') FROM settled_days),
                   (SELECT coalesce(jsonb_agg(day ORDER BY day), '[]') FROM closed_days)"""
-    ).fetchone()
+    ))
 
 
 def start_over(conn: psycopg.Connection) -> None:
@@ -80,7 +81,7 @@ def start_over(conn: psycopg.Connection) -> None:
         )
 
 
-def swap_in(conn: psycopg.Connection, before: tuple) -> None:
+def swap_in(conn: psycopg.Connection, before: tuple[Any, ...]) -> None:
     """One transaction: no run may start, readers wait (the publish lock), nothing settled or closed
     meanwhile; the rebuilt schema becomes the published one and its days the settled days."""
     with conn.transaction():

@@ -67,7 +67,7 @@ def job_lock(database_url: str, job: str) -> Iterator[bool]:
     """Yields whether this process got the job's lock; held (on its own session) until the block ends."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         key = warehouse.lock_key_sql(JOB_LOCKS[job])
-        got = conn.execute(sql.SQL("SELECT pg_try_advisory_lock({})").format(key)).fetchone()[0]
+        got: bool = db.one_row(conn.execute(sql.SQL("SELECT pg_try_advisory_lock({})").format(key)))[0]
         try:
             yield got
         finally:
@@ -76,7 +76,8 @@ def job_lock(database_url: str, job: str) -> Iterator[bool]:
 
 
 def backoff_seconds(settings: Settings, failed_attempt: int) -> float:
-    return settings.scheduler_retry_base_seconds * 2 ** (failed_attempt - 1)
+    factor: float = 2 ** (failed_attempt - 1)  # (int ** int is typed Any: a negative exponent makes a float)
+    return settings.scheduler_retry_base_seconds * factor
 
 
 def describe_rows(row_counts: dict[str, int]) -> str:
@@ -173,16 +174,16 @@ def job_triggers(settings: Settings) -> dict[str, CronTrigger]:
     return {REFRESH_ADS: daily_at(settings.scheduler_ads_refresh_at), SETTLE_YESTERDAY: daily_at(settings.scheduler_settle_at)}
 
 
-class OnPlatformClock(BaseTrigger):
+class OnPlatformClock(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 has no types: BaseTrigger is Any
     """A trigger's times read on the platform's clock (settlement.clock), which APScheduler, reading the
     real one, would otherwise fire early or late by the clock's shift."""
 
     def __init__(self, trigger: BaseTrigger):
         self.trigger = trigger
 
-    def get_next_fire_time(self, previous_fire_time, now):
+    def get_next_fire_time(self, previous_fire_time: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
         shift = clock.shift()
-        fire = self.trigger.get_next_fire_time(previous_fire_time and previous_fire_time + shift, now + shift)
+        fire: dt.datetime | None = self.trigger.get_next_fire_time(previous_fire_time and previous_fire_time + shift, now + shift)
         return fire and fire - shift
 
 

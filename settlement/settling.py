@@ -9,6 +9,7 @@ from psycopg import sql
 from settlement import pipeline
 from settlement import rebuild as rebuilding
 from settlement.config import Settings
+from settlement.db import one_row
 from settlement.warehouse import relation
 
 
@@ -38,10 +39,10 @@ def span(first: dt.date, last: dt.date) -> str:
 def day_summary(conn: psycopg.Connection, day: dt.date) -> list[str]:
     """A settled day in a few lines: its total payout, what the quality gate counted and turned down, and
     the platform's top 5 videos by views and by watch time."""
-    total, videos = conn.execute(
+    total, videos = one_row(conn.execute(
         sql.SQL("SELECT coalesce(sum(payout), 0), count(*) FROM {} WHERE settled_on = %s").format(relation("fct_video_daily")),
         (day,),
-    ).fetchone()
+    ))
     lines = [f"\n{day}: total payout {int(total):,} KRW over {videos:,} videos"]
     for source, ingested, counted, by_reason in conn.execute(
         sql.SQL(

@@ -7,18 +7,20 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from settlement.config import ENGINE_DEFAULTS
+from settlement.db import one_row
 
 ANALYTICS_SCHEMA = ENGINE_DEFAULTS["analytics_schema"]  # dbt_project.yml: +schema; what readers see
 BUILD_SCHEMA = ENGINE_DEFAULTS["build_schema"]  # where a run stages what it publishes
 
 
-def relation(name: str) -> sql.Composed:
+def relation(name: str) -> sql.Identifier:
     """An analytics relation, quoted: relation('fct_video_daily')."""
     return sql.Identifier(ANALYTICS_SCHEMA, name)
 
@@ -73,10 +75,11 @@ class DayNotEnded(ValueError):
 def begin_run(conn: psycopg.Connection, day: dt.date, trigger: str, lease_seconds: int, time_zone: str) -> int:
     """Takes the pipeline for settling `day`; the lease lives while this connection's backend does."""
     try:
-        return conn.execute(
+        run_id: int = one_row(conn.execute(
             "SELECT begin_settlement_run(%s, %s, make_interval(secs => %s), %s, pg_backend_pid())",
             (day, trigger, lease_seconds, time_zone),
-        ).fetchone()[0]
+        ))[0]
+        return run_id
     except psycopg.errors.LockNotAvailable as exc:
         raise PipelineBusy(exc.diag.message_primary) from None
     except psycopg.errors.InvalidParameterValue as exc:
@@ -105,14 +108,14 @@ class RunRecord:
     run_date: dt.date
     status: str
     error: str | None
-    row_counts: dict
-    quarantined: dict
+    row_counts: dict[str, Any]
+    quarantined: dict[str, Any]
 
 
 def run_record(conn: psycopg.Connection, run_id: int) -> RunRecord:
-    row = conn.execute(
+    row = one_row(conn.execute(
         "SELECT id, run_date, status, error, row_counts, quarantined FROM pipeline_runs WHERE id = %s", (run_id,)
-    ).fetchone()
+    ))
     return RunRecord(*row)
 
 
@@ -120,12 +123,13 @@ def days_to_settle_before(
     conn: psycopg.Connection, day: dt.date, horizon_days: int, time_zone: str, slack_seconds: int
 ) -> list[dt.date]:
     """The days that must be settled, in order, before `day` can be (SQL: days_to_settle_before)."""
-    return conn.execute(
+    days: list[dt.date] = one_row(conn.execute(
         "SELECT days_to_settle_before(%s, %s, %s, make_interval(secs => %s))", (day, horizon_days, time_zone, slack_seconds)
-    ).fetchone()[0]
+    ))[0]
+    return days
 
 
-def closed_day_rules(conn: psycopg.Connection, day: dt.date) -> dict | None:
+def closed_day_rules(conn: psycopg.Connection, day: dt.date) -> dict[str, Any] | None:
     """The rules a closed day was settled under (it keeps them when settled again), or None when the day
     is open (it is settled under the configuration's)."""
     row = conn.execute(
@@ -134,20 +138,22 @@ def closed_day_rules(conn: psycopg.Connection, day: dt.date) -> dict | None:
     return row[0] if row else None
 
 
-def rules_problem(conn: psycopg.Connection, day: dt.date, rules: dict, new_rules: bool = False) -> str | None:
+def rules_problem(conn: psycopg.Connection, day: dt.date, rules: dict[str, Any], new_rules: bool = False) -> str | None:
     """Why `day` cannot be settled under these rules (SQL: settlement_rules_problem), or None."""
-    return conn.execute(
+    problem: str | None = one_row(conn.execute(
         "SELECT settlement_rules_problem(%s, %s, %s)", (day, Jsonb(rules), new_rules)
-    ).fetchone()[0]
+    ))[0]
+    return problem
 
 
 def first_day_with_events(conn: psycopg.Connection, before: dt.date, time_zone: str) -> dt.date | None:
     """The first platform day with watch events before `before`: where settling starts when no day is
     settled (days_to_settle_before reads it the same way), e.g. after a rebuild."""
-    return conn.execute(
+    first: dt.date | None = one_row(conn.execute(
         "SELECT min((occurred_at AT TIME ZONE %s)::date) FROM watch_events WHERE occurred_at < %s::date::timestamp AT TIME ZONE %s",
         (time_zone, before, time_zone),
-    ).fetchone()[0]
+    ))[0]
+    return first
 
 
 def settled_days(conn: psycopg.Connection, first: dt.date | None = None, last: dt.date | None = None) -> list[dt.date]:

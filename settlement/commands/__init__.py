@@ -7,7 +7,9 @@ a plan of days with a line per day (`settlement run` and `settlement demo`).
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import click
 
@@ -61,10 +63,10 @@ class Busy(CommandError):
     exit_code = EXIT_BUSY
 
 
-class DateParam(click.ParamType):
+class DateParam(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.4 on; subscripted, it fails on 8.2-8.3
     name = "YYYY-MM-DD"
 
-    def convert(self, value, param, ctx) -> dt.date:
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.date:
         if isinstance(value, dt.date):
             return value
         try:
@@ -135,7 +137,7 @@ def settle_with_progress(
 class Progress:
     """One line per settled day: [n/N] day STATUS seconds (elapsed, estimate of what is left)."""
 
-    def __init__(self, clock=time.perf_counter):
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
         self.clock = clock
         self.started = clock()
 

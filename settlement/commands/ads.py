@@ -1,5 +1,7 @@
 """`settlement ads refresh [--as-of DATE]`: the daily ad lifecycle, run by hand."""
 
+import datetime as dt
+
 import click
 
 from settlement import ads, clock
@@ -14,7 +16,7 @@ def command() -> None:
 
 @command.command("refresh", help="Set ad statuses from their contract dates and refill the slots of ads no longer active.")
 @click.option("--as-of", type=DATE, default=None, help="Platform day (default: today in the platform time zone).")
-def refresh(as_of) -> None:
+def refresh(as_of: dt.date | None) -> None:
     settings = get_settings()
     as_of = as_of or clock.today(settings.time_zone)
     with open_database(settings).connect() as conn:

@@ -17,11 +17,11 @@ from settlement.config import Settings, get_settings
 )
 @click.option("--date", type=DATE, help="The day to close.")
 @click.option("--month", metavar="YYYY-MM", help="Every day of a month; all must be settled.")
-def command(date, month) -> None:
+def command(date: dt.date | None, month: str | None) -> None:
     if bool(date) == bool(month):
         raise UsageProblem("give either --date or --month", "e.g. settlement close --date 2026-11-23, or --month 2026-11")
     try:
-        days = [date] if date else closing.days_of_month(month)
+        days = [date] if date else closing.days_of_month(month or "")  # (given: exactly one of --date and --month is)
     except closing.CannotClose as exc:
         raise UsageProblem(str(exc), "e.g. settlement close --month 2026-11") from None
     settings = get_settings()

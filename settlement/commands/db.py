@@ -1,5 +1,8 @@
 """`settlement db ...`: where the database is, its schema and partitions."""
 
+import datetime as dt
+from collections.abc import Callable
+
 import alembic.util
 import click
 import psycopg
@@ -38,7 +41,7 @@ def downgrade(revision: str) -> None:
     migrate(migrations.downgrade, database, revision, "downgrade")
 
 
-def migrate(step, database: db.Database, revision: str, verb: str) -> None:
+def migrate(step: Callable[[str, str], None], database: db.Database, revision: str, verb: str) -> None:
     """Runs an alembic step; any failure is one line naming the revision the schema stopped at (each
     migration is its own transaction)."""
     where = db.describe(database.url)
@@ -62,7 +65,7 @@ def migrate(step, database: db.Database, revision: str, verb: str) -> None:
 
 def current_revision(url: str) -> str:
     with psycopg.connect(url) as conn:
-        if conn.execute("SELECT to_regclass('alembic_version')").fetchone()[0] is None:
+        if db.one_row(conn.execute("SELECT to_regclass('alembic_version')"))[0] is None:
             return "none"
         return ", ".join(row[0] for row in conn.execute("SELECT version_num FROM alembic_version")) or "none"
 
@@ -70,7 +73,7 @@ def current_revision(url: str) -> str:
 @command.command("partitions", help="Create the daily event partitions of a date range (platform days).")
 @click.option("--from", "first", type=DATE, required=True, help="First day.")
 @click.option("--to", "last", type=DATE, required=True, help="Last day.")
-def partitions(first, last) -> None:
+def partitions(first: dt.date, last: dt.date) -> None:
     if first > last:
         raise UsageProblem(f"--from {first} is after --to {last}", f"swap them: settlement db partitions --from {last} --to {first}")
     settings = get_settings()
@@ -85,7 +88,7 @@ def summary() -> None:
         print_schema_summary(conn)
 
 
-def print_schema_summary(conn) -> None:
+def print_schema_summary(conn: psycopg.Connection) -> None:
     rows = migrations.schema_summary(conn)
     click.echo(f"{'table':<24} {'kind':<12} {'partitions':>10} {'columns':>8}")
     for name, kind, partition_count, columns in rows:

@@ -1,5 +1,7 @@
 """`settlement dbt ...`: dbt itself, on the database and settings the app uses (docs, tests, ...)."""
 
+import datetime as dt
+
 import click
 
 from settlement import db, pipeline
@@ -23,7 +25,7 @@ DBT_FAILED, DBT_ERROR = 1, 2  # dbt's own exit codes: a node failed; dbt could n
     help="The run date models compile for and tests check (default: the project's, yesterday).",
 )
 @click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
-def command(date, dbt_args: tuple[str, ...]) -> int:
+def command(date: dt.date | None, dbt_args: tuple[str, ...]) -> int:
     if not dbt_args:
         raise UsageProblem("give dbt's arguments", "e.g. settlement dbt docs generate, or settlement dbt --help")
     settings = get_settings()

@@ -110,7 +110,7 @@ def pay_the_month(settings: Settings, url: str, last_day: dt.date) -> None:
 
 def default_database_name(settings: Settings) -> str:
     if settings.database_url:
-        return conninfo_to_dict(settings.database_url)["dbname"]
+        return str(conninfo_to_dict(settings.database_url)["dbname"])
     return settings.database_name
 
 
@@ -161,7 +161,7 @@ def tables_with_rows(url: str) -> list[str]:
                 (list(DERIVED_SCHEMAS),),
             )
         ]  # fmt: skip
-        return [table for table in tables if conn.execute(f"SELECT EXISTS (SELECT FROM {table})").fetchone()[0]]
+        return [table for table in tables if db.one_row(conn.execute(f"SELECT EXISTS (SELECT FROM {table})"))[0]]
 
 
 def print_next_steps(database: db.Database, settings: Settings, name: str, last_day: dt.date) -> None:

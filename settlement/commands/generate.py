@@ -1,5 +1,8 @@
 """`settlement generate`: synthetic users, videos, ads and days of watch events, loaded with COPY."""
 
+import datetime as dt
+from typing import Any
+
 import click
 
 from settlement import db, migrations
@@ -22,10 +25,10 @@ def count(text: str) -> int:
     return value
 
 
-class CountParam(click.ParamType):
+class CountParam(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.4 on; subscripted, it fails on 8.2-8.3
     name = "COUNT"
 
-    def convert(self, value, param, ctx) -> int:
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int):
             return value
         try:
@@ -60,8 +63,8 @@ COUNT = CountParam()
                    "earns nothing: bursts, seeks past ad slots, copies of recorded ids, self-views, values at the limits.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def command(
-    videos, users, sellers, ads, days, events_per_day, seed, first_day, popularity_exponent, min_video_minutes,
-    attack_share, quiet,
+    videos: int, users: int, sellers: int | None, ads: int | None, days: int, events_per_day: int, seed: int,
+    first_day: dt.date | None, popularity_exponent: float, min_video_minutes: int, attack_share: float, quiet: bool,
 ) -> None:
     settings = get_settings()
     config = GenerateConfig(

@@ -39,14 +39,14 @@ def command(month_text: str | None, returned: str | None, reason: str, out_dir: 
         if not 1 <= len(reason.strip()) <= 500:
             raise UsageProblem("the reason must have 1 to 500 characters", "e.g. --reason 'account closed'")
         database = open_database(settings)
-        report = payments.mark_returned(settings_on(settings, database), returned, reason.strip())
+        returned_report = payments.mark_returned(settings_on(settings, database), returned, reason.strip())
         click.echo(
-            f"returned: statement {report.statement_ref}, {payments.won(report.amount)} "
-            f"(paid {report.paid_at:%Y-%m-%d}); back in the seller's balance, on their next statement"
+            f"returned: statement {returned_report.statement_ref}, {payments.won(returned_report.amount)} "
+            f"(paid {returned_report.paid_at:%Y-%m-%d}); back in the seller's balance, on their next statement"
         )
         return
     try:
-        month = payments.parse_month(month_text)
+        month = payments.parse_month(month_text or "")  # (given: exactly one of --month and --returned is)
     except ValueError as exc:
         raise UsageProblem(str(exc), "e.g. settlement pay --month 2026-11") from None
     database = open_database(settings)

@@ -31,7 +31,7 @@ from settlement.config import Settings, get_settings
     "columns or the rules changed; closed days stay as paid).",
 )
 @click.option("-y", "--yes", is_flag=True, help="Settle a plan longer than the bound without asking.")
-def command(date, first, last, rebuild: bool, yes: bool) -> None:
+def command(date: dt.date | None, first: dt.date | None, last: dt.date | None, rebuild: bool, yes: bool) -> None:
     settings = get_settings()
     first, last = requested_range(date, first, last, settings)
     database = open_database(settings)
@@ -50,7 +50,9 @@ def command(date, first, last, rebuild: bool, yes: bool) -> None:
             click.echo(line)
 
 
-def requested_range(date, first, last, settings: Settings) -> tuple[dt.date, dt.date]:
+def requested_range(
+    date: dt.date | None, first: dt.date | None, last: dt.date | None, settings: Settings
+) -> tuple[dt.date, dt.date]:
     """The days asked for, checked: one range, in order, of days that have ended."""
     if date and (first or last):
         raise UsageProblem("give either --date or --from/--to, not both", f"e.g. settlement run --date {date}")
@@ -82,6 +84,6 @@ def refuse_unended(first: dt.date, last: dt.date, settings: Settings) -> None:
     )
 
 
-def confirmed_command(date, first: dt.date, last: dt.date, rebuild: bool) -> str:
+def confirmed_command(date: dt.date | None, first: dt.date, last: dt.date, rebuild: bool) -> str:
     days = f"--date {date}" if date else f"--from {first} --to {last}" if first != last else f"--date {first}"
     return f"settlement run {days}{' --rebuild' if rebuild else ''} --yes"

@@ -36,7 +36,7 @@ def command(job: str | None) -> int:
 
     process = scheduler.build_scheduler(settings)
 
-    def stop(*_) -> None:
+    def stop(*_: object) -> None:
         # A settlement in progress finishes the day it is on and begins no other; this waits for it
         # (the main thread must not end under it: dbt's thread pool refuses work once the interpreter
         # shuts down). Compose's stop_grace_period covers the longest day.
@@ -47,7 +47,7 @@ def command(job: str | None) -> int:
         if process.running:
             process.shutdown(wait=True)
 
-    def on_started(_event) -> None:
+    def on_started(_event: object) -> None:
         # Only now: a signal before the scheduler runs just ends the process, nothing is in progress.
         # `docker compose stop` sends SIGTERM.
         for stop_signal in (signal.SIGTERM, signal.SIGINT):
