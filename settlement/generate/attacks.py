@@ -23,6 +23,7 @@ that many fewer events, and they earn the same.
 
 import math
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import psycopg
@@ -32,7 +33,7 @@ from settlement.generate.catalog import PLACEHOLDER_PASSWORD_HASH, Attackers, Ca
 from settlement.generate.codec import encode_watch_rows, numbered_uuids
 from settlement.generate.config import GenerateConfig
 from settlement.generate.rows import PROGRESS, START, STOP, AdImpressions, Day, WatchEvents
-from settlement.generate.sessions import exact_sessions, received_after, session_events, sessions_of
+from settlement.generate.sessions import Sessions, exact_sessions, received_after, session_events, sessions_of
 
 # How the day's attack traffic divides among its kinds (shares of its events).
 ATTACK_MIX = {"burst": 0.35, "seek": 0.15, "copy": 0.2, "self_view": 0.2, "limits": 0.1}
@@ -148,6 +149,8 @@ class AttackDay:
     def copies_of(self, events: WatchEvents, received_us: np.ndarray, first: int, counter: int, salt: int) -> tuple[bytes, int]:
         """COPY data (the watch events' columns) of the copies of this chunk's events, the day's stored
         events first .. first + len(events) - 1, whose ids were numbered from counter; and how many."""
+        if self.copy_numbers is None:
+            raise RuntimeError("choose_copies() first: which events are copied is not drawn yet")
         low, high = np.searchsorted(self.copy_numbers, [first, first + len(events)])
         rows = self.copy_numbers[low:high] - first
         if not len(rows):
@@ -166,7 +169,10 @@ class AttackDay:
         )
 
 
-def in_time_order(rows, received_us: np.ndarray):
+TimedRows = TypeVar("TimedRows", WatchEvents, AdImpressions)
+
+
+def in_time_order(rows: TimedRows, received_us: np.ndarray) -> tuple[TimedRows, np.ndarray]:
     order = np.argsort(rows.occurred_us, kind="stable")
     return rows.take(order), received_us[order]
 
@@ -175,6 +181,8 @@ def plan_attack(config: GenerateConfig, catalog: Catalog, day: Day) -> AttackDay
     rng = np.random.default_rng([config.seed, 2, catalog.event_salt, day.index])
     counts = attack_counts(config.attack_share, config.events_on(day.index))
     attackers = catalog.attackers
+    if attackers is None:
+        raise RuntimeError("create_attackers() first: the catalog has no attack accounts")
     group = attackers.burst_groups[day.index % len(attackers.burst_groups)]
     parts = [
         (bursts(rng, counts["burst"], catalog, day, group, attackers.slack_seconds), AdImpressions.empty()),
@@ -189,7 +197,7 @@ def plan_attack(config: GenerateConfig, catalog: Catalog, day: Day) -> AttackDay
     return AttackDay(rng, events, received, impressions, impressions_received, counts["copy"])
 
 
-def bursts(rng, events: int, catalog: Catalog, day: Day, accounts: np.ndarray, slack: int) -> WatchEvents:
+def bursts(rng: np.random.Generator, events: int, catalog: Catalog, day: Day, accounts: np.ndarray, slack: int) -> WatchEvents:
     """Bursts of 20-60 PROGRESS reports 1-10 ms apart, each claiming `slack` seconds more play. Burst
     k comes from account k % len(accounts), on a video no earlier burst of that account played today."""
     if not events:
@@ -222,7 +230,7 @@ def bursts(rng, events: int, catalog: Catalog, day: Day, accounts: np.ndarray, s
     )
 
 
-def seeks(rng, events: int, catalog: Catalog, day: Day, accounts: np.ndarray) -> tuple[WatchEvents, AdImpressions]:
+def seeks(rng: np.random.Generator, events: int, catalog: Catalog, day: Day, accounts: np.ndarray) -> tuple[WatchEvents, AdImpressions]:
     """Lone PROGRESS reports that landed past one slot or more with nothing played (videos with filled
     slots, when there are), each with an impression for every filled slot it jumped."""
     with_slots = np.flatnonzero(catalog.slot_count > 0)
@@ -251,17 +259,17 @@ def seeks(rng, events: int, catalog: Catalog, day: Day, accounts: np.ndarray) ->
     return watch_events, impressions.take(ad_id > 0)
 
 
-def self_views(rng, events: int, catalog: Catalog, day: Day) -> tuple[WatchEvents, AdImpressions]:
+def self_views(rng: np.random.Generator, events: int, catalog: Catalog, day: Day) -> tuple[WatchEvents, AdImpressions]:
     """Sessions of sellers on their own videos (popular ones more often), with their impressions."""
 
-    def sellers_sessions(count: int):
+    def sellers_sessions(count: int) -> Sessions:
         video = draw(rng, catalog.video_cdf, count)
         return sessions_of(rng, catalog.video_sellers[video], video, np.zeros(count, dtype=np.int64), catalog)
 
     return session_events(rng, exact_sessions(rng, events, sellers_sessions, day.seconds), catalog, day)
 
 
-def limit_values(rng, events: int, catalog: Catalog, day: Day, accounts: np.ndarray) -> tuple[WatchEvents, AdImpressions]:
+def limit_values(rng: np.random.Generator, events: int, catalog: Catalog, day: Day, accounts: np.ndarray) -> tuple[WatchEvents, AdImpressions]:
     """LIMIT_EVENTS in turn, each with one of LIMIT_IMPRESSIONS at its time, at random times of the day."""
     occurred_us = day.start_us + rng.integers(0, day.seconds * 1_000_000, events)
     user_id = accounts[rng.integers(0, len(accounts), events)]
@@ -290,9 +298,9 @@ def limit_values(rng, events: int, catalog: Catalog, day: Day, accounts: np.ndar
     return watch_events, impressions
 
 
-def column(values: tuple, rows: np.ndarray, from_catalog: np.ndarray | None = None) -> np.ndarray:
+def column(values: tuple[Any, ...], rows: np.ndarray, from_catalog: np.ndarray | None = None) -> np.ndarray:
     """A table's column for these of its rows, with from_catalog's values where it says CATALOG."""
-    fixed = np.array([0 if value is CATALOG else value for value in values], dtype=np.int64)[rows]
+    fixed: np.ndarray = np.array([0 if value is CATALOG else value for value in values], dtype=np.int64)[rows]
     if from_catalog is None:
         return fixed
     return np.where(np.array([value is CATALOG for value in values])[rows], from_catalog, fixed)

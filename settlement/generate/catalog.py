@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import psycopg
 
-from settlement import ads
+from settlement import ads, db
 from settlement.config import Settings
-from settlement.generate.config import GenerateConfig
+from settlement.generate.config import GenerateConfig, filled_in
 
 # What the catalog looks like. Shapes of made-up data, not product rules.
 USER_ACTIVITY_EXPONENT = 0.6  # some users watch much more than others
@@ -48,9 +48,9 @@ class Catalog:
 
 def create_catalog(conn: psycopg.Connection, config: GenerateConfig, settings: Settings) -> Catalog:
     rng = np.random.default_rng([config.seed, 0])
-    first_day_start = conn.execute(
+    first_day_start = db.one_row(conn.execute(
         "SELECT %s::date::timestamp AT TIME ZONE %s", (config.first_day, settings.time_zone)
-    ).fetchone()[0]
+    ))[0]
     user_ids = insert_users(conn, rng, config, first_day_start)
     video_ids, video_sellers, durations = insert_videos(conn, rng, config, user_ids[: config.sellers], first_day_start)
     insert_ads(conn, rng, config)
@@ -68,26 +68,27 @@ def create_catalog(conn: psycopg.Connection, config: GenerateConfig, settings: S
         slot_ads=slot_ads,
         slot_seconds=settings.ad_slot_seconds,
         event_salt=int(stream_rng.integers(0, 1 << 21)),  # bits 40..60 of an id's low half
-        rows={"users": len(user_ids), "videos": len(video_ids), "ads": config.ads, "video_ads": int((slot_ads > 0).sum())},
+        rows={"users": len(user_ids), "videos": len(video_ids), "ads": filled_in(config.ads, "ads"), "video_ads": int((slot_ads > 0).sum())},
     )
 
 
 def reserve_ids(conn: psycopg.Connection, table: str, count: int) -> np.ndarray:
     """count new ids from the table's identity sequence, ascending (gaps possible under concurrency)."""
-    ids = conn.execute(
+    ids = db.one_row(conn.execute(
         """SELECT array_agg(id ORDER BY id)
            FROM (SELECT nextval(pg_get_serial_sequence(%s, 'id')) AS id FROM generate_series(1, %s)) AS reserved""",
         (table, count),
-    ).fetchone()[0]
+    ))[0]
     return np.array(ids or [], dtype=np.int64)
 
 
 def seconds_before(rng: np.random.Generator, count: int, most_days: int) -> list[int]:
     """Random ages in seconds, from 1 day up to most_days days (for created_at before the first day)."""
-    return rng.integers(86_400, most_days * 86_400, count).tolist()
+    ages: list[int] = rng.integers(86_400, most_days * 86_400, count).tolist()
+    return ages
 
 
-def insert_users(conn, rng, config: GenerateConfig, first_day_start: dt.datetime) -> np.ndarray:
+def insert_users(conn: psycopg.Connection, rng: np.random.Generator, config: GenerateConfig, first_day_start: dt.datetime) -> np.ndarray:
     ids = reserve_ids(conn, "users", config.users)
     conn.execute(
         """
@@ -118,7 +119,9 @@ def video_durations(rng: np.random.Generator, count: int, shortest: int = SHORTE
     return np.clip(np.rint(seconds), shortest, max(LONGEST_VIDEO, 2 * shortest)).astype(np.int64)
 
 
-def insert_videos(conn, rng, config: GenerateConfig, seller_ids: np.ndarray, first_day_start) -> tuple:
+def insert_videos(
+    conn: psycopg.Connection, rng: np.random.Generator, config: GenerateConfig, seller_ids: np.ndarray, first_day_start: dt.datetime
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The videos' ids, their sellers (positions in seller_ids, the users' first ones) and lengths."""
     ids = reserve_ids(conn, "videos", config.videos)
     sellers = draw(rng, zipf_cdf(rng, len(seller_ids), SELLER_CATALOG_EXPONENT), len(ids))
@@ -149,23 +152,24 @@ def ad_contracts(rng: np.random.Generator, config: GenerateConfig) -> tuple[list
     """Contract periods around the generated days: most cover them all and the day after (ACTIVE), some
     start after it (SCHEDULED), some ended before the first day (EXPIRED). At least one is active."""
     as_of = config.last_day + dt.timedelta(days=1)
+    first_day = filled_in(config.first_day, "first_day")
     starts, ends = [], []
     for n, roll in enumerate(rng.random(config.ads)):
         lead, length = int(rng.integers(0, 60)), int(rng.integers(30, 180))
         if roll < 0.8 or n == 0:
-            start, end = config.first_day - dt.timedelta(days=lead), as_of + dt.timedelta(days=length)
+            start, end = first_day - dt.timedelta(days=lead), as_of + dt.timedelta(days=length)
         elif roll < 0.9:
             start = as_of + dt.timedelta(days=1 + lead)
             end = start + dt.timedelta(days=length)
         else:
-            end = config.first_day - dt.timedelta(days=1 + lead)
+            end = first_day - dt.timedelta(days=1 + lead)
             start = end - dt.timedelta(days=length)
         starts.append(start)
         ends.append(end)
     return starts, ends
 
 
-def insert_ads(conn, rng, config: GenerateConfig) -> None:
+def insert_ads(conn: psycopg.Connection, rng: np.random.Generator, config: GenerateConfig) -> None:
     if not config.ads:
         return
     ids = reserve_ids(conn, "ads", config.ads)
@@ -189,7 +193,9 @@ def insert_ads(conn, rng, config: GenerateConfig) -> None:
     )
 
 
-def seeded_slot_table(conn, seed: int, video_ids: np.ndarray, slot_seconds: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def seeded_slot_table(
+    conn: psycopg.Connection, seed: int, video_ids: np.ndarray, slot_seconds: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fills the new videos' ad slots by the product's rule (settlement.ads.fill_slots, which picks randomly
     among equally loaded ads: seeding the session's random() keeps that deterministic) and returns them as
     a dense slot table: each video's first slot and slot count, and the ad in each slot."""

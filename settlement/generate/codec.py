@@ -100,7 +100,8 @@ def encode_watch_rows(events: WatchEvents, received_us: np.ndarray, ids: np.ndar
     tuples["size7"] = KIND_LENGTH[events.kind]
     width = tuples.dtype.itemsize
     used = np.arange(width) < width - (KIND_TEXT.dtype.itemsize - KIND_LENGTH)[:, None]  # per kind
-    return tuples.view(np.uint8).reshape(-1, width)[used[events.kind]].tobytes()
+    data: bytes = tuples.view(np.uint8).reshape(-1, width)[used[events.kind]].tobytes()
+    return data
 
 
 def encode_ad_impressions(

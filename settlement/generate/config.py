@@ -2,8 +2,11 @@
 
 import datetime as dt
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from settlement import clock
+
+T = TypeVar("T")
 
 VIDEO_POPULARITY_EXPONENT = 1.0  # Zipf: the r-th most popular video is watched ~ 1/r as often
 
@@ -68,7 +71,7 @@ class GenerateConfig:
 
     @property
     def last_day(self) -> dt.date:
-        return self.first_day + dt.timedelta(days=self.days - 1)
+        return filled_in(self.first_day, "first_day") + dt.timedelta(days=self.days - 1)
 
     def events_on(self, day_index: int) -> int:
         """The watch events of the day_index-th generated day (attack traffic included)."""
@@ -98,6 +101,13 @@ class GenerateReport:
             f"({self.event_seconds:.1f} s)"
         )
         return lines
+
+
+def filled_in(value: T | None, name: str) -> T:
+    """A field of the config that resolved() fills in (None before)."""
+    if value is None:
+        raise ValueError(f"the generate config's {name} is unset: resolve the config first (GenerateConfig.resolved)")
+    return value
 
 
 def default_first_day(days: int, time_zone: str) -> dt.date:

@@ -5,8 +5,9 @@ import datetime as dt
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import psycopg
 from psycopg import sql
@@ -16,9 +17,12 @@ from settlement.config import Settings, get_settings
 from settlement.generate.attacks import create_attackers
 from settlement.generate.catalog import Catalog, create_catalog
 from settlement.generate.codec import COPY_SIGNATURE, COPY_TRAILER, copy_statement, registry_copy_statement
-from settlement.generate.config import GenerateConfig, GenerateReport
+from settlement.generate.config import GenerateConfig, GenerateReport, filled_in
 from settlement.generate.producer import produced
 from settlement.generate.rows import Day, day_bounds
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +33,14 @@ def generate(
     """Appends synthetic users, videos, ads, slots and `config.days` days of events to a migrated database."""
     settings = settings or get_settings()
     config = config.resolved(settings.time_zone)
+    first_day = filled_in(config.first_day, "first_day")
     started = time.perf_counter()
     with psycopg.connect(database_url) as conn:
         catalog = create_catalog(conn, config, settings)
         if config.attack_share:
             create_attackers(conn, config, settings, catalog)
-        days = day_bounds(conn, config.first_day, config.last_day, settings.time_zone)
-        migrations.ensure_day_partitions(conn, config.first_day, config.last_day, settings.time_zone)
+        days = day_bounds(conn, first_day, config.last_day, settings.time_zone)
+        migrations.ensure_day_partitions(conn, first_day, config.last_day, settings.time_zone)
         conn.commit()
         log.info("catalog: %s", catalog.rows)
         events_started = time.perf_counter()
@@ -48,7 +53,7 @@ def generate(
         seconds=finished - started,
         events_per_second=loaded["watch_events"] / event_seconds if event_seconds > 0 else 0.0,
         event_seconds=event_seconds,
-        first_day=config.first_day,
+        first_day=first_day,
         last_day=config.last_day,
         user_ids=(int(catalog.user_ids[0]), int(catalog.user_ids[-1])),
         video_ids=(int(catalog.video_ids[0]), int(catalog.video_ids[-1])),
@@ -75,7 +80,7 @@ def analyze_day_partitions(conn: psycopg.Connection, days: list[dt.date]) -> Non
     conn.commit()
 
 
-def copy_binary(cursor: psycopg.Cursor, statement: sql.Composable, chunks: Iterator[bytes]) -> None:
+def copy_binary(cursor: psycopg.Cursor[tuple[Any, ...]], statement: sql.Composed, chunks: Iterable[bytes]) -> None:
     with cursor.copy(statement) as copy:
         copy.write(COPY_SIGNATURE)
         for data in chunks:
@@ -83,7 +88,7 @@ def copy_binary(cursor: psycopg.Cursor, statement: sql.Composable, chunks: Itera
         copy.write(COPY_TRAILER)
 
 
-def progress_bar(total: int, enabled: bool):
+def progress_bar(total: int, enabled: bool) -> "tqdm[NoReturn]":
     from tqdm import tqdm
 
     return tqdm(
@@ -107,7 +112,7 @@ RECORD_COPIES = f"""
     ORDER BY received_at, event_id"""
 
 
-def load_days(conn: psycopg.Connection, config, catalog: Catalog, days: list[Day], progress: bool) -> dict:
+def load_days(conn: psycopg.Connection, config: GenerateConfig, catalog: Catalog, days: list[Day], progress: bool) -> dict[str, int]:
     """COPYs each day's watch events chunk by chunk, then its ad impressions, and commits the day.
     The events' keys go into the registry over a second connection at the same time, so that a
     second server process (and core) carries the registry's index. The keys commit just before the

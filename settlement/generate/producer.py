@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from settlement.generate.codec import encode_ad_impressions, encode_watch_events
 from settlement.generate.config import GenerateConfig
 from settlement.generate.rows import AdImpressions, Day
 from settlement.generate.sessions import History, day_events, plan_day, received_after
+
+if TYPE_CHECKING:
+    import multiprocessing.queues
 
 QUEUE_CHUNKS = 4
 INLINE_EVENTS = 300_000  # up to this many events in all, no producer process
@@ -69,7 +73,8 @@ def produce_chunks(config: GenerateConfig, catalog: Catalog, days: list[Day]) ->
         yield Chunk(day, data, keys, len(day_impressions), impressions=True)
 
 
-def produce_into(handoff, config: GenerateConfig, catalog: Catalog, days: list[Day]) -> None:
+def produce_into(
+    handoff: "multiprocessing.queues.Queue[Chunk | ProducerFailed | None]", config: GenerateConfig, catalog: Catalog, days: list[Day]) -> None:
     """The producer process: chunks into the queue, then None; or the error that stopped it."""
     try:
         for chunk in produce_chunks(config, catalog, days):
@@ -93,7 +98,7 @@ def produced(config: GenerateConfig, catalog: Catalog, days: list[Day]) -> Itera
         return
     # fork: the child starts at once and shares the catalog; it never touches the parent's connection
     # and leaves with os._exit. Elsewhere spawn (the caller's main module must then be import-safe).
-    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    context = multiprocessing.get_context("fork") if sys.platform == "linux" else multiprocessing.get_context("spawn")
     handoff = context.Queue(maxsize=QUEUE_CHUNKS)
     producer = context.Process(target=produce_into, args=(handoff, config, catalog, days), daemon=True)
     producer.start()

@@ -3,6 +3,7 @@ they fall on."""
 
 import datetime as dt
 from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import psycopg
@@ -40,15 +41,17 @@ def day_bounds(conn: psycopg.Connection, first: dt.date, last: dt.date, time_zon
 class Columns:
     """A dataclass of equally long numpy arrays, one per column."""
 
+    __dataclass_fields__: ClassVar[dict[str, Any]]  # (each subclass is a dataclass)
+
     @classmethod
-    def empty(cls):
+    def empty(cls) -> Self:
         return cls(**{column.name: np.zeros(0, dtype=np.int64) for column in fields(cls)})
 
-    def take(self, rows):
+    def take(self, rows: Any) -> Self:
         return type(self)(**{name: values[rows] for name, values in vars(self).items()})
 
     @classmethod
-    def concat(cls, parts: list):
+    def concat(cls, parts: list[Self]) -> Self:
         return cls(**{name: np.concatenate([vars(part)[name] for part in parts]) for name in vars(parts[0])})
 
     def __len__(self) -> int:

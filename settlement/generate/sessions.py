@@ -53,7 +53,8 @@ class Sessions(Columns):
 
     @property
     def end_position(self) -> np.ndarray:
-        return self.start_position + self.played
+        end: np.ndarray = self.start_position + self.played
+        return end
 
 
 
@@ -67,7 +68,7 @@ class History:
         self.days = [sessions, *self.days][: max(RETURN_LAG_DAYS)]
 
 
-def draw_sessions(rng, count: int, catalog: Catalog, history: History) -> Sessions:
+def draw_sessions(rng: np.random.Generator, count: int, catalog: Catalog, history: History) -> Sessions:
     """Who watches what, from where and for how long; a share of them return to a recent day's pair."""
     video = draw(rng, catalog.video_cdf, count)
     user = draw(rng, catalog.user_cdf, count)
@@ -87,7 +88,7 @@ def draw_sessions(rng, count: int, catalog: Catalog, history: History) -> Sessio
     return sessions_of(rng, user, video, start_position, catalog)
 
 
-def sessions_of(rng, user: np.ndarray, video: np.ndarray, start_position: np.ndarray, catalog: Catalog) -> Sessions:
+def sessions_of(rng: np.random.Generator, user: np.ndarray, video: np.ndarray, start_position: np.ndarray, catalog: Catalog) -> Sessions:
     """Sessions of these (user, video) pairs from these positions: how long each one plays (a share
     to the end, the others some of what is left), reported every ~45 s of play; not yet scheduled."""
     count = len(user)
@@ -107,14 +108,14 @@ def sessions_of(rng, user: np.ndarray, video: np.ndarray, start_position: np.nda
     )
 
 
-def plan_day(rng, events: int, catalog: Catalog, history: History, day_seconds: int) -> Sessions:
+def plan_day(rng: np.random.Generator, events: int, catalog: Catalog, history: History, day_seconds: int) -> Sessions:
     """Sessions with exactly `events` events in all (the last one drawn is cut short), in start order."""
     sessions = exact_sessions(rng, events, lambda count: draw_sessions(rng, count, catalog, history), day_seconds)
     one_session_at_a_time(rng, sessions, catalog)
     return sessions.take(np.argsort(sessions.start_us, kind="stable"))
 
 
-def exact_sessions(rng, events: int, draw_part: Callable[[int], Sessions], day_seconds: int) -> Sessions:
+def exact_sessions(rng: np.random.Generator, events: int, draw_part: Callable[[int], Sessions], day_seconds: int) -> Sessions:
     """Sessions of draw_part(count) until they have exactly `events` events in all (the last one drawn is
     cut short), scheduled on the day."""
     parts, total, per_session = [], 0, ESTIMATED_EVENTS_PER_SESSION
@@ -136,7 +137,7 @@ def exact_sessions(rng, events: int, draw_part: Callable[[int], Sessions], day_s
     return sessions
 
 
-def schedule(rng, sessions: Sessions, day_seconds: int) -> None:
+def schedule(rng: np.random.Generator, sessions: Sessions, day_seconds: int) -> None:
     """Pauses, and start times on the daily curve, each session fitting inside its day."""
     count = len(sessions)
     pausing = (rng.random(count) < PAUSED_SESSION_SHARE) & (sessions.reports >= 2)
@@ -149,7 +150,7 @@ def schedule(rng, sessions: Sessions, day_seconds: int) -> None:
     sessions.start_us = (np.minimum(wanted, latest) * 1e6).astype(np.int64)
 
 
-def one_session_at_a_time(rng, sessions: Sessions, catalog: Catalog, rounds: int = 20) -> None:
+def one_session_at_a_time(rng: np.random.Generator, sessions: Sessions, catalog: Catalog, rounds: int = 20) -> None:
     """A person plays a video in one session at a time: a session that overlaps an earlier one of the
     same (user, video) goes to another user (tiny catalogs may keep a few overlaps)."""
     ends = sessions.start_us + (sessions.played + sessions.paused + 2) * 1_000_000
@@ -169,7 +170,7 @@ def one_session_at_a_time(rng, sessions: Sessions, catalog: Catalog, rounds: int
     log.debug("%d sessions still overlap another of their (user, video)", len(clash))
 
 
-def session_events(rng, sessions: Sessions, catalog: Catalog, day: Day) -> tuple[WatchEvents, AdImpressions]:
+def session_events(rng: np.random.Generator, sessions: Sessions, catalog: Catalog, day: Day) -> tuple[WatchEvents, AdImpressions]:
     """Each session: a START, progress reports every ~30-60 s of play (maybe one PAUSE, then a break),
     a STOP; watched_seconds is the play since the previous event. Ad impressions where the play passes
     an ad slot, recorded with the event whose play crossed it (as the API records them)."""
@@ -241,7 +242,7 @@ def chunk_bounds(events_per_session: np.ndarray, chunk_events: int) -> list[int]
     return bounds if len(bounds) > 1 else [0, 0]
 
 
-def day_events(rng, sessions: Sessions, catalog: Catalog, day: Day) -> Iterator[tuple[WatchEvents, AdImpressions, int]]:
+def day_events(rng: np.random.Generator, sessions: Sessions, catalog: Catalog, day: Day) -> Iterator[tuple[WatchEvents, AdImpressions, int]]:
     """The day's watch events in time order, chunk by chunk, with the ad impressions of each chunk's
     sessions and the time (microseconds, as occurred_us) before which the day has no other event: the
     next chunk's first start, or the day's end. Sessions are in start order, so no later chunk has an
@@ -257,11 +258,12 @@ def day_events(rng, sessions: Sessions, catalog: Catalog, day: Day) -> Iterator[
             final, until_us = len(events), day.start_us + day.seconds * 1_000_000
         else:
             until_us = day.start_us + int(sessions.start_us[high])
-            final = np.searchsorted(events.occurred_us, until_us)
+            final = int(np.searchsorted(events.occurred_us, until_us))
         yield events.take(slice(0, final)), impressions, until_us
         waiting = events.take(slice(final, None))
 
 
-def received_after(rng, occurred_us: np.ndarray) -> np.ndarray:
+def received_after(rng: np.random.Generator, occurred_us: np.ndarray) -> np.ndarray:
     """When the platform received each event: a moment after it happened (clients report as they play)."""
-    return occurred_us + rng.integers(*RECEIVE_DELAY_US, len(occurred_us))
+    received_us: np.ndarray = occurred_us + rng.integers(*RECEIVE_DELAY_US, len(occurred_us))
+    return received_us
