@@ -8,7 +8,8 @@ from settlement.config import Settings
 
 
 async def app_settings(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 AppSettings = Annotated[Settings, Depends(app_settings)]

@@ -23,13 +23,17 @@ class ErrorOut(BaseModel):
     detail: str
 
 
-def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+# What a route's `responses=` documents, by status.
+Responses = dict[int | str, dict[str, Any]]
+
+
+def error_responses(*codes: int) -> Responses:
     """The `responses=` entry documenting these error statuses."""
     return {code: {"model": ErrorOut} for code in codes}
 
 
 # Settled days whose results the engine's tables no longer hold (api.stats.service.require_results).
-UNAVAILABLE = {
+UNAVAILABLE: Responses = {
     503: {
         "model": ErrorOut,
         "description": "Settled days' results cannot be read right now (the operator is told in the log): wait Retry-After seconds",
@@ -81,7 +85,7 @@ SECRET_FIELDS = frozenset({"password"})
 SCALARS = (str, int, float, bool, type(None))
 
 
-def without_secrets(error: dict) -> dict:
+def without_secrets(error: dict[str, Any]) -> dict[str, Any]:
     """A validation error without the value sent when it is secret or may hold a secret: a body
     field named in SECRET_FIELDS, the whole body (a JSON string holding an encoded object, say), or
     any object or list."""
@@ -173,10 +177,11 @@ def document_transport_answers(app: FastAPI) -> None:
             spec["components"]["schemas"].setdefault("ErrorOut", ErrorOut.model_json_schema())
         return spec
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the spec
 
 
 def register_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(RequestValidationError, validation_error)
+    # Starlette types a handler as taking any Exception; it is called with the class it is registered for.
+    app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, internal_error)

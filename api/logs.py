@@ -28,9 +28,10 @@ class RedactSecretQueries(logging.Filter):
     """For uvicorn's access log, whose records carry (client, method, path, http version, status)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and len(record.args) == 5 and isinstance(record.args[2], str):
+        if isinstance(record.args, tuple) and len(record.args) == 5:
             client, method, path, version, status = record.args
-            record.args = (client, method, redacted_path(path), version, status)
+            if isinstance(path, str):
+                record.args = (client, method, redacted_path(path), version, status)
         return True
 
 

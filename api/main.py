@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import secrets
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -75,7 +76,7 @@ def configure(app: FastAPI, settings: Settings, database_url: str | None = None)
 
 
 @asynccontextmanager
-async def lifespan(app: FastAPI):
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = app.state.settings
     redact_access_log()
     app.state.passwords = Passwords(settings)

@@ -36,7 +36,7 @@ def _storable_text(value: str) -> str:
     return value.strip()
 
 
-def text(min_length: int = 0, max_length: int = 200):
+def text(min_length: int = 0, max_length: int = 200) -> Any:
     """A string PostgreSQL can store, stored trimmed. Lengths are of the string as sent; a required
     one must not be blank."""
     checks = [AfterValidator(_not_blank)] if min_length else []
@@ -81,7 +81,7 @@ ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 ISO_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}.*")
 
 
-def _formatted(pattern: re.Pattern, python_type: type, expected: str):
+def _formatted(pattern: re.Pattern[str], python_type: type, expected: str) -> BeforeValidator:
     def check(value: Any) -> Any:
         if isinstance(value, python_type) or (isinstance(value, str) and pattern.fullmatch(value)):
             return value

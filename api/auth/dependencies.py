@@ -26,7 +26,8 @@ INVALID_TOKEN = "invalid or expired access token: log in again"  # noqa: S105 (a
 
 
 async def jwt_secret(request: Request) -> str:
-    return request.app.state.jwt_secret
+    secret: str = request.app.state.jwt_secret
+    return secret
 
 
 def presented_token(credentials: HTTPAuthorizationCredentials | None) -> str:
@@ -120,11 +121,13 @@ CurrentSeller = Annotated[DictRow, Depends(current_seller)]
 
 
 async def get_passwords(request: Request) -> Passwords:
-    return request.app.state.passwords
+    passwords: Passwords = request.app.state.passwords
+    return passwords
 
 
 async def get_throttle(request: Request) -> Throttle:
-    return request.app.state.throttle
+    throttle: Throttle = request.app.state.throttle
+    return throttle
 
 
 PasswordHashing = Annotated[Passwords, Depends(get_passwords)]

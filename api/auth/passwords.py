@@ -8,14 +8,18 @@ Hashes made with other parameters (older accounts) are replaced at the next succ
 
 import asyncio
 import secrets
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from typing import Any, TypeVar
 
 from pwdlib import PasswordHash
 from pwdlib.exceptions import UnknownHashError
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from settlement.config import Settings
+
+Result = TypeVar("Result")
 
 
 class HashingBusy(Exception):
@@ -41,7 +45,7 @@ class Passwords:
         # Checked when the email is unknown, so that a wrong email takes as long as a wrong password.
         self._unknown_user_hash = self._hashing.hash(secrets.token_hex(16))
 
-    async def _in_thread(self, function, *args):
+    async def _in_thread(self, function: Callable[..., Result], *args: Any) -> Result:
         if self._in_progress >= self._capacity:
             raise HashingBusy
         self._in_progress += 1

@@ -8,11 +8,11 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Cookie, Depends, HTTPException, Query, Request, Response, status
-from fastapi.responses import RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from psycopg.rows import DictRow
 
 from api.auth import service
-from api.auth.dependencies import BearerToken, CurrentUser, PasswordHashing, Throttling, jwt_secret
+from api.auth.dependencies import BearerToken, CurrentUser, PasswordHashing, Throttling, jwt_secret, presented_token
 from api.auth.passwords import HashingBusy
 from api.auth.schemas import (
     LoginIn,
@@ -25,10 +25,11 @@ from api.auth.schemas import (
     VerifyEmailIn,
 )
 from api.auth.throttle import client_address
-from api.database import Connection, Pool
+from api.database import Connection, ConnectionPool, Pool
 from api.dependencies import AppSettings
-from api.errors import conflict, error_responses, forbidden, not_found
+from api.errors import Responses, conflict, error_responses, forbidden, not_found
 from api.studio.session import KAKAO_LANDING_COOKIE, KAKAO_LANDS_IN_STUDIO, land_in_studio
+from settlement.config import Settings
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["auth"])
@@ -42,7 +43,7 @@ OAUTH_ERRORS = frozenset({
 
 
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}}
-THROTTLED = {
+THROTTLED: Responses = {
     429: {"description": "Too many attempts: wait Retry-After seconds", "headers": RETRY_AFTER},
     503: {"description": "Too many passwords waiting to be checked: wait Retry-After seconds", "headers": RETRY_AFTER},
 }
@@ -54,7 +55,7 @@ def no_store(response: Response) -> None:
     response.headers["Pragma"] = "no-cache"
 
 
-async def token_for(pool, settings, secret: str, user: DictRow, response: Response) -> TokenOut:
+async def token_for(pool: ConnectionPool, settings: Settings, secret: str, user: DictRow, response: Response) -> TokenOut:
     """A new session's access token for the user."""
     async with pool.connection() as conn:
         token, expires_in = await service.start_session(conn, settings, secret, user["id"])
@@ -188,7 +189,7 @@ async def kakao_callback(
     error_description: Annotated[str | None, Query(max_length=2048)] = None,
     nonce: Annotated[str | None, Cookie(alias=KAKAO_STATE_COOKIE)] = None,
     lands_in: Annotated[str | None, Cookie(alias=KAKAO_LANDING_COOKIE)] = None,
-) -> TokenOut:
+) -> TokenOut | HTMLResponse:
     """Where Kakao sends the browser back. The state works once, in the browser that started the login."""
     if not settings.kakao_client_id:
         raise not_found("Kakao login is not configured on this server (SETTLEMENT_KAKAO_CLIENT_ID)")
@@ -223,7 +224,7 @@ async def kakao_callback(
 async def logout(user: CurrentUser, credentials: BearerToken, conn: Connection, secret: Secret) -> Response:
     """Ends the session of the token sent: from now on it is refused everywhere (the studio too), before
     it expires. The user's other sessions (other devices) go on."""
-    await service.end_session(conn, secret, credentials.credentials)
+    await service.end_session(conn, secret, presented_token(credentials))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -7,7 +7,7 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import httpx
@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from api.auth.passwords import HashingBusy, Passwords
 from api.auth.schemas import USERNAME_MAX_LENGTH, KakaoTokenIn, KakaoUserInfoIn
 from api.auth.throttle import Throttle, client_address
+from api.database import ConnectionPool, one_row
 from api.email.outbox import enqueue
 from api.email.senders import OutgoingEmail
 from api.errors import conflict, forbidden, not_found, unauthorized
@@ -68,7 +69,7 @@ def issue_token(secret: str, purpose: str, subject: str, ttl: dt.timedelta) -> s
 
 
 @functools.lru_cache(maxsize=4096)
-def _signed_claims(secret: str, token: str) -> dict:
+def _signed_claims(secret: str, token: str) -> dict[str, Any]:
     """The claims of a token signed with secret (its signature checked, nothing else). Remembered for the
     tokens seen last: a client sends the same token with each request, and checking it again costs the
     API more than the rest of a playback request's Python (pyjwt decodes base64 a character at a time).
@@ -84,7 +85,7 @@ def _signed_claims(secret: str, token: str) -> dict:
         raise InvalidToken(str(exc)) from None
 
 
-def read_claims(secret: str, purpose: str, token: str) -> dict:
+def read_claims(secret: str, purpose: str, token: str) -> dict[str, Any]:
     """The token's claims, if it is ours, unexpired and made for this purpose."""
     claims = dict(_signed_claims(secret, token))
     if not isinstance(claims["exp"], int | float) or claims["exp"] <= clock.now().timestamp():
@@ -134,7 +135,7 @@ async def start_session(conn: AsyncConnection[DictRow], settings: Settings, secr
         """,
         (user_id, settings.jwt_ttl_minutes),
     )
-    session_id = (await cursor.fetchone())["id"]
+    session_id = (await one_row(cursor))["id"]
     return access_token(settings, secret, user_id, session_id)
 
 
@@ -209,7 +210,7 @@ async def replace_pending_signup(
         """,
         (email, username, password_hash),
     )
-    return await cursor.fetchone()
+    return await one_row(cursor)
 
 
 async def email_is_taken(conn: AsyncConnection[DictRow], email: str) -> bool:
@@ -247,7 +248,7 @@ async def make_seller(conn: AsyncConnection[DictRow], user_id: int) -> DictRow:
     cursor = await conn.execute(
         f"UPDATE users SET role = 'SELLER' WHERE id = %s RETURNING {USER_COLUMNS}", (user_id,)
     )
-    return await cursor.fetchone()
+    return await one_row(cursor)
 
 
 async def forget_unverified_signups(conn: AsyncConnection[DictRow], email: str) -> None:
@@ -533,8 +534,7 @@ async def _read_at_most(response: httpx.Response, max_bytes: int, step: str) -> 
 def _profile_from(info: KakaoUserInfoIn) -> KakaoProfile:
     account = info.kakao_account
     # An email counts only when Kakao says, with a JSON true, that the user verified it.
-    verified = account is not None and account.is_email_verified is True
-    email = _clean(account.email) if verified else None
+    email = _clean(account.email) if account is not None and account.is_email_verified is True else None
     nickname = _clean(account.profile.nickname) if account and account.profile else None
     return KakaoProfile(kakao_id=info.id, email=email, nickname=nickname[:USERNAME_MAX_LENGTH] if nickname else None)
 
@@ -594,7 +594,7 @@ NOT_THIS_SIGNUPS_PASSWORD = (
 )
 
 
-async def confirm_signup(pool, settings, passwords: Passwords, token: str, password: str) -> DictRow:
+async def confirm_signup(pool: ConnectionPool, settings: Settings, passwords: Passwords, token: str, password: str) -> DictRow:
     """The account a verification link and its signup's password confirm, for the API and the link's page.
     Raises HTTPException: 404 no such live link, 403 another password, 409 taken meanwhile, 503 busy."""
     async with pool.connection() as conn:
@@ -622,7 +622,7 @@ async def confirm_signup(pool, settings, passwords: Passwords, token: str, passw
 RESET_LINK_GONE = "unknown, used, expired or replaced password reset link: ask for a new one"
 
 
-async def request_password_reset(request: Request, pool, settings, throttle: Throttle, email: str) -> None:
+async def request_password_reset(request: Request, pool: ConnectionPool, settings: Settings, throttle: Throttle, email: str) -> None:
     """For the API and the page: throttled (429), then the link mailed if a verified account has the email."""
     email = email.lower()
     await throttle.admit(settings.password_reset_address_limits, "password-reset-address", client_address(request))
@@ -633,7 +633,9 @@ async def request_password_reset(request: Request, pool, settings, throttle: Thr
         request.app.state.outbox.wake()
 
 
-async def reset_password(pool, settings, passwords: Passwords, throttle: Throttle, token: str, password: str) -> DictRow:
+async def reset_password(
+    pool: ConnectionPool, settings: Settings, passwords: Passwords, throttle: Throttle, token: str, password: str
+) -> DictRow:
     """For the API and the link's page. Raises HTTPException: 404 no such live link, 503 busy."""
     async with pool.connection() as conn:  # a dead link costs no hash
         live = await reset_link_is_live(conn, token)
@@ -652,7 +654,7 @@ async def reset_password(pool, settings, passwords: Passwords, throttle: Throttl
 
 
 async def authenticate(
-    request: Request, pool, settings, passwords: Passwords, throttle: Throttle, email: str, password: str
+    request: Request, pool: ConnectionPool, settings: Settings, passwords: Passwords, throttle: Throttle, email: str, password: str
 ) -> DictRow:
     """The account an email and password log in to, for every way of signing in (the API, the studio):
     throttled per account and per client address (429), the password checked off the event loop with
@@ -668,7 +670,7 @@ async def authenticate(
         matches, new_hash = await passwords.verify(password, stored_hash)
     except HashingBusy:
         raise busy() from None
-    if not matches:
+    if not matches or user is None or stored_hash is None:  # (verify() matches neither None)
         raise unauthorized("wrong email or password")
     if not user["email_verified"]:
         raise forbidden("confirm your email first: follow the link sent to it at signup")

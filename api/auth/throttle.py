@@ -14,7 +14,8 @@ from fastapi import HTTPException, Request, status
 from limits import RateLimitItem, parse_many
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
-from psycopg_pool import AsyncConnectionPool
+
+from api.database import ConnectionPool, one_row
 
 DATABASE_STORAGE = "database"
 
@@ -33,7 +34,7 @@ def client_address(request: Request) -> str:
 
 
 class Throttle:
-    def __init__(self, storage_uri: str, pool: AsyncConnectionPool | None = None) -> None:
+    def __init__(self, storage_uri: str, pool: ConnectionPool | None = None) -> None:
         if storage_uri == DATABASE_STORAGE:
             if pool is None:
                 raise ValueError("the database throttle needs the API's connection pool")
@@ -55,7 +56,7 @@ class Throttle:
 class DatabaseCounts:
     """The counts in throttle_attempts, judged by throttle_attempt() one attempt of a key at a time."""
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
 
     async def attempt(self, limits: list[RateLimitItem], key: tuple[str, ...]) -> int:
@@ -64,7 +65,8 @@ class DatabaseCounts:
                 "SELECT throttle_attempt(%s, %s::integer[], %s::interval[]) AS retry_after",
                 ("/".join(key), [limit.amount for limit in limits], [dt.timedelta(seconds=limit.get_expiry()) for limit in limits]),
             )
-            return (await cursor.fetchone())["retry_after"]
+            retry_after: int = (await one_row(cursor))["retry_after"]
+            return retry_after
 
     async def forget(self, limits: list[RateLimitItem], key: tuple[str, ...]) -> None:
         async with self._pool.connection() as conn:

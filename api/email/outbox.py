@@ -14,8 +14,8 @@ import logging
 
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
-from psycopg_pool import AsyncConnectionPool
 
+from api.database import ConnectionPool
 from api.email.senders import EmailSender, OutgoingEmail
 from settlement.config import Settings
 
@@ -31,7 +31,7 @@ async def enqueue(conn: AsyncConnection[DictRow], message: OutgoingEmail) -> Non
 
 
 class OutboxDispatcher:
-    def __init__(self, pool: AsyncConnectionPool, sender: EmailSender, settings: Settings) -> None:
+    def __init__(self, pool: ConnectionPool, sender: EmailSender, settings: Settings) -> None:
         self._pool = pool
         self._sender = sender
         self._poll_seconds = settings.email_outbox_poll_seconds
@@ -58,7 +58,7 @@ class OutboxDispatcher:
                 async with asyncio.timeout(self._poll_seconds):
                     await self._wake.wait()
 
-    async def stop(self, task: asyncio.Task) -> None:
+    async def stop(self, task: asyncio.Task[None]) -> None:
         """Ends run() (task) after the delivery in progress, if any."""
         self._stopping = True
         self._wake.set()

@@ -36,4 +36,5 @@ class LogSender:
 def load_sender(settings: Settings) -> EmailSender:
     module_name, _, class_name = settings.email_sender.partition(":")
     sender_class = getattr(importlib.import_module(module_name), class_name)
-    return sender_class(settings)
+    sender: EmailSender = sender_class(settings)
+    return sender

@@ -6,7 +6,11 @@ import logging
 
 from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow
 from pydantic import BaseModel
+
+from api.database import one_row
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
@@ -50,9 +54,9 @@ async def readiness_problem(request: Request) -> str | None:
     return None
 
 
-async def schema_revisions(conn) -> set[str]:
+async def schema_revisions(conn: AsyncConnection[DictRow]) -> set[str]:
     cursor = await conn.execute("SELECT to_regclass('alembic_version') IS NOT NULL AS migrated")
-    if not (await cursor.fetchone())["migrated"]:
+    if not (await one_row(cursor))["migrated"]:
         return set()
     cursor = await conn.execute("SELECT version_num FROM alembic_version")
     return {row["version_num"] for row in await cursor.fetchall()}

@@ -1,4 +1,4 @@
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, Field
@@ -67,7 +67,10 @@ class PositionOut(BaseModel):
 
 
 # POST /playback/events: one event of a batch names its video and kind.
-VideoIdIn = bounded_json_int(1, BIGINT_MAX, "The video played.")
+if TYPE_CHECKING:  # bounded_json_int() makes an Annotated[int, ...] when the module runs; to mypy it is an int
+    VideoIdIn = int
+else:
+    VideoIdIn = bounded_json_int(1, BIGINT_MAX, "The video played.")
 
 
 class BatchStartIn(StartIn):

@@ -23,9 +23,9 @@ from psycopg import AsyncConnection, pq
 from psycopg.rows import DictRow, tuple_row
 from pydantic import TypeAdapter
 
-from api.auth.dependencies import INVALID_TOKEN, Session, unauthorized
+from api.auth.dependencies import INVALID_TOKEN, Session
 from api.auth.service import LIVE_SESSION_USER, session_is_live
-from api.errors import conflict, invalid, not_found
+from api.errors import conflict, invalid, not_found, unauthorized
 from api.playback.schemas import AdImpressionOut
 from settlement import clock
 from settlement.config import Settings
