@@ -152,7 +152,7 @@ LIVE_SESSION_USER = f"""
 """
 
 
-async def session_is_live(conn: AsyncConnection, user_id: int, session_id: str) -> bool:
+async def session_is_live(conn: AsyncConnection[DictRow], user_id: int, session_id: str) -> bool:
     """Whether the session a token names (session_of) still lasts: user_of_token's check alone."""
     cursor = await conn.execute(LIVE_SESSION_USER, {"user_id": user_id, "session_id": session_id})
     return await cursor.fetchone() is not None

@@ -13,8 +13,7 @@ from api.errors import error_responses
 from api.ops import service
 from api.ops.dependencies import require_ops_token
 from api.ops.schemas import RunPage, RunStatus
-from api.schemas import Offset
-from api.stats.schemas import Day
+from api.schemas import Day, Offset
 
 router = APIRouter(prefix="/ops", tags=["ops"], dependencies=[Depends(require_ops_token)])
 
@@ -29,4 +28,4 @@ async def list_runs(
 ) -> RunPage:
     """Settlement runs, newest first: the day, when it started and finished, its status, rows and error."""
     items, total = await service.list_runs(conn, date, status, limit, offset)
-    return RunPage(items=items, total=total, limit=limit, offset=offset)
+    return RunPage.model_validate({"items": items, "total": total, "limit": limit, "offset": offset})

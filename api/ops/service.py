@@ -3,6 +3,7 @@ import datetime as dt
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
+from api.database import one_row
 from api.ops.schemas import RunStatus
 
 RUNS_WHERE = """(%(run_date)s::date IS NULL OR run_date = %(run_date)s)
@@ -28,4 +29,4 @@ async def list_runs(
         params,
     )
     total = await conn.execute(f"SELECT count(*) AS total FROM pipeline_runs WHERE {RUNS_WHERE}", params)
-    return await page.fetchall(), (await total.fetchone())["total"]
+    return await page.fetchall(), (await one_row(total))["total"]

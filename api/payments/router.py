@@ -6,14 +6,16 @@ A seller reads and writes only their own (403 otherwise). Amounts are whole won 
 are never answered whole: the last four digits and stars.
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import Response
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow
 
 from api.auth.dependencies import CurrentUser, require_own_seller_data
 from api.database import Connection, ResultsConnection
-from api.errors import UNAVAILABLE, error_responses, not_found
+from api.errors import UNAVAILABLE, Responses, error_responses, not_found
 from api.ops.dependencies import require_ops_token
 from api.payments import schemas, service
 from api.schemas import BIGINT_MAX, SellerId
@@ -21,7 +23,7 @@ from api.schemas import BIGINT_MAX, SellerId
 router = APIRouter(tags=["payments"])
 ops_router = APIRouter(prefix="/ops", tags=["ops"], dependencies=[Depends(require_ops_token)])
 StatementNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="The seller's statement number (1, 2, ...).")]
-CSV_ANSWER = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "The statement as CSV."}}
+CSV_ANSWER: Responses = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "The statement as CSV."}}
 
 
 @router.get("/sellers/{seller_id}/balance", response_model=schemas.BalanceOut, responses={**error_responses(401, 403), **UNAVAILABLE})
@@ -42,7 +44,7 @@ async def statements(seller_id: SellerId, user: CurrentUser, conn: ResultsConnec
     return schemas.StatementListOut(**await service.statements(conn, seller_id))
 
 
-async def own_statement(conn, user, seller_id: int, number: int) -> dict:
+async def own_statement(conn: AsyncConnection[DictRow], user: DictRow, seller_id: int, number: int) -> dict[str, Any]:
     require_own_seller_data(user, seller_id)
     shown = await service.statement(conn, seller_id, number)
     if shown is None:

@@ -3,11 +3,14 @@ and paid, and the closed days), and the seller's own writes: the payout account 
 registration (insert-only rows: every change is kept). Account numbers are read masked only: no query
 here selects payout_accounts.account_number."""
 
+import datetime as dt
 import logging
+from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
+from api.database import one_row
 from api.stats.service import results_unavailable
 from settlement.payments import write_csv
 from settlement.warehouse import ANALYTICS_SCHEMA, analytics_sql
@@ -28,7 +31,7 @@ async def models_built(conn: AsyncConnection[DictRow]) -> bool:
     if not missing:
         return True
     cursor = await conn.execute("SELECT EXISTS (SELECT 1 FROM settled_days) AS settled")
-    if (await cursor.fetchone())["settled"]:
+    if (await one_row(cursor))["settled"]:
         log.error(
             "payments cannot be read: %s missing (settle a day: `settlement run`)",
             ", ".join(f"{ANALYTICS_SCHEMA}.{name}" for name in missing),
@@ -37,17 +40,22 @@ async def models_built(conn: AsyncConnection[DictRow]) -> bool:
     return False
 
 
-def month_text(month) -> str:
+def month_text(month: dt.date) -> str:
     return f"{month.year:04d}-{month.month:02d}"
 
 
-def masked(row: DictRow) -> dict | None:
+def masked(row: DictRow) -> dict[str, Any] | None:
     if row.get("holder") is None:
         return None
+    return account_fields(row)
+
+
+def account_fields(row: DictRow) -> dict[str, Any]:
+    """A payout account's fields, masked (a row of payout_accounts, or of a join that found one)."""
     return {"holder": row["holder"], "bank_code": row["bank_code"], "account_number_masked": row["account_number_masked"]}
 
 
-async def balance(conn: AsyncConnection[DictRow], seller_id: int) -> dict:
+async def balance(conn: AsyncConnection[DictRow], seller_id: int) -> dict[str, Any]:
     row = None
     if await models_built(conn):
         cursor = await conn.execute(
@@ -96,7 +104,7 @@ WHOLE = ("carried_in", "returned_in", "payouts", "adjustments", "gross", "income
          "net", "amount_payable", "carried_out", "threshold", "income_tax_unit", "local_income_tax_unit")  # fmt: skip
 
 
-def statement_fields(row: DictRow) -> dict:
+def statement_fields(row: DictRow) -> dict[str, Any]:
     return {
         **{name: int(row[name]) for name in WHOLE},
         "statement": row["statement_ref"],
@@ -118,7 +126,7 @@ def statement_fields(row: DictRow) -> dict:
     }
 
 
-async def statements(conn: AsyncConnection[DictRow], seller_id: int) -> dict:
+async def statements(conn: AsyncConnection[DictRow], seller_id: int) -> dict[str, Any]:
     rows = []
     if await models_built(conn):
         cursor = await conn.execute(
@@ -129,7 +137,7 @@ async def statements(conn: AsyncConnection[DictRow], seller_id: int) -> dict:
     return {"seller_id": seller_id, "currency": "KRW", "statements": [statement_fields(row) for row in rows]}
 
 
-async def statement(conn: AsyncConnection[DictRow], seller_id: int, number: int) -> dict | None:
+async def statement(conn: AsyncConnection[DictRow], seller_id: int, number: int) -> dict[str, Any] | None:
     """One of the seller's statements with its lines, or None."""
     if not await models_built(conn):
         return None
@@ -168,7 +176,7 @@ async def statement(conn: AsyncConnection[DictRow], seller_id: int, number: int)
     }
 
 
-def statement_csv(shown: dict) -> str:
+def statement_csv(shown: dict[str, Any]) -> str:
     """A statement as CSV: its figures, then its lines. No cell starts a formula (a video's title is the
     seller's own text, and a spreadsheet would run `=...`)."""
     rows = [
@@ -188,7 +196,7 @@ def statement_csv(shown: dict) -> str:
     return write_csv(("line", "what", "title", "booked on", "belongs to", "amount KRW"), rows)
 
 
-async def payment_history(conn: AsyncConnection[DictRow], seller_id: int) -> dict:
+async def payment_history(conn: AsyncConnection[DictRow], seller_id: int) -> dict[str, Any]:
     rows = []
     if await models_built(conn):
         cursor = await conn.execute(
@@ -214,7 +222,7 @@ async def payment_history(conn: AsyncConnection[DictRow], seller_id: int) -> dic
 # The seller's own writes (and the operators' read of an account)
 
 
-async def payout_account(conn: AsyncConnection[DictRow], seller_id: int, history: bool = False) -> dict:
+async def payout_account(conn: AsyncConnection[DictRow], seller_id: int, history: bool = False) -> dict[str, Any]:
     cursor = await conn.execute(
         f"""SELECT holder, bank_code, {MASKED} AS account_number_masked, registered_at, registered_by
             FROM payout_accounts WHERE seller_id = %s ORDER BY id DESC""",
@@ -228,11 +236,11 @@ async def payout_account(conn: AsyncConnection[DictRow], seller_id: int, history
         "changes": len(rows),
     }
     if history:
-        answer["history"] = [{**masked(row), "registered_at": row["registered_at"], "registered_by": row["registered_by"]} for row in rows]
+        answer["history"] = [{**account_fields(row), "registered_at": row["registered_at"], "registered_by": row["registered_by"]} for row in rows]
     return answer
 
 
-async def register_payout_account(conn: AsyncConnection[DictRow], seller_id: int, holder: str, bank_code: str, number: str) -> dict:
+async def register_payout_account(conn: AsyncConnection[DictRow], seller_id: int, holder: str, bank_code: str, number: str) -> dict[str, Any]:
     await conn.execute(
         """INSERT INTO payout_accounts (seller_id, holder, bank_code, account_number, registered_by)
            VALUES (%s, %s, %s, %s, %s)""",
@@ -241,7 +249,7 @@ async def register_payout_account(conn: AsyncConnection[DictRow], seller_id: int
     return await payout_account(conn, seller_id)
 
 
-async def business_registration(conn: AsyncConnection[DictRow], seller_id: int) -> dict:
+async def business_registration(conn: AsyncConnection[DictRow], seller_id: int) -> dict[str, Any]:
     cursor = await conn.execute(
         "SELECT business_number FROM seller_tax_registrations WHERE seller_id = %s ORDER BY id DESC LIMIT 1", (seller_id,)
     )
@@ -250,7 +258,7 @@ async def business_registration(conn: AsyncConnection[DictRow], seller_id: int) 
     return {"seller_id": seller_id, "seller_kind": "business" if number else "individual", "business_number": number}
 
 
-async def register_business(conn: AsyncConnection[DictRow], seller_id: int, number: str | None) -> dict:
+async def register_business(conn: AsyncConnection[DictRow], seller_id: int, number: str | None) -> dict[str, Any]:
     await conn.execute(
         "INSERT INTO seller_tax_registrations (seller_id, business_number, registered_by) VALUES (%s, %s, %s)",
         (seller_id, number, f"seller {seller_id}"),

@@ -2,11 +2,13 @@
 or in batches (POST /playback/events) — one code path, api.playback.service.record."""
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow
 
-from api.auth.dependencies import SessionCheckedRoute, TokenSession
+from api.auth.dependencies import Session, SessionCheckedRoute, TokenSession
 from api.database import Connection
 from api.dependencies import AppSettings
 from api.errors import error_responses
@@ -21,6 +23,7 @@ from api.playback.schemas import (
     StartOut,
 )
 from api.schemas import BIGINT_MAX
+from settlement.config import Settings
 
 # The viewer's session is checked by the recording statement itself (TokenSession, SessionCheckedRoute):
 # one round trip to the database for a request, not one for the check and another for the events.
@@ -47,7 +50,9 @@ async def start(
     )
 
 
-async def _move(kind, video_id, body: PositionIn, session, conn, settings) -> PositionOut:
+async def _move(
+    kind: service.Kind, video_id: int, body: PositionIn, session: Session, conn: AsyncConnection[DictRow], settings: Settings
+) -> PositionOut:
     event = service.Event(video_id, kind, body.event_id, body.occurred_at, body.position_seconds, body.watched_seconds)
     outcome = await service.record_one(conn, settings, session, event)
     return PositionOut(
@@ -81,7 +86,7 @@ async def stop(
     return await _move("STOP", video_id, body, session, conn, settings)
 
 
-def answer(outcome: service.Outcome) -> dict:
+def answer(outcome: service.Outcome) -> dict[str, Any]:
     """The batch's answer for one event, as BatchEventOut documents it."""
     event = outcome.event
     fields = {"event_id": str(event.event_id), "video_id": event.video_id, "kind": event.kind, "status": outcome.status,

@@ -190,7 +190,7 @@ def crossed_slots(event: Event, slot_seconds: int) -> range:
     """The slots whose start the event's playing may have crossed: record_playback's test (position -
     watched < slot * slot_seconds <= position, for a PROGRESS), without knowing which slots have an ad or
     whether the event is new."""
-    if event.kind != "PROGRESS" or not event.watched_seconds:
+    if event.kind != "PROGRESS" or not event.watched_seconds or event.position_seconds is None:  # (a PROGRESS has one)
         return range(0)
     first = max(1, (event.position_seconds - event.watched_seconds) // slot_seconds + 1)
     return range(first, event.position_seconds // slot_seconds + 1)

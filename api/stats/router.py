@@ -10,6 +10,8 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow
 
 from api.auth.dependencies import CurrentUser, require_own_seller_data
 from api.database import ResultsConnection
@@ -38,7 +40,7 @@ async def seller_payouts(
     return PayoutsOut(**await service.seller_period_payouts(conn, seller_id, period, date))
 
 
-async def rankings(conn, period: Period, date: dt.date, seller_id: int | None) -> RankingsOut:
+async def rankings(conn: AsyncConnection[DictRow], period: Period, date: dt.date, seller_id: int | None) -> RankingsOut:
     return RankingsOut(**await service.rankings(conn, period, date, seller_id))
 
 

@@ -8,12 +8,16 @@ settlement.warehouse.DAY_STATUS_SQL (tests/api/test_stats.py holds the two toget
 import calendar
 import datetime as dt
 import logging
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import HTTPException
 from fastapi import status as http
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
+from api.database import one_row
 from api.stats.schemas import Period
 from settlement import clock
 from settlement.warehouse import ANALYTICS_SCHEMA, DayStatus, analytics_sql
@@ -94,7 +98,8 @@ async def day_statuses(conn: AsyncConnection[DictRow], first: dt.date, last: dt.
 
 async def latest_settled_day(conn: AsyncConnection[DictRow]) -> dt.date | None:
     cursor = await conn.execute("SELECT max(day) AS day FROM settled_days")
-    return (await cursor.fetchone())["day"]
+    day: dt.date | None = (await one_row(cursor))["day"]
+    return day
 
 
 def results_unavailable() -> HTTPException:
@@ -134,13 +139,14 @@ def all_pending(days: list[DictRow]) -> bool:
 # A seller's payouts for a period
 
 
-async def seller_period_payouts(conn: AsyncConnection[DictRow], seller_id: int, period: Period, day: dt.date) -> dict:
+async def seller_period_payouts(conn: AsyncConnection[DictRow], seller_id: int, period: Period, day: dt.date) -> dict[str, Any]:
     """The seller's payouts for the day / ISO week / month holding day (PayoutsOut): the status of each
     day, totals so far (null while every day is pending), the videos with their ads, the adjustments."""
     start, end = period_bounds(period, day)
     days = await day_statuses(conn, start, end)
     status = status_of([row["status"] for row in days])
-    videos, adjustments, amounts = [], [], dict.fromkeys(PAYOUT_MEASURES)
+    videos, adjustments = [], []
+    amounts: Mapping[str, int | None] = dict.fromkeys(PAYOUT_MEASURES)
     if not all_pending(days):
         missing = await require_results(
             conn, "fct_video_payouts", "fct_video_ad_payouts", optional=("fct_payout_adjustments",)
@@ -191,7 +197,7 @@ async def videos_with_ads(
         """),
         params,
     )
-    ads_of: dict[int, list[dict]] = {}
+    ads_of: dict[int, list[dict[str, Any]]] = {}
     for ad in await cursor.fetchall():
         ads_of.setdefault(ad.pop("video_id"), []).append(ad)
     return [{**video, "ads": ads_of.get(video["video_id"], [])} for video in videos]
@@ -217,7 +223,7 @@ async def seller_adjustments(
 # Rankings
 
 
-async def rankings(conn: AsyncConnection[DictRow], period: Period, day: dt.date, seller_id: int | None) -> dict:
+async def rankings(conn: AsyncConnection[DictRow], period: Period, day: dt.date, seller_id: int | None) -> dict[str, Any]:
     """The top 5 by views and by watch time (RankingsOut), of the platform or of one seller."""
     start, end = period_bounds(period, day)
     days = await day_statuses(conn, start, end)
@@ -318,7 +324,7 @@ async def daily_results(
     return [{**row, "status": DayStatus(row["status"])} for row in await cursor.fetchall()]
 
 
-async def video_stats(conn: AsyncConnection[DictRow], video: DictRow, first: dt.date, last: dt.date, zone) -> dict:
+async def video_stats(conn: AsyncConnection[DictRow], video: DictRow, first: dt.date, last: dt.date, zone: ZoneInfo) -> dict[str, Any]:
     """A video's stats (VideoStatsOut): every day of first..last within its life so far (from the day it
     was uploaded to today, in the platform's time zone: nothing outside can have results, and the answer
     stays the size of the video's life however wide the range), and totals so far."""
@@ -349,13 +355,13 @@ def not_counted_explanation(source: str, reason: str, events: int) -> str:
     return f"{events:,} {one if events == 1 else many} not counted: {NOT_COUNTED_REASONS.get(reason, reason)}"
 
 
-async def seller_not_counted(conn: AsyncConnection[DictRow], seller_id: int, period: Period, day: dt.date) -> dict:
+async def seller_not_counted(conn: AsyncConnection[DictRow], seller_id: int, period: Period, day: dt.date) -> dict[str, Any]:
     """Per day of the period, how many events of the seller's videos the quality gate turned down, per
     source and reason (NotCountedPeriodOut). Counts only: nothing about who sent them."""
     start, end = period_bounds(period, day)
     missing = await require_results(conn, optional=("fct_quarantined_events",))
     days = await day_statuses(conn, start, end)
-    by_day = {row["day"]: [] for row in days}
+    by_day: dict[dt.date, list[dict[str, Any]]] = {row["day"]: [] for row in days}
     if not missing:
         for row in await quarantined_counts(conn, seller_id, start, end):
             explanation = not_counted_explanation(row["source"], row["reason"], row["events"])

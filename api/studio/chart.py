@@ -3,6 +3,7 @@ video part below the ad part; a pending day is a pale full-height band, so it ne
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from api.studio.formatting import STATUS_LABELS, short_day, won
 from settlement.warehouse import DayStatus
@@ -62,7 +63,7 @@ def nice_ceiling(value: int) -> int:
         step *= 10
 
 
-def daily_payout_chart(days: list[dict]) -> Chart:
+def daily_payout_chart(days: list[dict[str, Any]]) -> Chart:
     """days: [{day, status, video_payout, ad_payout}] oldest first (api.stats.service.daily_results)."""
     plot_height = HEIGHT - TOP - BOTTOM
     baseline = TOP + plot_height
@@ -83,7 +84,7 @@ def daily_payout_chart(days: list[dict]) -> Chart:
     return Chart(WIDTH, HEIGHT, LEFT, WIDTH - RIGHT, TOP, baseline, bars, ticks, day_labels)
 
 
-def bar(day: dict, slot_x: float, slot: float, top: int, plot_height: float, baseline: float) -> Bar:
+def bar(day: dict[str, Any], slot_x: float, slot: float, top: int, plot_height: float, baseline: float) -> Bar:
     width = slot * 0.72
     x = slot_x + (slot - width) / 2
     status = DayStatus(day["status"])

@@ -2,6 +2,7 @@
 
 import datetime as dt
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from settlement.warehouse import DayStatus
 
@@ -51,7 +52,7 @@ def period_label(period: str, first: dt.date, last: dt.date) -> str:
     return f"{first:%B %Y}"
 
 
-def short_time(instant: dt.datetime | None, zone) -> str:
+def short_time(instant: dt.datetime | None, zone: ZoneInfo) -> str:
     """2026-11-03 09:15 in the platform's time zone."""
     return "—" if instant is None else f"{instant.astimezone(zone):%Y-%m-%d %H:%M}"
 

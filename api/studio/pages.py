@@ -1,7 +1,9 @@
 """Server-rendered pages (the studio, and the account pages a mail links to): the templates, the headers
 every page is sent with (a CSP allowing no script), and the page for input a page cannot take."""
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
 import jinja2
@@ -32,11 +34,11 @@ MAX_FORM_BYTES = 4096
 DAYS_ARE = "Days are written YYYY-MM-DD, from 0001-01-01 to 9999-12-31."
 
 
-def page(name: str, status_code: int = 200, headers: dict | None = None, **context) -> HTMLResponse:
+def page(name: str, status_code: int = 200, headers: Mapping[str, str] | None = None, **context: Any) -> HTMLResponse:
     return HTMLResponse(templates.get_template(name).render(**context), status_code, headers={**PAGE_HEADERS, **(headers or {})})
 
 
-def invalid_input_page(errors: list[dict]) -> HTMLResponse:
+def invalid_input_page(errors: list[dict[str, Any]]) -> HTMLResponse:
     """422 as a page: what in the address (or form) cannot be taken, field by field."""
     problems = [f"{error['loc'][-1] if error.get('loc') else 'input'}: {error.get('msg', 'invalid')}" for error in errors]
     return page(

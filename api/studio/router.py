@@ -7,11 +7,12 @@ through the API's service functions and show only the signed-in seller's own res
 
 import datetime as dt
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 from pydantic import BeforeValidator, ValidationError
 
@@ -33,7 +34,7 @@ router = APIRouter(include_in_schema=False)
 STYLESHEET = (HERE / "static" / "studio.css").read_bytes()
 
 
-def _blank_is_none(value):
+def _blank_is_none(value: object) -> object:
     return None if value == "" else value
 
 
@@ -177,7 +178,7 @@ async def video(
 # printable page each, and CSV) and the payment history, read through the payments API's own service.
 
 
-async def payments_page(request: Request, conn, user: DictRow, status_code: int = 200, account_error: str | None = None) -> Response:
+async def payments_page(request: Request, conn: AsyncConnection[DictRow], user: DictRow, status_code: int = 200, account_error: str | None = None) -> Response:
     shown = {
         "balance": await payments_service.balance(conn, user["id"]),
         "account": await payments_service.payout_account(conn, user["id"]),
@@ -224,7 +225,7 @@ async def register_payout_account(request: Request, conn: ResultsConnection) -> 
 ACCOUNT_REFUSED = "Not registered: the holder takes 1 to 60 characters, the bank code 3 digits, the account number 6 to 20 digits."
 
 
-async def own_statement(request: Request, conn, number: int) -> tuple[DictRow | None, dict | Response]:
+async def own_statement(request: Request, conn: AsyncConnection[DictRow], number: int) -> tuple[DictRow | None, dict[str, Any] | Response]:
     user = await session.signed_in_user(request, conn)
     if user is None:
         return None, to_login()

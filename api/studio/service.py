@@ -3,6 +3,8 @@ source of truth for the numbers, the statuses and which seller may see what."""
 
 import datetime as dt
 from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
@@ -41,12 +43,12 @@ def chart_range(first: dt.date, last: dt.date, yesterday: dt.date) -> tuple[dt.d
     return end - dt.timedelta(days=min(CHART_DAYS - 1, (end - dt.date.min).days)), end
 
 
-def day_counts(days: list[dict]) -> dict[str, int]:
+def day_counts(days: list[dict[str, Any]]) -> dict[str, int]:
     """How many days of the period are pending, settled, closed."""
     return {status.value: sum(1 for day in days if day["status"] == status) for status in DayStatus}
 
 
-def navigation(period: dict) -> dict:
+def navigation(period: dict[str, Any]) -> dict[str, Any]:
     """The days the previous and next period links point at (none past the calendar's ends)."""
     first, last = period["period_start"], period["period_end"]
     return {
@@ -62,7 +64,7 @@ async def default_day(conn: AsyncConnection[DictRow], yesterday: dt.date) -> dt.
 
 async def overview(
     conn: AsyncConnection[DictRow], seller_id: int, period: Period, day: dt.date, order: VideoOrder, yesterday: dt.date
-) -> dict:
+) -> dict[str, Any]:
     payouts = await stats.seller_period_payouts(conn, seller_id, period, day)
     chart_first, chart_last = chart_range(payouts["period_start"], payouts["period_end"], yesterday)
     daily = await stats.daily_results(conn, seller_id, chart_first, chart_last)
@@ -79,7 +81,7 @@ async def overview(
     }
 
 
-async def video_page(conn: AsyncConnection[DictRow], video: DictRow, period: Period, day: dt.date, zone) -> dict:
+async def video_page(conn: AsyncConnection[DictRow], video: DictRow, period: Period, day: dt.date, zone: ZoneInfo) -> dict[str, Any]:
     first, last = stats.period_bounds(period, day)
     video_stats = await stats.video_stats(conn, video, first, last, zone)
     return {

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
+from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
 from api.auth.dependencies import CurrentSeller
@@ -12,14 +13,15 @@ from api.errors import error_responses, not_found
 from api.schemas import BIGINT_MAX, Offset
 from api.videos import service
 from api.videos.schemas import VideoIn, VideoOut, VideoPage, VideoStatus
+from settlement.config import Settings
 
 router = APIRouter(prefix="/videos", tags=["videos"])
 VideoId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
 
 
-async def video_with_ads(conn, settings, video: DictRow) -> VideoOut:
+async def video_with_ads(conn: AsyncConnection[DictRow], settings: Settings, video: DictRow) -> VideoOut:
     ads = await service.video_ads(conn, video["id"], settings.ad_slot_seconds)
-    return VideoOut(**video, ads=ads)
+    return VideoOut.model_validate({**video, "ads": ads})
 
 
 # OpenAPI links: what a client (and the stateful fuzzer) can do next with an uploaded video.
@@ -58,7 +60,7 @@ async def list_videos(
     offset: Offset = 0,
 ) -> VideoPage:
     items, total = await service.list_videos(conn, seller_id, video_status, limit, offset)
-    return VideoPage(items=items, total=total, limit=limit, offset=offset)
+    return VideoPage.model_validate({"items": items, "total": total, "limit": limit, "offset": offset})
 
 
 @router.get("/{video_id}", response_model=VideoOut, responses=error_responses(404))

@@ -1,6 +1,7 @@
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
+from api.database import one_row
 from api.videos.schemas import VideoIn, VideoStatus
 
 VIDEO_COLUMNS = "id, seller_id, title, description, video_url, duration_seconds, status, created_at"
@@ -17,7 +18,7 @@ async def create_video(conn: AsyncConnection[DictRow], seller_id: int, video: Vi
         """,
         (seller_id, video.title, video.description, str(video.video_url), video.duration_seconds),
     )
-    created = await cursor.fetchone()
+    created = await one_row(cursor)
     await conn.execute("SELECT fill_ad_slots(ARRAY[%s]::bigint[], %s)", (created["id"], slot_seconds))
     return created
 
@@ -48,4 +49,4 @@ async def list_videos(
         f"SELECT {VIDEO_COLUMNS} FROM videos WHERE {where} ORDER BY id DESC LIMIT %(limit)s OFFSET %(offset)s", params
     )
     total = await conn.execute(f"SELECT count(*) AS total FROM videos WHERE {where}", params)
-    return await page.fetchall(), (await total.fetchone())["total"]
+    return await page.fetchall(), (await one_row(total))["total"]
