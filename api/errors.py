@@ -146,7 +146,10 @@ async def internal_error(request: Request, exc: Exception) -> Response:
 
 
 NO_STORE = {
-    "Cache-Control": {"description": "Answers are not to be stored by browsers or proxies.", "schema": {"type": "string", "enum": ["no-store"]}}
+    "Cache-Control": {
+        "description": "Answers are not to be stored by browsers or proxies.",
+        "schema": {"type": "string", "enum": ["no-store"]},
+    }
 }
 
 

@@ -57,8 +57,17 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     if settings.trusted_proxies.strip():  # outermost: everything after sees the client's address and scheme
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     routers = (
-        health_router, auth_router, videos_router, playback_router, playback_batch_router, stats_router, payments_router,
-        ops_router, ops_payments_router, studio_router, account_pages_router,
+        health_router,
+        auth_router,
+        videos_router,
+        playback_router,
+        playback_batch_router,
+        stats_router,
+        payments_router,
+        ops_router,
+        ops_payments_router,
+        studio_router,
+        account_pages_router,
     )
     for router in routers:
         app.include_router(router)

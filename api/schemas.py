@@ -68,6 +68,7 @@ def bounded_json_int(minimum: int, maximum: int, description: str) -> Any:
     validator here, so they are written as minimum and maximum.)"""
     return Annotated[int, Field(ge=minimum, le=maximum, description=description), BeforeValidator(_json_integer)]
 
+
 # Special-use domains (RFC 6761 and the like) receive no mail, and email-validator refuses them: the
 # pattern says so in the spec. Kept in step with email_validator.SPECIAL_USE_DOMAIN_NAMES (a test checks).
 SPECIAL_USE_DOMAINS = ("arpa", "invalid", "local", "localhost", "onion", "test")

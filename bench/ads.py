@@ -120,10 +120,7 @@ def main() -> None:
         print(f"{'upload fill, one at a time':<34} {describe_ms(serial)}")
     per_uploader = max(1, args.uploads // args.uploaders)
     wall, fills = concurrent_uploads(url, args.uploaders, per_uploader)
-    print(
-        f"{f'upload fill, {args.uploaders} uploaders at once':<34} {describe_ms(fills)}; "
-        f"{len(fills) / wall:,.0f} uploads/s"
-    )
+    print(f"{f'upload fill, {args.uploaders} uploaders at once':<34} {describe_ms(fills)}; {len(fills) / wall:,.0f} uploads/s")
     with psycopg.connect(url, autocommit=True) as conn:
         timed_refresh(conn, EARLY_END, "refresh, 10% of ads expire")
         timed_refresh(conn, EARLY_END + dt.timedelta(days=1), "refresh, nothing to do")

@@ -36,8 +36,11 @@ def measure(label: str, url: str, config: GenerateConfig) -> dict:
     started = time.perf_counter()
     migrations.upgrade(url)
     report = generate(url, config, progress=False, settings=settings)
-    print(f"[{label}] migrated and generated {report.rows['watch_events']:,} events in {time.perf_counter() - started:.1f} s "
-          f"({report.events_per_second:,.0f} events/s)", flush=True)
+    print(
+        f"[{label}] migrated and generated {report.rows['watch_events']:,} events in {time.perf_counter() - started:.1f} s "
+        f"({report.events_per_second:,.0f} events/s)",
+        flush=True,
+    )
     load_before = load_average()
     outcome = settle(url, config.first_day)
     [(day, status, seconds, error)] = outcome["runs"]
@@ -45,8 +48,11 @@ def measure(label: str, url: str, config: GenerateConfig) -> dict:
         raise SystemExit(f"[{label}] settling {day} failed: {error}")
     with psycopg.connect(url) as conn:
         totals = conn.execute(TOTALS, (day,)).fetchone()
-    print(f"[{label}] settled {day} in {seconds:.2f} s (load average before {load_before}, after {load_average()}); "
-          f"slowest nodes: {outcome['slowest']}", flush=True)
+    print(
+        f"[{label}] settled {day} in {seconds:.2f} s (load average before {load_before}, after {load_average()}); "
+        f"slowest nodes: {outcome['slowest']}",
+        flush=True,
+    )
     return {"seconds": seconds, "totals": totals, "slowest": outcome["slowest"], "load": load_before}
 
 
@@ -59,8 +65,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     settings = Settings()
-    config = GenerateConfig(videos=args.videos, users=args.users, days=1, events_per_day=args.events, seed=args.seed,
-                            first_day=clock.yesterday(settings.time_zone))
+    config = GenerateConfig(
+        videos=args.videos,
+        users=args.users,
+        days=1,
+        events_per_day=args.events,
+        seed=args.seed,
+        first_day=clock.yesterday(settings.time_zone),
+    )
     server, _ = db.server_url(settings)
     db.drop_database(server, DATABASE)
     db.create_database_if_missing(server, DATABASE)
@@ -72,8 +84,10 @@ def main(argv=None) -> int:
         print(f"cluster up in {time.perf_counter() - started:.1f} s", flush=True)
         cluster.drop_database(DATABASE)
         citus_url = cluster.create_database(DATABASE)
-        print(f"machine: {machine()}\none node: {server_summary(single_url)}\nCitus coordinator: {server_summary(citus_url)}",
-              flush=True)
+        print(
+            f"machine: {machine()}\none node: {server_summary(single_url)}\nCitus coordinator: {server_summary(citus_url)}",
+            flush=True,
+        )
         single = measure("one node", single_url, config)
         citus = measure("Citus, coordinator + 2 workers", citus_url, config)
         cluster.drop_database(DATABASE)

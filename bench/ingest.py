@@ -82,29 +82,37 @@ def prepare(url: str, viewers: int) -> tuple[list[int], list[int]]:
                VALUES ('bench', 'https://ads.example.com/b', 15, %s, %s, 'ACTIVE') RETURNING id""",
             (today - dt.timedelta(days=30), today + dt.timedelta(days=30)),
         ).fetchone()[0]
-        videos = [row[0] for row in conn.execute(
-            """INSERT INTO videos (seller_id, title, video_url, duration_seconds, created_at)
+        videos = [
+            row[0]
+            for row in conn.execute(
+                """INSERT INTO videos (seller_id, title, video_url, duration_seconds, created_at)
                SELECT %s, 'bench', 'https://cdn.example.com/b.mp4', %s, settlement_now() - interval '7 days'
                FROM generate_series(1, %s) RETURNING id""",
-            (seller, VIDEO_SECONDS, VIDEOS),
-        ).fetchall()]
+                (seller, VIDEO_SECONDS, VIDEOS),
+            ).fetchall()
+        ]
         conn.execute(
             "INSERT INTO video_ads (video_id, ad_id, slot) SELECT v, %s, s FROM unnest(%s::bigint[]) AS v, generate_series(1, %s) AS s",
             (ad, videos, VIDEO_SECONDS // 300 - 1),
         )
-        users = [row[0] for row in conn.execute(
-            """INSERT INTO users (email, username, password_hash)
+        users = [
+            row[0]
+            for row in conn.execute(
+                """INSERT INTO users (email, username, password_hash)
                SELECT 'viewer-' || gen_random_uuid() || '@example.com', 'viewer', 'x' FROM generate_series(1, %s)
                RETURNING id""",
-            (viewers,),
-        ).fetchall()]
+                (viewers,),
+            ).fetchall()
+        ]
         migrations.ensure_day_partitions(conn, today - dt.timedelta(days=4), today + dt.timedelta(days=1), Settings().time_zone)
     return videos, users
 
 
 def time_ordered_id(at: dt.datetime) -> uuid.UUID:
     """A version-7 UUID (RFC 9562): the time in milliseconds first, then random bits."""
-    value = (int(at.timestamp() * 1000) << 80) | (0x7 << 76) | (random.getrandbits(12) << 64) | (0b10 << 62) | random.getrandbits(62)
+    value = (
+        (int(at.timestamp() * 1000) << 80) | (0x7 << 76) | (random.getrandbits(12) << 64) | (0b10 << 62) | random.getrandbits(62)
+    )
     return uuid.UUID(int=value)
 
 
@@ -147,8 +155,11 @@ class Viewer:
         position = self.position
         if self.position >= VIDEO_SECONDS:
             self.position, self.video_index = None, self.video_index + 1
-        return video, "PROGRESS", (f'"event_id":"{event_id}","occurred_at":"{occurred_at}",'
-                                   f'"position_seconds":{position},"watched_seconds":{PLAYED}')
+        return (
+            video,
+            "PROGRESS",
+            (f'"event_id":"{event_id}","occurred_at":"{occurred_at}","position_seconds":{position},"watched_seconds":{PLAYED}'),
+        )
 
     def request(self, batch: int) -> bytes:
         """The next request's bytes: one event to its single endpoint, or a batch of `batch`."""
@@ -164,8 +175,15 @@ class Viewer:
                 events.append(f'{{"video_id":{video},"kind":"{kind}",{fields}}}')
             body = '{"events":[' + ",".join(events) + "]}"
         payload = body.encode()
-        return (f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(payload)}\r\nAuthorization: ").encode() + self.authorization + b"\r\n\r\n" + payload
+        return (
+            (
+                f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(payload)}\r\nAuthorization: "
+            ).encode()
+            + self.authorization
+            + b"\r\n\r\n"
+            + payload
+        )
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -215,11 +233,13 @@ class Phase:
 
     def line(self) -> str:
         ms = [value * 1000 for value in self.latencies]
-        return (f"{self.label:<8} {self.workers} proc {self.clients:>2} clients  batch {self.batch:>3}: "
-                f"{self.events_per_second:>8,.0f} events/s {len(ms) / self.seconds:>6,.0f} req/s  p50 {statistics.median(ms):6.1f} ms"
-                f"  p99 {percentile(ms, 0.99):6.1f} ms  max {max(ms):6.1f} ms;  CPU µs/event: API {self.per_event(self.api_cpu):.0f}, "
-                f"PostgreSQL {self.per_event(self.database_cpu):.0f}, client {self.per_event(self.client_cpu):.0f}; "
-                f"load {self.load_before} -> {self.load_after}")
+        return (
+            f"{self.label:<8} {self.workers} proc {self.clients:>2} clients  batch {self.batch:>3}: "
+            f"{self.events_per_second:>8,.0f} events/s {len(ms) / self.seconds:>6,.0f} req/s  p50 {statistics.median(ms):6.1f} ms"
+            f"  p99 {percentile(ms, 0.99):6.1f} ms  max {max(ms):6.1f} ms;  CPU µs/event: API {self.per_event(self.api_cpu):.0f}, "
+            f"PostgreSQL {self.per_event(self.database_cpu):.0f}, client {self.per_event(self.client_cpu):.0f}; "
+            f"load {self.load_before} -> {self.load_after}"
+        )
 
     def per_event(self, cpu_seconds: float) -> float:
         return cpu_seconds / self.events * 1e6
@@ -261,8 +281,12 @@ def process_tree(pid: int) -> list[int]:
 
 def backends(url: str) -> list[int]:
     with psycopg.connect(url) as conn:
-        return [row[0] for row in conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+        return [
+            row[0]
+            for row in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ]
 
 
 async def run_phase(port: int, viewers: list[Viewer], phase: Phase, seconds: float, server: int, url: str) -> None:
@@ -313,11 +337,11 @@ def start_server(url: str, workers: int, log: Path, before: Path | None = None) 
     env = {**os.environ, "DATABASE_URL": url, "SETTLEMENT_JWT_SECRET": JWT_SECRET}
     if before is None:
         command = [sys.executable, "-m", "settlement.cli", "serve", "--port", str(port), "--workers", str(workers),
-                   "--log-level", "warning"]
+                   "--log-level", "warning"]  # fmt: skip
         cwd = PROJECT_ROOT
     else:  # the older checkout, as its `settlement serve` ran it: one process
         command = [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--port", str(port),
-                   "--workers", str(workers), "--log-level", "warning"]
+                   "--workers", str(workers), "--log-level", "warning"]  # fmt: skip
         cwd, env["PYTHONPATH"] = before, str(before)
     process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     wait_until_serving(process, f"http://127.0.0.1:{port}/healthz", log, timeout=90)
@@ -336,8 +360,10 @@ def stop_server(process: subprocess.Popen) -> None:
 def copy_floor(url: str, events: int) -> str:
     before = load_average()
     report = generator.generate(
-        url, generator.GenerateConfig(videos=5_000, users=100_000, days=1, events_per_day=events, seed=23),
-        progress=False, settings=Settings(database_url=url),
+        url,
+        generator.GenerateConfig(videos=5_000, users=100_000, days=1, events_per_day=events, seed=23),
+        progress=False,
+        settings=Settings(database_url=url),
     )
     return f"COPY floor (settlement generate, {events:,} events): {report.events_per_second:,.0f} events/s (load {before} -> {load_average()})"
 
@@ -392,7 +418,7 @@ def main(argv=None) -> int:
                     if before and batch != 1:
                         continue
                     phase = Phase(label, process_count, clients, batch)
-                    ids = users[next_user:next_user + clients]
+                    ids = users[next_user : next_user + clients]
                     next_user += VIEWERS_PER_PHASE
                     viewers = [Viewer(url, user, videos, start, n * 7) for n, user in enumerate(ids)]
                     asyncio.run(run_phase(port, viewers, phase, args.seconds, process.pid, url))

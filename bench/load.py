@@ -64,13 +64,13 @@ def fresh_database(args, name: str) -> str:
 
 def end_to_end(args, events: int) -> str:
     url = fresh_database(args, BENCH_DATABASE)
-    config = generator.GenerateConfig(
-        videos=args.videos, users=args.users, days=1, events_per_day=events, seed=1, first_day=DAY
-    )
+    config = generator.GenerateConfig(videos=args.videos, users=args.users, days=1, events_per_day=events, seed=1, first_day=DAY)
     before = load_average()
     report = generator.generate(url, config, progress=False, settings=Settings(database_url=url))
-    return (f"generate {events:>11,} events: {report.events_per_second:>10,.0f} events/s "
-            f"({report.event_seconds:.1f} s events, {report.seconds:.1f} s in all; load average {before})")
+    return (
+        f"generate {events:>11,} events: {report.events_per_second:>10,.0f} events/s "
+        f"({report.event_seconds:.1f} s events, {report.seconds:.1f} s in all; load average {before})"
+    )
 
 
 def generated_chunks(url: str, args, events: int, settings: Settings) -> tuple[list[bytes], list[bytes], float]:

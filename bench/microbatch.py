@@ -113,7 +113,7 @@ def prepare_data(url: str, args, days: list[dt.date]) -> None:
     migrations.upgrade(url)
     settlement_cli(url, "generate", "--quiet", "--days", str(len(days)), "--events-per-day", str(args.events_per_day),
                    "--videos", str(args.videos), "--users", str(args.users), "--seed", str(args.seed),
-                   "--first-day", days[0].isoformat())
+                   "--first-day", days[0].isoformat())  # fmt: skip
     settlement_cli(url, "run", "--from", days[0].isoformat(), "--to", days[-1].isoformat())
 
 
@@ -186,7 +186,7 @@ class Dbt:
         variables = dict(self.variables, **({"run_date": run_date.isoformat()} if run_date else {}))
         common = ["--project-dir", str(self.project), "--profiles-dir", str(self.project),
                   "--target-path", str(self.project / "target"), "--log-path", str(self.project / "logs"),
-                  "--vars", json.dumps(variables)]
+                  "--vars", json.dumps(variables)]  # fmt: skip
         return dbtRunner(manifest=self.manifest).invoke(["--log-level", "warn", *args, *common])
 
     def run(self, args: list[str], run_date: dt.date | None = None) -> tuple[float, float]:
@@ -195,8 +195,11 @@ class Dbt:
         result = self.invoke(["run", *args], run_date)
         wall = time.perf_counter() - started
         if not result.success:
-            problems = [f"{r.node.name}: {r.message}" for r in (getattr(result.result, "results", None) or [])
-                        if str(r.status) != "success"]
+            problems = [
+                f"{r.node.name}: {r.message}"
+                for r in (getattr(result.result, "results", None) or [])
+                if str(r.status) != "success"
+            ]
             raise SystemExit(f"dbt run {' '.join(args)} failed: {problems or result.exception}")
         return wall, sum(r.execution_time for r in result.result.results)
 
@@ -204,8 +207,17 @@ class Dbt:
         return self.run(["-s", MODEL], day)
 
     def microbatch(self, first: dt.date, last: dt.date) -> tuple[float, float]:
-        return self.run(["-s", MICROBATCH_MODEL, "--event-time-start", first.isoformat(),
-                         "--event-time-end", (last + dt.timedelta(days=1)).isoformat()], last)
+        return self.run(
+            [
+                "-s",
+                MICROBATCH_MODEL,
+                "--event-time-start",
+                first.isoformat(),
+                "--event-time-end",
+                (last + dt.timedelta(days=1)).isoformat(),
+            ],
+            last,
+        )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -216,7 +228,8 @@ class Tables:
     def __init__(self, url: str):
         self.conn = psycopg.connect(url, autocommit=True)
         self.schema = self.conn.execute(
-            "SELECT table_schema FROM information_schema.tables WHERE table_name = %s", [MODEL]).fetchone()[0]
+            "SELECT table_schema FROM information_schema.tables WHERE table_name = %s", [MODEL]
+        ).fetchone()[0]
 
     def relation(self, name: str) -> sql.Composed:
         return sql.Identifier(self.schema, name)
@@ -224,14 +237,14 @@ class Tables:
     def forget_partitions(self, days: list[dt.date]) -> None:
         """The days' partitions of the day_partition model dropped (not timed): a first build of the days."""
         for day in days:
-            self.conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(
-                self.relation(warehouse.day_table(MODEL, day))))
+            self.conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self.relation(warehouse.day_table(MODEL, day))))
 
     def forget_microbatch_days(self, days: list[dt.date]) -> None:
         """The days' rows of the microbatch model deleted and vacuumed away (not timed)."""
         if self.exists(MICROBATCH_MODEL):
-            self.conn.execute(sql.SQL("DELETE FROM {} WHERE settled_on = ANY(%s)").format(
-                self.relation(MICROBATCH_MODEL)), [days])
+            self.conn.execute(
+                sql.SQL("DELETE FROM {} WHERE settled_on = ANY(%s)").format(self.relation(MICROBATCH_MODEL)), [days]
+            )
             self.conn.execute(sql.SQL("VACUUM ANALYZE {}").format(self.relation(MICROBATCH_MODEL)))
 
     def exists(self, name: str) -> bool:
@@ -239,15 +252,22 @@ class Tables:
 
     def rows(self, name: str, day: dt.date) -> tuple[int, int]:
         """Rows of the day, and how many (settled_on, video_id) keys appear more than once."""
-        return self.conn.execute(sql.SQL(
-            """SELECT count(*), count(*) - count(DISTINCT video_id) FROM {} WHERE settled_on = %s""").format(
-            self.relation(name)), [day]).fetchone()
+        return self.conn.execute(
+            sql.SQL("""SELECT count(*), count(*) - count(DISTINCT video_id) FROM {} WHERE settled_on = %s""").format(
+                self.relation(name)
+            ),
+            [day],
+        ).fetchone()
 
     def differing_rows(self, day: dt.date) -> int:
         """Rows of the day in one table and not the other (both ways)."""
-        columns = [row[0] for row in self.conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
-            [self.schema, MODEL])]
+        columns = [
+            row[0]
+            for row in self.conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
+                [self.schema, MODEL],
+            )
+        ]
         select = sql.SQL("SELECT {} FROM {} WHERE settled_on = %(day)s").format
         fields = sql.SQL(", ").join(map(sql.Identifier, columns))
         a, b = select(fields, self.relation(MODEL)), select(fields, self.relation(MICROBATCH_MODEL))
@@ -256,17 +276,28 @@ class Tables:
 
     def plant_stale_row(self, name: str, day: dt.date) -> None:
         """A row the day's rebuild will not have: video -1, a copy of one of the day's rows otherwise."""
-        columns = [row[0] for row in self.conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
-            [self.schema, name])]
+        columns = [
+            row[0]
+            for row in self.conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
+                [self.schema, name],
+            )
+        ]
         values = [sql.SQL("-1") if column == "video_id" else sql.Identifier(column) for column in columns]
-        self.conn.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} WHERE settled_on = %s LIMIT 1").format(
-            self.relation(name), sql.SQL(", ").join(map(sql.Identifier, columns)), sql.SQL(", ").join(values),
-            self.relation(name)), [day])
+        self.conn.execute(
+            sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} WHERE settled_on = %s LIMIT 1").format(
+                self.relation(name),
+                sql.SQL(", ").join(map(sql.Identifier, columns)),
+                sql.SQL(", ").join(values),
+                self.relation(name),
+            ),
+            [day],
+        )
 
     def stale_rows(self, name: str, day: dt.date) -> int:
-        return self.conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE settled_on = %s AND video_id = -1").format(
-            self.relation(name)), [day]).fetchone()[0]
+        return self.conn.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE settled_on = %s AND video_id = -1").format(self.relation(name)), [day]
+        ).fetchone()[0]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -282,12 +313,16 @@ def measure(dbt: Dbt, tables: Tables, days: list[dt.date], runs: int) -> tuple[d
         "re-run day: microbatch": (None, lambda: dbt.microbatch(day, day)),
     }
     if len(days) > 1:
+
         def every_day_partition():
             walls, nodes = zip(*(dbt.day_partition(d) for d in days))
             return sum(walls), sum(nodes)
 
         cases[f"{len(days)} fresh days: day_partition"] = (lambda: tables.forget_partitions(days), every_day_partition)
-        cases[f"{len(days)} fresh days: microbatch"] = (lambda: tables.forget_microbatch_days(days), lambda: dbt.microbatch(days[0], days[-1]))
+        cases[f"{len(days)} fresh days: microbatch"] = (
+            lambda: tables.forget_microbatch_days(days),
+            lambda: dbt.microbatch(days[0], days[-1]),
+        )
     timings: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
     loads = []
     for attempt in range(runs):
@@ -303,25 +338,28 @@ def measure(dbt: Dbt, tables: Tables, days: list[dt.date], runs: int) -> tuple[d
 def check(dbt: Dbt, tables: Tables, days: list[dt.date]) -> list[str]:
     lines = []
     for day in days:
-        lines.append(f"{day}: rows day_partition {tables.rows(MODEL, day)[0]:,}, microbatch "
-                     f"{tables.rows(MICROBATCH_MODEL, day)[0]:,}, rows in one and not the other: "
-                     f"{tables.differing_rows(day)}")
+        lines.append(
+            f"{day}: rows day_partition {tables.rows(MODEL, day)[0]:,}, microbatch "
+            f"{tables.rows(MICROBATCH_MODEL, day)[0]:,}, rows in one and not the other: "
+            f"{tables.differing_rows(day)}"
+        )
     day = days[-1]
     before = {name: tables.rows(name, day) for name in (MODEL, MICROBATCH_MODEL)}
     dbt.day_partition(day)
     dbt.microbatch(day, day)
     for name in (MODEL, MICROBATCH_MODEL):
         (rows_before, _), (rows_after, duplicates) = before[name], tables.rows(name, day)
-        lines.append(f"re-run of {day}, {name}: {rows_before:,} rows before, {rows_after:,} after, "
-                     f"{duplicates} duplicate keys")
+        lines.append(f"re-run of {day}, {name}: {rows_before:,} rows before, {rows_after:,} after, {duplicates} duplicate keys")
     for name in (MODEL, MICROBATCH_MODEL):
         tables.plant_stale_row(name, day)
     dbt.day_partition(day)
     dbt.microbatch(day, day)
     for name in (MODEL, MICROBATCH_MODEL):
         left = tables.stale_rows(name, day)
-        lines.append(f"a row the rebuilt day does not have, {name}: "
-                     + ("kept (the day is not replaced, only upserted)" if left else "gone (the day is replaced)"))
+        lines.append(
+            f"a row the rebuilt day does not have, {name}: "
+            + ("kept (the day is not replaced, only upserted)" if left else "gone (the day is replaced)")
+        )
     return lines
 
 
@@ -330,8 +368,10 @@ def print_table(timings: dict, loads: list[str]) -> None:
     for name, runs in timings.items():
         walls = [wall for wall, _ in runs]
         nodes = [node for _, node in runs]
-        print(f"{name:<32}{min(walls):>8.2f}{statistics.median(walls):>10.2f}{min(nodes):>11.2f}   "
-              + ", ".join(f"{wall:.2f}" for wall in walls))
+        print(
+            f"{name:<32}{min(walls):>8.2f}{statistics.median(walls):>10.2f}{min(nodes):>11.2f}   "
+            + ", ".join(f"{wall:.2f}" for wall in walls)
+        )
     print(f"load average (1, 5, 15 min) at the start of each round: {' | '.join(loads)}")
 
 
@@ -378,8 +418,10 @@ def main(argv=None) -> int:
             shutil.rmtree(project, ignore_errors=True)
 
     generated = "" if args.database_url else f" ({args.events_per_day:,} events a day, {args.videos:,} videos)"
-    print(f"\nfct_video_daily for {days[-1]}{generated}, best and median of {args.runs}, one in-process dbt "
-          "invocation each (wall s; 'node' is dbt's own time of the model)")
+    print(
+        f"\nfct_video_daily for {days[-1]}{generated}, best and median of {args.runs}, one in-process dbt "
+        "invocation each (wall s; 'node' is dbt's own time of the model)"
+    )
     print_table(timings, loads)
     print(uptime())
     print("\n" + "\n".join(checks))

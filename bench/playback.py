@@ -41,8 +41,10 @@ def percentile(values: list[float], share: float) -> float:
 
 def summary(label: str, seconds: list[float], wall: float) -> str:
     ms = [value * 1000 for value in seconds]
-    return (f"{label:<28} {len(ms):>6} requests, {len(ms) / wall:>7.0f}/s: p50 {statistics.median(ms):6.2f} ms, "
-            f"p99 {percentile(ms, 0.99):6.2f} ms, max {max(ms):7.2f} ms")
+    return (
+        f"{label:<28} {len(ms):>6} requests, {len(ms) / wall:>7.0f}/s: p50 {statistics.median(ms):6.2f} ms, "
+        f"p99 {percentile(ms, 0.99):6.2f} ms, max {max(ms):7.2f} ms"
+    )
 
 
 def verification_token(database_url: str, email: str) -> str:
@@ -86,13 +88,19 @@ async def viewer_session(client, headers, video_id: int, start: dt.datetime, eve
 async def measure(base: str, database_url: str, events: int, clients: int) -> list[str]:
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         seller = await account(client, database_url, "seller", seller=True)
-        video = (await client.post("/videos", json={"title": "bench", "video_url": "https://cdn.example.com/b.mp4",
-                                                     "duration_seconds": 3600}, headers=seller)).json()
+        video = (
+            await client.post(
+                "/videos",
+                json={"title": "bench", "video_url": "https://cdn.example.com/b.mp4", "duration_seconds": 3600},
+                headers=seller,
+            )
+        ).json()
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute("UPDATE videos SET created_at = created_at - interval '3 days' WHERE id = %s", (video["id"],))
             if conn.execute("SELECT to_regclass('video_live_periods')").fetchone()[0]:
-                conn.execute("UPDATE video_live_periods SET live_from = live_from - interval '3 days' WHERE video_id = %s",
-                             (video["id"],))
+                conn.execute(
+                    "UPDATE video_live_periods SET live_from = live_from - interval '3 days' WHERE video_id = %s", (video["id"],)
+                )
         viewers = [await account(client, database_url, f"viewer{n}") for n in range(clients)]
         start = clock.now() - dt.timedelta(hours=30)
         lines = []
@@ -103,8 +111,12 @@ async def measure(base: str, database_url: str, events: int, clients: int) -> li
         lines.append(summary("one client, one at a time", sequential, time.perf_counter() - began))
         concurrent: list[float] = []
         began = time.perf_counter()
-        await asyncio.gather(*(viewer_session(client, headers, video["id"], start + dt.timedelta(hours=2), events // clients, concurrent)
-                               for headers in viewers))
+        await asyncio.gather(
+            *(
+                viewer_session(client, headers, video["id"], start + dt.timedelta(hours=2), events // clients, concurrent)
+                for headers in viewers
+            )
+        )
         lines.append(summary(f"{clients} clients at once", concurrent, time.perf_counter() - began))
         return lines
 
@@ -123,13 +135,17 @@ def main(argv=None) -> int:
         url = db.with_database(server, BENCH_DATABASE)
     migrations.upgrade(url)
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "SETTLEMENT_JWT_SECRET": "bench-" + uuid.uuid4().hex,
-           "SETTLEMENT_LOGIN_ATTEMPTS_PER_MINUTE": "100000"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "SETTLEMENT_JWT_SECRET": "bench-" + uuid.uuid4().hex,
+        "SETTLEMENT_LOGIN_ATTEMPTS_PER_MINUTE": "100000",
+    }
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port),
          "--log-level", "warning"],
         cwd=PROJECT_ROOT, env=env,
-    )
+    )  # fmt: skip
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60

@@ -97,8 +97,11 @@ def load_average() -> str:
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     if Path("/proc/cpuinfo").exists():
-        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")]
+        names = [
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ]
         cpu = names[0] if names else cpu
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return f"{os.cpu_count()} x {cpu}, {memory:.0f} GiB RAM, {platform.system()} {platform.release()}"
@@ -122,7 +125,10 @@ def server_summary(url: str) -> str:
 def day_range(day: dt.date, time_zone: str) -> dict:
     """The platform day's bounds, as the day's partition has them."""
     zone = ZoneInfo(time_zone)
-    return {"start": dt.datetime.combine(day, dt.time(), zone), "end": dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone)}
+    return {
+        "start": dt.datetime.combine(day, dt.time(), zone),
+        "end": dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone),
+    }
 
 
 def vacuum_day(url: str, day: dt.date) -> float:
@@ -172,8 +178,10 @@ def run_results(database_url: str) -> list[dict]:
 
 
 def slowest_nodes(database_url: str, top: int = 6) -> list[tuple[str, float]]:
-    timed = sorted(((r["unique_id"].split(".", 2)[-1], r.get("execution_time") or 0.0) for r in run_results(database_url)),
-                   key=lambda item: -item[1])
+    timed = sorted(
+        ((r["unique_id"].split(".", 2)[-1], r.get("execution_time") or 0.0) for r in run_results(database_url)),
+        key=lambda item: -item[1],
+    )
     return [(name, round(seconds, 2)) for name, seconds in timed[:top]]
 
 
@@ -183,13 +191,15 @@ def settle_in_child(url: str, first: dt.date, last: dt.date, results) -> None:
     pipeline.parsed_project(url, pipeline.dbt_vars(settings, first))
     started = time.perf_counter()
     runs = pipeline.run_days(settings, first, last)
-    results.put({
-        "wall": time.perf_counter() - started,
-        "runs": [(run.run_date, run.status, run.seconds, run.error) for run in runs],
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "slowest": slowest_nodes(url),
-        "nodes": len(run_results(url)),
-    })
+    results.put(
+        {
+            "wall": time.perf_counter() - started,
+            "runs": [(run.run_date, run.status, run.seconds, run.error) for run in runs],
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "slowest": slowest_nodes(url),
+            "nodes": len(run_results(url)),
+        }
+    )
 
 
 def settle_once(url: str, first: dt.date, last: dt.date) -> dict:
@@ -227,8 +237,7 @@ def settle(url: str, first: dt.date, last: dt.date | None = None) -> dict:
 
 
 def load(url: str, settings: Settings, label: str, config: GenerateConfig) -> float:
-    print(f"\n== {label}: generating {config.days} day(s) x {config.events_per_day:,} events from {config.first_day}",
-          flush=True)
+    print(f"\n== {label}: generating {config.days} day(s) x {config.events_per_day:,} events from {config.first_day}", flush=True)
     report = generate(url, config, progress=True, settings=settings)
     print("  " + "\n  ".join(report.lines()), flush=True)
     return report.events_per_second
@@ -242,14 +251,17 @@ def measure_day(url: str, settings: Settings, label: str, day: dt.date, events: 
     outcome = settle(url, day)
     time.sleep(1)  # the statistics of the run's backends reach pg_stat_database
     measured.temp_bytes = temp_bytes(url) - spilled_before
-    (_, measured.status, measured.pipeline_seconds, _), = [run for run in outcome["runs"] if run[0] == day]
+    ((_, measured.status, measured.pipeline_seconds, _),) = [run for run in outcome["runs"] if run[0] == day]
     measured.peak_rss_mb = outcome["peak_rss_mb"]
     measured.slowest = outcome["slowest"]
     measured.nodes = outcome["nodes"]
     floors = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in measured.floors.items())
-    print(f"  {label}: floors {floors}; pipeline {measured.pipeline_seconds:.2f} s, {measured.nodes} nodes, "
-          f"temp files {measured.temp_bytes / 2**20:.0f} MB (load average {measured.load_average}); "
-          f"slowest nodes {measured.slowest}", flush=True)
+    print(
+        f"  {label}: floors {floors}; pipeline {measured.pipeline_seconds:.2f} s, {measured.nodes} nodes, "
+        f"temp files {measured.temp_bytes / 2**20:.0f} MB (load average {measured.load_average}); "
+        f"slowest nodes {measured.slowest}",
+        flush=True,
+    )
     return measured
 
 
@@ -267,12 +279,16 @@ def bench_database(args, settings: Settings) -> str:
 
 
 def print_table(rows: list[Measured]) -> None:
-    print(f"\n{'day':<12}{'events':>12}{'videos':>9}{'video fl':>9}{'pair fl':>9}{'sorted fl':>10}{'pipeline s':>11}"
-          f"{'/pair':>7}{'spill MB':>9}{'nodes':>6}{'peak MB':>8}{'load ev/s':>11}  load avg")
+    print(
+        f"\n{'day':<12}{'events':>12}{'videos':>9}{'video fl':>9}{'pair fl':>9}{'sorted fl':>10}{'pipeline s':>11}"
+        f"{'/pair':>7}{'spill MB':>9}{'nodes':>6}{'peak MB':>8}{'load ev/s':>11}  load avg"
+    )
     for row in rows:
-        print(f"{row.label:<12}{row.events:>12,}{row.videos:>9,}{row.floors['video']:>9.2f}{row.floors['pair']:>9.2f}"
-              f"{row.floors['sorted']:>10.2f}{row.pipeline_seconds:>11.2f}{row.ratio:>7.1f}{row.temp_bytes / 2**20:>9.0f}"
-              f"{row.nodes:>6}{row.peak_rss_mb:>8.0f}{row.load_rate:>11,.0f}  {row.load_average}")
+        print(
+            f"{row.label:<12}{row.events:>12,}{row.videos:>9,}{row.floors['video']:>9.2f}{row.floors['pair']:>9.2f}"
+            f"{row.floors['sorted']:>10.2f}{row.pipeline_seconds:>11.2f}{row.ratio:>7.1f}{row.temp_bytes / 2**20:>9.0f}"
+            f"{row.nodes:>6}{row.peak_rss_mb:>8.0f}{row.load_rate:>11,.0f}  {row.load_average}"
+        )
 
 
 def verdict(name: str, value: float, target: str, met: bool) -> str:
@@ -292,21 +308,34 @@ class Timeline:
     def ending(cls, last: dt.date, video_day: bool, history_days: int, sizes: int) -> "Timeline":
         days = [last - dt.timedelta(days=n) for n in reversed(range(3 * video_day + history_days + sizes))]
         first_history = 3 * video_day
-        return cls(days[0] if video_day else None, days[first_history:first_history + history_days],
-                   days[first_history + history_days:])
+        return cls(
+            days[0] if video_day else None,
+            days[first_history : first_history + history_days],
+            days[first_history + history_days :],
+        )
 
 
 def bench_history(url: str, settings: Settings, args, timeline: Timeline, catalog) -> dict:
-    rate = load(url, settings, "history", catalog(
-        seed=args.seed + 1, days=args.days, events_per_day=args.history_events, first_day=timeline.history[0],
-    ))
+    rate = load(
+        url,
+        settings,
+        "history",
+        catalog(
+            seed=args.seed + 1,
+            days=args.days,
+            events_per_day=args.history_events,
+            first_day=timeline.history[0],
+        ),
+    )
     for day in timeline.history:
         vacuum_day(url, day)
     first = timeline.video_day + dt.timedelta(days=1) if timeline.video_day else timeline.history[0]
     outcome = settle(url, first, timeline.history[-1])
     seconds = [run[2] for run in outcome["runs"] if run[0] >= timeline.history[0]]
-    print(f"  settled {len(outcome['runs'])} days in {outcome['wall']:.1f} s: "
-          + ", ".join(f"{value:.1f}" for value in seconds), flush=True)
+    print(
+        f"  settled {len(outcome['runs'])} days in {outcome['wall']:.1f} s: " + ", ".join(f"{value:.1f}" for value in seconds),
+        flush=True,
+    )
     return {"load_rate": rate, "day_seconds": seconds}
 
 
@@ -320,48 +349,75 @@ def history_trend(day_seconds: list[float]) -> float:
     return covariance / sum((x - mean_x) ** 2 for x in range(n))
 
 
-def print_results(args, url: str, size_rows: list[Measured], video_row: Measured | None, history: dict | None,
-                  seconds: float) -> None:
+def print_results(
+    args, url: str, size_rows: list[Measured], video_row: Measured | None, history: dict | None, seconds: float
+) -> None:
     print(f"\n# Results ({seconds:.0f} s in all)\nmachine: {machine()}\nserver: {server_summary(url)}")
     rows = [*size_rows, *([video_row] if video_row else [])]
     print_table(rows)
     print("\ntargets:")
     for row in size_rows:
         if row.events >= TARGET_RATIO_FROM_EVENTS:
-            print(verdict(f"pipeline / pair floor at {row.events:,} events", row.ratio, f"<= {TARGET_RATIO}",
-                          row.ratio <= TARGET_RATIO))
+            print(
+                verdict(
+                    f"pipeline / pair floor at {row.events:,} events", row.ratio, f"<= {TARGET_RATIO}", row.ratio <= TARGET_RATIO
+                )
+            )
     for row in [*(r for r in size_rows if r.events <= 1_000_000), *([video_row] if video_row else [])]:
-        print(verdict(f"{row.label} ({row.events:,} events, {row.videos:,} videos) pipeline seconds", row.pipeline_seconds,
-                      f"<= {TARGET_SMALL_DAY_SECONDS}", row.pipeline_seconds <= TARGET_SMALL_DAY_SECONDS))
+        print(
+            verdict(
+                f"{row.label} ({row.events:,} events, {row.videos:,} videos) pipeline seconds",
+                row.pipeline_seconds,
+                f"<= {TARGET_SMALL_DAY_SECONDS}",
+                row.pipeline_seconds <= TARGET_SMALL_DAY_SECONDS,
+            )
+        )
     if size_rows:
         largest = size_rows[-1]
-        print(verdict(f"temporary files at {largest.events:,} events, MB", largest.temp_bytes / 2**20, "0",
-                      largest.temp_bytes == 0))
+        print(
+            verdict(f"temporary files at {largest.events:,} events, MB", largest.temp_bytes / 2**20, "0", largest.temp_bytes == 0)
+        )
     if history:
         day_seconds = history["day_seconds"]
         first, last = day_seconds[0], day_seconds[-1]
         head, tail = day_seconds[:5], day_seconds[-5:]
-        print(verdict(f"day {len(day_seconds)} / day 1 of history ({first:.1f} s, {last:.1f} s)", last / first,
-                      f"<= {TARGET_HISTORY}", last / first <= TARGET_HISTORY))
+        print(
+            verdict(
+                f"day {len(day_seconds)} / day 1 of history ({first:.1f} s, {last:.1f} s)",
+                last / first,
+                f"<= {TARGET_HISTORY}",
+                last / first <= TARGET_HISTORY,
+            )
+        )
         slope = history_trend(day_seconds)
-        print(f"    first 5 days mean {sum(head) / len(head):.2f} s, last 5 mean {sum(tail) / len(tail):.2f} s, "
-              f"ratio {sum(tail) / sum(head):.2f}; trend {slope:+.3f} s per day of history "
-              f"({slope * (len(day_seconds) - 1) / (sum(day_seconds) / len(day_seconds)):+.0%} over the run); "
-              f"{args.history_events:,} events a day, loaded at {history['load_rate']:,.0f} events/s")
+        print(
+            f"    first 5 days mean {sum(head) / len(head):.2f} s, last 5 mean {sum(tail) / len(tail):.2f} s, "
+            f"ratio {sum(tail) / sum(head):.2f}; trend {slope:+.3f} s per day of history "
+            f"({slope * (len(day_seconds) - 1) / (sum(day_seconds) / len(day_seconds)):+.0%} over the run); "
+            f"{args.history_events:,} events a day, loaded at {history['load_rate']:,.0f} events/s"
+        )
     if video_row:
         print(f"    (the original took {ORIGINAL_SECONDS} s for 50,000 records)")
     loads = [row.load_rate for row in rows] + ([history["load_rate"]] if history else [])
-    print(verdict("generator load, best events/s", max(loads), f">= {TARGET_LOAD_RATE:,}",
-                  max(loads) >= TARGET_LOAD_RATE))
+    print(verdict("generator load, best events/s", max(loads), f">= {TARGET_LOAD_RATE:,}", max(loads) >= TARGET_LOAD_RATE))
     if size_rows:
-        print(f"\npair floor plan at {size_rows[-1].events:,} events:\n"
-              f"{explain_floor(url, size_rows[-1].day, Settings(database_url=url).time_zone)}")
+        print(
+            f"\npair floor plan at {size_rows[-1].events:,} events:\n"
+            f"{explain_floor(url, size_rows[-1].day, Settings(database_url=url).time_zone)}"
+        )
     if args.json:
-        args.json.write_text(json.dumps({
-            "machine": machine(), "server": server_summary(url),
-            "days": [asdict(row) | {"ratio": row.ratio} for row in rows],
-            "history": history,
-        }, default=str, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "machine": machine(),
+                    "server": server_summary(url),
+                    "days": [asdict(row) | {"ratio": row.ratio} for row in rows],
+                    "history": history,
+                },
+                default=str,
+                indent=2,
+            )
+        )
 
 
 def main(argv=None) -> int:
@@ -371,8 +427,12 @@ def main(argv=None) -> int:
     parser.add_argument("--history-events", type=count, default=1_000_000, help="events per history day")
     parser.add_argument("--videos", type=count, default=50_000, help="videos of each generated catalog")
     parser.add_argument("--users", type=count, default=500_000, help="users of each generated catalog")
-    parser.add_argument("--video-day-events", type=count, default=2_000_000,
-                        help="events of the all-videos day, popularity flattened so most videos play (0: none)")
+    parser.add_argument(
+        "--video-day-events",
+        type=count,
+        default=2_000_000,
+        help="events of the all-videos day, popularity flattened so most videos play (0: none)",
+    )
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--database-url", help="use this database as it is (default: a fresh settlement_bench)")
     parser.add_argument("--json", type=Path, help="also write the measurements here")
@@ -391,17 +451,33 @@ def main(argv=None) -> int:
 
     video_row = None
     if timeline.video_day:
-        rate = load(url, settings, f"{args.videos:,}-video day", catalog(
-            seed=args.seed, days=1, events_per_day=args.video_day_events, first_day=timeline.video_day,
-            popularity_exponent=0.3,
-        ))
+        rate = load(
+            url,
+            settings,
+            f"{args.videos:,}-video day",
+            catalog(
+                seed=args.seed,
+                days=1,
+                events_per_day=args.video_day_events,
+                first_day=timeline.video_day,
+                popularity_exponent=0.3,
+            ),
+        )
         video_row = measure_day(url, settings, "videos day", timeline.video_day, args.video_day_events, rate)
     history = bench_history(url, settings, args, timeline, catalog) if timeline.history else None
     size_rows = []
     for n, (events, day) in enumerate(zip(sizes, timeline.sizes)):
-        rate = load(url, settings, f"{events:,} events", catalog(
-            seed=args.seed + 2 + n, days=1, events_per_day=events, first_day=day,
-        ))
+        rate = load(
+            url,
+            settings,
+            f"{events:,} events",
+            catalog(
+                seed=args.seed + 2 + n,
+                days=1,
+                events_per_day=events,
+                first_day=day,
+            ),
+        )
         size_rows.append(measure_day(url, settings, f"{events / 1e6:g}M", day, events, rate))
     print_results(args, url, size_rows, video_row, history, time.perf_counter() - started)
     return 0

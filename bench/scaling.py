@@ -128,13 +128,18 @@ def node_name(unique_id: str) -> str:
 
 def node_seconds(database_url: str) -> dict[str, float]:
     """Each node's seconds in the last dbt run against the database (exposures do nothing)."""
-    return {node_name(r["unique_id"]): r.get("execution_time") or 0.0 for r in run_results(database_url)
-            if not r["unique_id"].startswith("exposure.")}
+    return {
+        node_name(r["unique_id"]): r.get("execution_time") or 0.0
+        for r in run_results(database_url)
+        if not r["unique_id"].startswith("exposure.")
+    }
 
 
 def failed_node(database_url: str) -> str:
     """The node whose error stopped the last dbt run against the database ('' when none did)."""
-    return next((node_name(r["unique_id"]) for r in run_results(database_url) if r.get("status") in pipeline.FAILED_NODE_STATUSES), "")
+    return next(
+        (node_name(r["unique_id"]) for r in run_results(database_url) if r.get("status") in pipeline.FAILED_NODE_STATUSES), ""
+    )
 
 
 def pair_floor(url: str, day: dt.date, time_zone: str) -> float:
@@ -215,8 +220,11 @@ def measure(shape: str, events: int, history: int, args) -> Measured:
         config = replace(SHAPES[shape], seed=args.seed, first_day=first, daily_events=(history_events,) * history + (events,))
         report = generate(url, config, progress=False, settings=settings)
         measured.load_rate = report.events_per_second
-        print(f"  generated {report.rows} in {report.seconds:.1f} s ({report.events_per_second:,.0f} events/s); "
-              f"load average {load_average()}", flush=True)
+        print(
+            f"  generated {report.rows} in {report.seconds:.1f} s ({report.events_per_second:,.0f} events/s); "
+            f"load average {load_average()}",
+            flush=True,
+        )
         fixed_day = first - dt.timedelta(days=1)
         generate(url, replace(FIXED_COST_DAY, seed=args.seed, first_day=fixed_day), progress=False, settings=settings)
         [(_, status, measured.fixed_seconds, error)] = settled(url, fixed_day, timeout=args.statement_timeout)
@@ -229,8 +237,11 @@ def measure(shape: str, events: int, history: int, args) -> Measured:
                 vacuum_day(url, first + dt.timedelta(days=past))
             runs = settled(url, first, day - dt.timedelta(days=1), timeout=args.statement_timeout)
             measured.history_seconds = [seconds for run_day, _, seconds, _ in runs if run_day >= first]
-            print(f"  history: {history} days of {history_events:,} events settled, "
-                  f"{', '.join(f'{s:.1f}' for s in measured.history_seconds)} s", flush=True)
+            print(
+                f"  history: {history} days of {history_events:,} events settled, "
+                f"{', '.join(f'{s:.1f}' for s in measured.history_seconds)} s",
+                flush=True,
+            )
             if any(run[1] != "SUCCEEDED" for run in runs):
                 raise RuntimeError(f"settling the history failed: {runs[-1]}")
         vacuum_day(url, day)
@@ -245,10 +256,13 @@ def measure(shape: str, events: int, history: int, args) -> Measured:
         measured.temp_bytes = temp_bytes(url) - spilled_before
         measured.nodes = node_seconds(url)
         measured.failed_node = failed_node(url)
-        print(f"  {measured.label}: {measured.status}{' in ' + measured.failed_node if measured.failed_node else ''} "
-              f"pipeline {measured.pipeline_seconds:.2f} s, pair floor {measured.pair_floor:.3f} s "
-              f"({measured.ratio:.1f}x), temp files {measured.temp_bytes / 2**20:.0f} MB, fixed cost {measured.fixed_seconds:.2f} s; "
-              f"load average {measured.load_average} -> {measured.load_average_after}", flush=True)
+        print(
+            f"  {measured.label}: {measured.status}{' in ' + measured.failed_node if measured.failed_node else ''} "
+            f"pipeline {measured.pipeline_seconds:.2f} s, pair floor {measured.pair_floor:.3f} s "
+            f"({measured.ratio:.1f}x), temp files {measured.temp_bytes / 2**20:.0f} MB, fixed cost {measured.fixed_seconds:.2f} s; "
+            f"load average {measured.load_average} -> {measured.load_average_after}",
+            flush=True,
+        )
     finally:
         if not args.keep:
             drop_database(url)
@@ -285,18 +299,25 @@ def flags(rows: list[Measured]) -> list[tuple[Measured, Measured, str, float, st
 
 
 def print_summary(rows: list[Measured]) -> None:
-    print("\n| shape | events | history | pipeline s | pair floor s | pipeline / pair | temp files MB | fixed-cost day s "
-          "| (pipeline - fixed) s per M events | load events/s | load average (1, 5, 15 min) |")
+    print(
+        "\n| shape | events | history | pipeline s | pair floor s | pipeline / pair | temp files MB | fixed-cost day s "
+        "| (pipeline - fixed) s per M events | load events/s | load average (1, 5, 15 min) |"
+    )
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for row in rows:
         history = f"{row.history} d x {size_label(row.history_events)}" if row.history else "none"
         marginal = per_million(max(row.pipeline_seconds - row.fixed_seconds, 0.0), row.events)
-        pipeline = f"{row.pipeline_seconds:.2f}" if row.status == "SUCCEEDED" else (
-            f"{row.status} after {row.pipeline_seconds:.0f} ({row.failed_node})")
+        pipeline = (
+            f"{row.pipeline_seconds:.2f}"
+            if row.status == "SUCCEEDED"
+            else (f"{row.status} after {row.pipeline_seconds:.0f} ({row.failed_node})")
+        )
         more = "" if row.status == "SUCCEEDED" else ">"
-        print(f"| {row.shape} | {row.events:,} | {history} | {pipeline} | {row.pair_floor:.3f} | {more}{row.ratio:.1f} "
-              f"| {row.temp_bytes / 2**20:.0f} | {row.fixed_seconds:.2f} | {more}{marginal:.2f} | {row.load_rate:,.0f} "
-              f"| {row.load_average} |")
+        print(
+            f"| {row.shape} | {row.events:,} | {history} | {pipeline} | {row.pair_floor:.3f} | {more}{row.ratio:.1f} "
+            f"| {row.temp_bytes / 2**20:.0f} | {row.fixed_seconds:.2f} | {more}{marginal:.2f} | {row.load_rate:,.0f} "
+            f"| {row.load_average} |"
+        )
 
 
 def print_nodes(rows: list[Measured], top: int | None) -> None:
@@ -310,16 +331,24 @@ def print_nodes(rows: list[Measured], top: int | None) -> None:
         group = sorted(group, key=lambda row: row.events)
         settled_rows = [row for row in group if row.status == "SUCCEEDED"] or group
         largest = settled_rows[-1]
-        print(f"\n{shape}, history {history} d: seconds per million events (the day's run), flags against "
-              f"{size_label(largest.events)}; fixed = seconds on the fixed-cost day")
-        print("| node | " + " | ".join(size_label(row.events) + ("" if row.status == "SUCCEEDED" else f" ({row.status})")
-                                      for row in group) + " | fixed s | flagged |")
+        print(
+            f"\n{shape}, history {history} d: seconds per million events (the day's run), flags against "
+            f"{size_label(largest.events)}; fixed = seconds on the fixed-cost day"
+        )
+        print(
+            "| node | "
+            + " | ".join(size_label(row.events) + ("" if row.status == "SUCCEEDED" else f" ({row.status})") for row in group)
+            + " | fixed s | flagged |"
+        )
         print("|---|" + "---:|" * len(group) + "---:|---|")
         names = sorted(largest.nodes, key=lambda node: -largest.nodes[node])
         for node in names[:top] if top else names:
             cells = " | ".join(node_cell(row, node) for row in group)
-            marks = ", ".join(f"{size_label(row.events)} {flagged[(row.label, node)][0]:.0f}x {flagged[(row.label, node)][1]}"
-                              for row in group if (row.label, node) in flagged)
+            marks = ", ".join(
+                f"{size_label(row.events)} {flagged[(row.label, node)][0]:.0f}x {flagged[(row.label, node)][1]}"
+                for row in group
+                if (row.label, node) in flagged
+            )
             print(f"| {node} | {cells} | {group[0].fixed_nodes.get(node, 0.0):.2f} | {marks} |")
 
 
@@ -334,13 +363,17 @@ def node_cell(row: Measured, node: str) -> str:
 
 def print_flags(rows: list[Measured]) -> None:
     found = flags(rows)
-    print(f"\nFLAGGED: {len(found)} (node, day) with seconds per event > {FLAG_RATIO:g}x the largest day's; "
-          f"{sum(kind == 'grows' for *_, kind in found)} not explained by the fixed-cost day ('grows'):")
+    print(
+        f"\nFLAGGED: {len(found)} (node, day) with seconds per event > {FLAG_RATIO:g}x the largest day's; "
+        f"{sum(kind == 'grows' for *_, kind in found)} not explained by the fixed-cost day ('grows'):"
+    )
     for small, largest, node, ratio, kind in sorted(found, key=lambda item: (item[4] != "grows", -item[3])):
         if kind == "grows":
-            print(f"  FLAG grows  {small.label:<24} {node:<52} {ratio:6.1f}x  ({small.nodes[node]:.2f} s at "
-                  f"{small.events:,}, fixed day {small.fixed_nodes.get(node, 0.0):.2f} s, {largest.nodes[node]:.2f} s at "
-                  f"{largest.events:,})")
+            print(
+                f"  FLAG grows  {small.label:<24} {node:<52} {ratio:6.1f}x  ({small.nodes[node]:.2f} s at "
+                f"{small.events:,}, fixed day {small.fixed_nodes.get(node, 0.0):.2f} s, {largest.nodes[node]:.2f} s at "
+                f"{largest.events:,})"
+            )
     fixed = {}
     for small, _, node, _, kind in found:
         if kind == "fixed":
@@ -360,13 +393,21 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", default="20k,100k,1M,5M", help="events of the measured days, comma separated")
     parser.add_argument("--shapes", default=",".join(SHAPES), help=f"comma separated, of: {', '.join(SHAPES)}")
     parser.add_argument("--history", default="0", help="days of history before the measured day, comma separated (e.g. 0,30)")
-    parser.add_argument("--history-events", type=count, default=1_000_000,
-                        help="events per history day at most (the measured day's, when smaller)")
+    parser.add_argument(
+        "--history-events",
+        type=count,
+        default=1_000_000,
+        help="events per history day at most (the measured day's, when smaller)",
+    )
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--top", type=int, default=None, help="print only the slowest nodes of each shape's table")
     parser.add_argument("--keep", action="store_true", help="keep the databases (default: drop each when measured)")
-    parser.add_argument("--statement-timeout", type=float, default=600,
-                        help="seconds after which a statement of a settlement run is cancelled (its day then fails as TIMEOUT)")
+    parser.add_argument(
+        "--statement-timeout",
+        type=float,
+        default=600,
+        help="seconds after which a statement of a settlement run is cancelled (its day then fails as TIMEOUT)",
+    )
     parser.add_argument("--json", type=Path, help="also write the measurements here")
     parser.add_argument("--report", type=Path, help="measure nothing: print the report of a --json file again")
     args = parser.parse_args(argv)
@@ -384,16 +425,31 @@ def main(argv=None) -> int:
 
     server, _ = db.server_url(Settings())
     started, begun = time.perf_counter(), dt.datetime.now(dt.UTC)
-    print(f"machine: {machine()}\nserver: {server_summary(server)}\nstarted {begun:%Y-%m-%d %H:%M} UTC, "
-          f"load average {load_average()}", flush=True)
+    print(
+        f"machine: {machine()}\nserver: {server_summary(server)}\nstarted {begun:%Y-%m-%d %H:%M} UTC, "
+        f"load average {load_average()}",
+        flush=True,
+    )
     rows = [measure(shape, events, history, args) for shape in shapes for history in histories for events in sizes]
-    print(f"\n# Results: bench/scaling.py --sizes {args.sizes} --shapes {args.shapes} --history {args.history}, "
-          f"{begun:%Y-%m-%d %H:%M}-{dt.datetime.now(dt.UTC):%H:%M} UTC ({time.perf_counter() - started:.0f} s), "
-          f"load average now {load_average()}")
+    print(
+        f"\n# Results: bench/scaling.py --sizes {args.sizes} --shapes {args.shapes} --history {args.history}, "
+        f"{begun:%Y-%m-%d %H:%M}-{dt.datetime.now(dt.UTC):%H:%M} UTC ({time.perf_counter() - started:.0f} s), "
+        f"load average now {load_average()}"
+    )
     print_report(rows, args.top)
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine(), "server": server_summary(server), "started": str(begun),
-                                         "rows": [asdict(row) | {"ratio": row.ratio} for row in rows]}, indent=2, default=str))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "machine": machine(),
+                    "server": server_summary(server),
+                    "started": str(begun),
+                    "rows": [asdict(row) | {"ratio": row.ratio} for row in rows],
+                },
+                indent=2,
+                default=str,
+            )
+        )
     return 0
 
 

@@ -104,8 +104,10 @@ def read_pages(base_url: str, email: str, pages: dict[str, str], requests: int) 
                 assert response.status_code == 200, response.text[:500]
                 server.append(float(re.search(r"dur=([\d.]+)", response.headers["server-timing"]).group(1)))
             rows = response.text.count('class="video"')
-            print(f"  {name:<6} {len(response.content) / 1024:,.0f} KiB, {rows:,} video rows: server {milliseconds(server)}; "
-                  f"at the client {milliseconds(total)}")
+            print(
+                f"  {name:<6} {len(response.content) / 1024:,.0f} KiB, {rows:,} video rows: server {milliseconds(server)}; "
+                f"at the client {milliseconds(total)}"
+            )
 
 
 async def load_in_browser(base_url: str, email: str, path: str, loads: int) -> None:

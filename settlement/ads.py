@@ -33,11 +33,13 @@ def refresh_lifecycle(conn: psycopg.Connection, as_of: dt.date, slot_seconds: in
     """Moves every ad to its status for the platform day as_of and refills freed slots, in one transaction
     (videos have the slots of ad_slot_count at this slot length)."""
     with conn.transaction():
-        row = one_row(conn.execute(
-            """SELECT activated, expired, scheduled, slots_freed, slots_filled, slots_empty
+        row = one_row(
+            conn.execute(
+                """SELECT activated, expired, scheduled, slots_freed, slots_filled, slots_empty
                FROM refresh_ad_lifecycle(%s, %s)""",
-            (as_of, slot_seconds),
-        ))
+                (as_of, slot_seconds),
+            )
+        )
     return AdRefresh(as_of, *row)
 
 

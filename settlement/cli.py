@@ -31,8 +31,12 @@ from settlement.config import ENV_PREFIX
 COMMAND_MODULES = ("db", "demo", "run", "close", "statements", "pay", "hold", "dbt", "generate", "serve", "scheduler", "ads")
 # Loggers that say too much for an operator unless --verbose: the embedded server's start-up, the
 # migration steps, the pipeline's per-day lines (the run command prints its own progress).
-CHATTY_LOGGERS = {"pgserver": logging.WARNING, "alembic": logging.WARNING, "settlement.generate": logging.WARNING,
-                  "settlement.pipeline": logging.ERROR}
+CHATTY_LOGGERS = {
+    "pgserver": logging.WARNING,
+    "alembic": logging.WARNING,
+    "settlement.generate": logging.WARNING,
+    "settlement.pipeline": logging.ERROR,
+}
 
 
 @click.group(
@@ -112,7 +116,9 @@ def as_command_error(exc: BaseException, state: CliState) -> CommandError:
                 "run `settlement db upgrade` first",
             )
         case psycopg.OperationalError() if state.database:
-            return CommandError(f"the database{where} failed: {db.first_line(str(exc))}", "check that it is up, then run the command again")
+            return CommandError(
+                f"the database{where} failed: {db.first_line(str(exc))}", "check that it is up, then run the command again"
+            )
         case psycopg.Error():
             return CommandError(f"database error{where}: {db.first_line(str(exc))}", "run with --verbose for the details")
         case pydantic.ValidationError():

@@ -47,7 +47,8 @@ class Settings(BaseSettings):
     # The engine's rules have the names of the dbt project's vars (dbt_project.yml), which they are passed as;
     # the environment variables they had before that are still read (read_from).
     time_zone: str = Field(
-        default=ENGINE_DEFAULTS["time_zone"], validation_alias=read_from("time_zone", formerly="TIMEZONE"),
+        default=ENGINE_DEFAULTS["time_zone"],
+        validation_alias=read_from("time_zone", formerly="TIMEZONE"),
         description="The platform's calendar time zone.",
     )
     view_window_hours: int = Field(
@@ -79,26 +80,35 @@ class Settings(BaseSettings):
     kakao_state_ttl_seconds: int = Field(default=600, ge=30, description="How long a Kakao login may take.")
     kakao_timeout_seconds: float = Field(default=10.0, gt=0)
     clock_skew_seconds: int = Field(
-        default=ENGINE_DEFAULTS["clock_skew_seconds"], ge=0, validation_alias=read_from("clock_skew_seconds", formerly="PLAYBACK_MAX_CLOCK_SKEW_SECONDS"),
+        default=ENGINE_DEFAULTS["clock_skew_seconds"],
+        ge=0,
+        validation_alias=read_from("clock_skew_seconds", formerly="PLAYBACK_MAX_CLOCK_SKEW_SECONDS"),
         description="How far in the future a client's occurred_at may be.",
     )
     playback_max_event_age_hours: int = Field(
         default=72, ge=1, description="How old a reported playback event may be (offline clients send late)."
     )
     late_event_horizon_days: int = Field(
-        default=ENGINE_DEFAULTS["late_event_horizon_days"], ge=1, le=366,
+        default=ENGINE_DEFAULTS["late_event_horizon_days"],
+        ge=1,
+        le=366,
         description="How many days back a run looks for late events of settled days (and restates them).",
     )
     watched_slack_seconds: int = Field(
-        default=ENGINE_DEFAULTS["watched_slack_seconds"], ge=0,
-        validation_alias=read_from("watched_slack_seconds", formerly="QUALITY_WATCHED_SLACK_SECONDS"), description="How much more than the time since the pair's previous event an event may report as watched."
+        default=ENGINE_DEFAULTS["watched_slack_seconds"],
+        ge=0,
+        validation_alias=read_from("watched_slack_seconds", formerly="QUALITY_WATCHED_SLACK_SECONDS"),
+        description="How much more than the time since the pair's previous event an event may report as watched.",
     )
     ad_slot_seconds: int = Field(
-        default=ENGINE_DEFAULTS["ad_slot_seconds"], ge=1, validation_alias=read_from("ad_slot_seconds", formerly="AD_SLOT_INTERVAL_SECONDS"),
+        default=ENGINE_DEFAULTS["ad_slot_seconds"],
+        ge=1,
+        validation_alias=read_from("ad_slot_seconds", formerly="AD_SLOT_INTERVAL_SECONDS"),
         description="Ad slot k plays at k times this.",
     )
     run_lease_seconds: int = Field(
-        default=ENGINE_DEFAULTS["run_lease_seconds"], ge=10,
+        default=ENGINE_DEFAULTS["run_lease_seconds"],
+        ge=10,
         description="A settlement run that shows no sign of life this long loses the pipeline to the next.",
     )
     run_confirm_days: int = Field(
@@ -119,12 +129,14 @@ class Settings(BaseSettings):
 
     # API hardening: what a client may cost the server
     max_request_body_bytes: int = Field(
-        default=128 * 1024, ge=1024,
+        default=128 * 1024,
+        ge=1024,
         description="Larger request bodies are refused (413) before they are read; the largest valid body is under 80 KB "
         "(but a batch of playback events: playback_batch_max_body_bytes).",
     )
     playback_batch_max_body_bytes: int = Field(
-        default=512 * 1024, ge=1024,
+        default=512 * 1024,
+        ge=1024,
         description="The body limit of POST /playback/events: 500 events take ~100 KB as compact JSON, ~200 KB indented.",
     )
     password_hash_concurrency: int = Field(

@@ -97,9 +97,7 @@ def drop_database(server_url: str, dbname: str) -> None:
 
 
 def local_server_url(settings: Settings) -> str:
-    return to_url(
-        {"host": settings.local_server_host, "port": settings.local_server_port, "user": settings.local_server_user}
-    )
+    return to_url({"host": settings.local_server_host, "port": settings.local_server_port, "user": settings.local_server_user})
 
 
 def embedded_server_url(data_dir: Path) -> str:
@@ -172,8 +170,13 @@ def connection_problem(exc: psycopg.OperationalError, database: Database) -> Dat
             f"create it (createdb {match[1]}) and run `settlement db upgrade`, or fix {setting}",
         )
     if "password authentication failed" in message or "no password supplied" in message:
-        return DatabaseUnavailable(f"the server refused the password of {params.get('user', 'postgres')} on {where}", f"check the password in {setting}")
-    if re.search(r"Connection refused|No such file or directory|timeout expired|could not translate host name|Name or service not known", message):
+        return DatabaseUnavailable(
+            f"the server refused the password of {params.get('user', 'postgres')} on {where}", f"check the password in {setting}"
+        )
+    if re.search(
+        r"Connection refused|No such file or directory|timeout expired|could not translate host name|Name or service not known",
+        message,
+    ):
         reason = first_line(message).rsplit(": ", 1)[-1]
         return DatabaseUnavailable(f"cannot reach {where}: {reason}", f"is PostgreSQL running there? check {setting}")
     return DatabaseUnavailable(f"cannot connect to {where}: {first_line(message)}", f"check {setting}")
@@ -183,8 +186,11 @@ def first_line(message: str) -> str:
     """The line of a database or dbt error that says what went wrong: its first, skipping dbt's headers
     ('Database Error', ...) and PostgreSQL's position lines ('LINE 3: ...', the caret under it)."""
     lines = [line.strip() for line in message.splitlines() if line.strip()]
-    meaningful = [line for line in lines if line not in ("Database Error", "Runtime Error", "Compilation Error")
-                  and not line.startswith(("^", "LINE "))]
+    meaningful = [
+        line
+        for line in lines
+        if line not in ("Database Error", "Runtime Error", "Compilation Error") and not line.startswith(("^", "LINE "))
+    ]
     return (meaningful or lines or [""])[0]
 
 

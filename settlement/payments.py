@@ -100,13 +100,11 @@ def won(amount: Decimal | int) -> str:
 
 def _take_lock(conn: psycopg.Connection) -> None:
     """The payments lock, for this transaction, or PaymentsBusy at once."""
-    taken = db.one_row(conn.execute(
-        sql.SQL("SELECT pg_try_advisory_xact_lock({})").format(warehouse.lock_key_sql(warehouse.Lock.PAYMENTS))
-    ))[0]
+    taken = db.one_row(
+        conn.execute(sql.SQL("SELECT pg_try_advisory_xact_lock({})").format(warehouse.lock_key_sql(warehouse.Lock.PAYMENTS)))
+    )[0]
     if not taken:
-        raise PaymentsBusy(
-            "another payment command (statements, pay, hold) is running", "try again when it has finished"
-        )
+        raise PaymentsBusy("another payment command (statements, pay, hold) is running", "try again when it has finished")
 
 
 def _publish(conn: psycopg.Connection) -> None:
@@ -117,9 +115,9 @@ def _publish(conn: psycopg.Connection) -> None:
 
 
 def _require_models(conn: psycopg.Connection) -> None:
-    missing = db.one_row(conn.execute(
-        "SELECT to_regclass(%s) IS NULL", (f"{warehouse.ANALYTICS_SCHEMA}.fct_statement_drafts",)
-    ))[0]
+    missing = db.one_row(conn.execute("SELECT to_regclass(%s) IS NULL", (f"{warehouse.ANALYTICS_SCHEMA}.fct_statement_drafts",)))[
+        0
+    ]
     if missing:
         raise NotBuilt(
             "the payments models are not built on this database yet",
@@ -212,7 +210,8 @@ def issue_statements(settings: Settings, month: dt.date) -> IssueReport:
         ).fetchone()
         if upcoming is None:
             raise PaymentsProblem(
-                f"cannot issue {month_label(month)}: no day is closed yet", "close the month's days first: settlement close --month"
+                f"cannot issue {month_label(month)}: no day is closed yet",
+                "close the month's days first: settlement close --month",
             )
         next_month, open_days, first_open, last_open = upcoming
         if month < next_month:
@@ -319,10 +318,12 @@ def pay(settings: Settings, month: dt.date, out_dir: Path = DEFAULT_FILES_DIR) -
                     f"cannot pay {month_label(month)}: its statements are not issued",
                     f"issue them first: settlement statements --month {month_label(month)}",
                 )
-            report.already_paid = db.one_row(conn.execute(
-                "SELECT count(*) FROM payments p JOIN payment_statements s ON s.id = p.statement_id WHERE s.month = %s",
-                (month,),
-            ))[0]
+            report.already_paid = db.one_row(
+                conn.execute(
+                    "SELECT count(*) FROM payments p JOIN payment_statements s ON s.id = p.statement_id WHERE s.month = %s",
+                    (month,),
+                )
+            )[0]
             candidates = conn.execute(CANDIDATES_SQL, (month,)).fetchall()
             run_id = db.one_row(conn.execute("SELECT nextval(pg_get_serial_sequence('payment_runs', 'id'))"))[0]
             for statement_id, seller_id, number, amount in candidates:
@@ -433,9 +434,7 @@ def mark_returned(settings: Settings, statement_ref: str, reason: str) -> Return
         ).fetchone()
         if statement is None:
             raise PaymentsProblem(f"no statement {statement_ref}", "name a statement as SELLER-NUMBER, as the transfer file does")
-        payment = conn.execute(
-            "SELECT id, amount, paid_at FROM payments WHERE statement_id = %s", (statement[0],)
-        ).fetchone()
+        payment = conn.execute("SELECT id, amount, paid_at FROM payments WHERE statement_id = %s", (statement[0],)).fetchone()
         if payment is None:
             state = "awaiting a payment run" if statement[1] else "carried over, not payable"
             raise PaymentsProblem(f"statement {statement_ref} was not paid ({state})", "only a paid transfer can be returned")
@@ -470,7 +469,9 @@ def set_hold(settings: Settings, seller_id: int, hold: bool, reason: str) -> Non
         ).fetchone()
         on_hold = bool(last and last[0] == "HOLD")
         if hold and on_hold:
-            raise PaymentsProblem(f"seller {seller_id} is on hold already", f"release it first: settlement hold --seller {seller_id} --release")
+            raise PaymentsProblem(
+                f"seller {seller_id} is on hold already", f"release it first: settlement hold --seller {seller_id} --release"
+            )
         if not hold and not on_hold:
             raise PaymentsProblem(f"seller {seller_id} is not on hold", "nothing to release")
         conn.execute(

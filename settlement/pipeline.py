@@ -131,8 +131,10 @@ def invoke_dbt(
             os.environ[variable] = str(value)
     # One target folder per database (and per schema the models are built in: a rebuild's own), so runs
     # against different databases never share dbt's state.
-    target = PROJECT_ROOT / "target" / "-".join(
-        [str(conninfo_to_dict(database_url)["dbname"]), *filter(None, [variables.get("analytics_schema")])]
+    target = (
+        PROJECT_ROOT
+        / "target"
+        / "-".join([str(conninfo_to_dict(database_url)["dbname"]), *filter(None, [variables.get("analytics_schema")])])
     )
     common = [
         "--project-dir", str(PROJECT_ROOT),
@@ -140,7 +142,7 @@ def invoke_dbt(
         "--target-path", str(target),
         "--log-path", str(target / "logs"),
         "--vars", json.dumps(variables),
-    ]
+    ]  # fmt: skip
     log_level = ["--log-level", "warn"] if quiet else []
     try:
         return dbtRunner(manifest=manifest).invoke([*log_level, *args, *common])
@@ -208,7 +210,11 @@ class Heartbeat:
 
 
 def settle_day(
-    settings: Settings, database_url: str, conn: psycopg.Connection, day: dt.date, trigger: str,
+    settings: Settings,
+    database_url: str,
+    conn: psycopg.Connection,
+    day: dt.date,
+    trigger: str,
     extra_vars: dict[str, Any] | None = None,
 ) -> RunResult:
     """One day: the run starts here (recorded, holding the lease through this connection's backend),
@@ -228,7 +234,12 @@ def settle_day(
         warehouse.fail_run(conn, run_id, _summarise(outcome))
     record = warehouse.run_record(conn, run_id)
     return RunResult(
-        run_id, day, record.status, time.perf_counter() - started, record.row_counts or {}, record.error,
+        run_id,
+        day,
+        record.status,
+        time.perf_counter() - started,
+        record.row_counts or {},
+        record.error,
         record.quarantined or {},
     )
 
@@ -278,9 +289,17 @@ def plan_days(conn: psycopg.Connection, first: dt.date, last: dt.date, settings:
         conn, first, settings.late_event_horizon_days, settings.time_zone, settings.watched_slack_seconds
     )
     if before:
-        log.warning("settling %s .. %s first: not settled yet, settled again before it, or events arrived after they were", before[0], before[-1])
+        log.warning(
+            "settling %s .. %s first: not settled yet, settled again before it, or events arrived after they were",
+            before[0],
+            before[-1],
+        )
     after = warehouse.settled_days(conn, last + dt.timedelta(days=1))
-    return [*before, *days_from(first, last), *days_from(last + dt.timedelta(days=1), after[-1])] if after else [*before, *days_from(first, last)]
+    return (
+        [*before, *days_from(first, last), *days_from(last + dt.timedelta(days=1), after[-1])]
+        if after
+        else [*before, *days_from(first, last)]
+    )
 
 
 def days_from(first: dt.date, last: dt.date) -> list[dt.date]:

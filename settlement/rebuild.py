@@ -62,15 +62,19 @@ def rebuild_days(
 
 def ledger_state(conn: psycopg.Connection) -> tuple[Any, ...]:
     """What the swap must find unchanged: the settled days and the closed ones."""
-    return db.one_row(conn.execute(
-        """SELECT (SELECT coalesce(jsonb_agg(jsonb_build_array(day, run_id, settled_at) ORDER BY day), '[]') FROM settled_days),
+    return db.one_row(
+        conn.execute(
+            """SELECT (SELECT coalesce(jsonb_agg(jsonb_build_array(day, run_id, settled_at) ORDER BY day), '[]') FROM settled_days),
                   (SELECT coalesce(jsonb_agg(day ORDER BY day), '[]') FROM closed_days)"""
-    ))
+        )
+    )
 
 
 def start_over(conn: psycopg.Connection) -> None:
     """An empty rebuild schema (what an earlier rebuild left is dropped), with its record of rebuilt days."""
-    log.warning("rebuilding: every day is settled again into %s, then swapped in for %s", REBUILD_SCHEMA, warehouse.ANALYTICS_SCHEMA)
+    log.warning(
+        "rebuilding: every day is settled again into %s, then swapped in for %s", REBUILD_SCHEMA, warehouse.ANALYTICS_SCHEMA
+    )
     with conn.transaction():
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(REBUILD_SCHEMA)))
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(REBUILD_SCHEMA)))
@@ -91,7 +95,9 @@ def swap_in(conn: psycopg.Connection, before: tuple[Any, ...]) -> None:
             raise RebuildConflict(
                 "days were settled or closed while the rebuild ran: nothing was swapped in; run `settlement run --rebuild` again"
             )
-        published, rebuilt, replaced = (sql.Identifier(name) for name in (warehouse.ANALYTICS_SCHEMA, REBUILD_SCHEMA, REPLACED_SCHEMA))
+        published, rebuilt, replaced = (
+            sql.Identifier(name) for name in (warehouse.ANALYTICS_SCHEMA, REBUILD_SCHEMA, REPLACED_SCHEMA)
+        )
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(replaced))
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(published))  # (a first run may be a rebuild)
         conn.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(published, replaced))

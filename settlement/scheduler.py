@@ -108,20 +108,37 @@ def run_job(settings: Settings, job: str, day: dt.date, work: Callable[[], dict[
             if attempt == attempts or STOPPING.is_set():
                 log.error(
                     "%s for %s: FAILED after %d attempts (last took %.2f s, %s): %s",
-                    job, day, attempts, seconds, describe_rows(row_counts), error,
+                    job,
+                    day,
+                    attempts,
+                    seconds,
+                    describe_rows(row_counts),
+                    error,
                 )
                 return JobOutcome(job, day, "FAILED", attempt, time.perf_counter() - started, row_counts, error)
             delay = backoff_seconds(settings, attempt)
             log.warning(
                 "%s for %s: attempt %d/%d failed in %.2f s (%s): %s; retrying in %.0f s",
-                job, day, attempt, attempts, seconds, describe_rows(row_counts), error, delay,
+                job,
+                day,
+                attempt,
+                attempts,
+                seconds,
+                describe_rows(row_counts),
+                error,
+                delay,
             )
             sleep(delay)
         else:
             seconds = time.perf_counter() - attempt_started
             log.info(
                 "%s for %s: attempt %d/%d succeeded in %.2f s (%s)",
-                job, day, attempt, attempts, seconds, describe_rows(row_counts),
+                job,
+                day,
+                attempt,
+                attempts,
+                seconds,
+                describe_rows(row_counts),
             )
             return JobOutcome(job, day, "SUCCEEDED", attempt, time.perf_counter() - started, row_counts)
     raise AssertionError("unreachable: the last attempt returns")

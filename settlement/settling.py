@@ -26,9 +26,13 @@ def describe_plan(plan: list[dt.date], first: dt.date, last: dt.date, rebuild: b
         return line + " (rebuild: every day is settled again beside the published results, then swapped in at once)"
     notes = []
     if plan[0] < first:
-        notes.append(f"{span(plan[0], first - dt.timedelta(days=1))} first: not settled yet, settled again before it, or events arrived after they were")
+        notes.append(
+            f"{span(plan[0], first - dt.timedelta(days=1))} first: not settled yet, settled again before it, or events arrived after they were"
+        )
     if plan[-1] > last:
-        notes.append(f"{span(last + dt.timedelta(days=1), plan[-1])} after: settled before, their numbers follow from the days before them")
+        notes.append(
+            f"{span(last + dt.timedelta(days=1), plan[-1])} after: settled before, their numbers follow from the days before them"
+        )
     return line + (f" ({'; '.join(notes)})" if notes else "")
 
 
@@ -39,10 +43,14 @@ def span(first: dt.date, last: dt.date) -> str:
 def day_summary(conn: psycopg.Connection, day: dt.date) -> list[str]:
     """A settled day in a few lines: its total payout, what the quality gate counted and turned down, and
     the platform's top 5 videos by views and by watch time."""
-    total, videos = one_row(conn.execute(
-        sql.SQL("SELECT coalesce(sum(payout), 0), count(*) FROM {} WHERE settled_on = %s").format(relation("fct_video_daily")),
-        (day,),
-    ))
+    total, videos = one_row(
+        conn.execute(
+            sql.SQL("SELECT coalesce(sum(payout), 0), count(*) FROM {} WHERE settled_on = %s").format(
+                relation("fct_video_daily")
+            ),
+            (day,),
+        )
+    )
     lines = [f"\n{day}: total payout {int(total):,} KRW over {videos:,} videos"]
     for source, ingested, counted, by_reason in conn.execute(
         sql.SQL(

@@ -75,10 +75,12 @@ class DayNotEnded(ValueError):
 def begin_run(conn: psycopg.Connection, day: dt.date, trigger: str, lease_seconds: int, time_zone: str) -> int:
     """Takes the pipeline for settling `day`; the lease lives while this connection's backend does."""
     try:
-        run_id: int = one_row(conn.execute(
-            "SELECT begin_settlement_run(%s, %s, make_interval(secs => %s), %s, pg_backend_pid())",
-            (day, trigger, lease_seconds, time_zone),
-        ))[0]
+        run_id: int = one_row(
+            conn.execute(
+                "SELECT begin_settlement_run(%s, %s, make_interval(secs => %s), %s, pg_backend_pid())",
+                (day, trigger, lease_seconds, time_zone),
+            )
+        )[0]
         return run_id
     except psycopg.errors.LockNotAvailable as exc:
         raise PipelineBusy(exc.diag.message_primary) from None
@@ -113,9 +115,9 @@ class RunRecord:
 
 
 def run_record(conn: psycopg.Connection, run_id: int) -> RunRecord:
-    row = one_row(conn.execute(
-        "SELECT id, run_date, status, error, row_counts, quarantined FROM pipeline_runs WHERE id = %s", (run_id,)
-    ))
+    row = one_row(
+        conn.execute("SELECT id, run_date, status, error, row_counts, quarantined FROM pipeline_runs WHERE id = %s", (run_id,))
+    )
     return RunRecord(*row)
 
 
@@ -123,9 +125,11 @@ def days_to_settle_before(
     conn: psycopg.Connection, day: dt.date, horizon_days: int, time_zone: str, slack_seconds: int
 ) -> list[dt.date]:
     """The days that must be settled, in order, before `day` can be (SQL: days_to_settle_before)."""
-    days: list[dt.date] = one_row(conn.execute(
-        "SELECT days_to_settle_before(%s, %s, %s, make_interval(secs => %s))", (day, horizon_days, time_zone, slack_seconds)
-    ))[0]
+    days: list[dt.date] = one_row(
+        conn.execute(
+            "SELECT days_to_settle_before(%s, %s, %s, make_interval(secs => %s))", (day, horizon_days, time_zone, slack_seconds)
+        )
+    )[0]
     return days
 
 
@@ -140,19 +144,19 @@ def closed_day_rules(conn: psycopg.Connection, day: dt.date) -> dict[str, Any] |
 
 def rules_problem(conn: psycopg.Connection, day: dt.date, rules: dict[str, Any], new_rules: bool = False) -> str | None:
     """Why `day` cannot be settled under these rules (SQL: settlement_rules_problem), or None."""
-    problem: str | None = one_row(conn.execute(
-        "SELECT settlement_rules_problem(%s, %s, %s)", (day, Jsonb(rules), new_rules)
-    ))[0]
+    problem: str | None = one_row(conn.execute("SELECT settlement_rules_problem(%s, %s, %s)", (day, Jsonb(rules), new_rules)))[0]
     return problem
 
 
 def first_day_with_events(conn: psycopg.Connection, before: dt.date, time_zone: str) -> dt.date | None:
     """The first platform day with watch events before `before`: where settling starts when no day is
     settled (days_to_settle_before reads it the same way), e.g. after a rebuild."""
-    first: dt.date | None = one_row(conn.execute(
-        "SELECT min((occurred_at AT TIME ZONE %s)::date) FROM watch_events WHERE occurred_at < %s::date::timestamp AT TIME ZONE %s",
-        (time_zone, before, time_zone),
-    ))[0]
+    first: dt.date | None = one_row(
+        conn.execute(
+            "SELECT min((occurred_at AT TIME ZONE %s)::date) FROM watch_events WHERE occurred_at < %s::date::timestamp AT TIME ZONE %s",
+            (time_zone, before, time_zone),
+        )
+    )[0]
     return first
 
 

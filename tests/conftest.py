@@ -27,9 +27,44 @@ from settlement.config import PROJECT_ROOT, Settings
 # A Wednesday in the middle of a month, mid-afternoon in Seoul: an ordinary day.
 SUITE_NOW = dt.datetime(2026, 11, 25, 15, 0, tzinfo=ZoneInfo("Asia/Seoul"))
 if clock.SHIFT_VARIABLE not in os.environ:  # (a worker inherits its controller's clock)
-    clock.shift_to(dt.datetime.fromisoformat(os.environ["SETTLEMENT_TEST_NOW"]) if os.environ.get("SETTLEMENT_TEST_NOW") else SUITE_NOW)
+    clock.shift_to(
+        dt.datetime.fromisoformat(os.environ["SETTLEMENT_TEST_NOW"]) if os.environ.get("SETTLEMENT_TEST_NOW") else SUITE_NOW
+    )
 
-SOURCE_TABLES = ("statement_returns", "payment_returns", "payments", "payment_runs", "payment_statements", "stated_days", "payment_months", "payment_holds", "payout_accounts", "seller_tax_registrations", "throttle_attempts", "password_resets", "auth_sessions", "used_kakao_states", "email_outbox", "email_verifications", "settled_days", "closed_payout_adjustments", "watch_event_ids", "ad_impression_ids", "video_live_periods", "duplicate_events", "closed_video_ad_payouts", "closed_video_payouts", "closed_days", "playback_positions", "ad_impressions", "watch_events", "video_ads", "ads", "videos", "users")
+SOURCE_TABLES = (
+    "statement_returns",
+    "payment_returns",
+    "payments",
+    "payment_runs",
+    "payment_statements",
+    "stated_days",
+    "payment_months",
+    "payment_holds",
+    "payout_accounts",
+    "seller_tax_registrations",
+    "throttle_attempts",
+    "password_resets",
+    "auth_sessions",
+    "used_kakao_states",
+    "email_outbox",
+    "email_verifications",
+    "settled_days",
+    "closed_payout_adjustments",
+    "watch_event_ids",
+    "ad_impression_ids",
+    "video_live_periods",
+    "duplicate_events",
+    "closed_video_ad_payouts",
+    "closed_video_payouts",
+    "closed_days",
+    "playback_positions",
+    "ad_impressions",
+    "watch_events",
+    "video_ads",
+    "ads",
+    "videos",
+    "users",
+)
 
 
 # Tests that one session at a time may run, each group on one worker while the other worker runs the rest:
@@ -127,7 +162,9 @@ def empty_database(connection: psycopg.Connection) -> None:
     for name, kind in built:  # what depends on one (the payments views) goes with it
         keyword = "VIEW" if kind == "v" else "MATERIALIZED VIEW" if kind == "m" else "TABLE"
         connection.execute(
-            sql.SQL("DROP {} IF EXISTS {}.{} CASCADE").format(sql.SQL(keyword), sql.Identifier(warehouse.ANALYTICS_SCHEMA), sql.Identifier(name))
+            sql.SQL("DROP {} IF EXISTS {}.{} CASCADE").format(
+                sql.SQL(keyword), sql.Identifier(warehouse.ANALYTICS_SCHEMA), sql.Identifier(name)
+            )
         )
 
 

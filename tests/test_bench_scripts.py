@@ -25,6 +25,7 @@ def test_each_benchmark_imports_against_the_code_as_it_is(script: Path):
 
 
 def test_a_benchmark_answers_help():
-    outcome = subprocess.run([sys.executable, "bench/run.py", "--help"], cwd=PROJECT_ROOT, capture_output=True,
-                             text=True, timeout=120)
+    outcome = subprocess.run(
+        [sys.executable, "bench/run.py", "--help"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120
+    )
     assert outcome.returncode == 0 and "usage:" in outcome.stdout, outcome.stderr[-2000:]

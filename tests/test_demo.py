@@ -27,14 +27,18 @@ def demo_platform(url: str) -> Platform:
     platform = Platform(conn=None)
     with psycopg.connect(url) as conn:
         platform.events = [
-            Event(*row) for row in conn.execute(
+            Event(*row)
+            for row in conn.execute(
                 """SELECT event_id, kind, user_id, video_id, occurred_at, position_seconds, watched_seconds, received_at
-                   FROM watch_events ORDER BY received_at, event_id""")
+                   FROM watch_events ORDER BY received_at, event_id"""
+            )
         ]
         platform.impressions = [
-            Impression(*row) for row in conn.execute(
+            Impression(*row)
+            for row in conn.execute(
                 """SELECT event_id, user_id, video_id, ad_id, slot, occurred_at, received_at
-                   FROM ad_impressions ORDER BY received_at, event_id""")
+                   FROM ad_impressions ORDER BY received_at, event_id"""
+            )
         ]
         periods = defaultdict(list)
         for video_id, live_from, live_until in conn.execute("SELECT video_id, live_from, live_until FROM video_live_periods"):
@@ -52,7 +56,11 @@ def demo_platform(url: str) -> Platform:
 def demo(fresh_database):
     """`settlement demo` as `make demo` runs it, filling the database the next commands use (here DATABASE_URL's)."""
     url = fresh_database("settlement_demo_test")
-    shell = {name: value for name, value in os.environ.items() if name not in DATABASE_VARIABLES and not name.startswith("SETTLEMENT_DBT_")}
+    shell = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in DATABASE_VARIABLES and not name.startswith("SETTLEMENT_DBT_")
+    }
     env = {**shell, "DATABASE_URL": url}
     result = subprocess.run([SETTLEMENT_BIN, "demo"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
@@ -137,7 +145,9 @@ def test_the_demo_prints_a_studio_login_that_works(demo):
     url, _, out = demo
     email, password = re.search(r"^studio: http://127.0.0.1:8000/studio   sign in as (\S+) / (\S+)", out, re.MULTILINE).groups()
     with psycopg.connect(url) as conn:
-        password_hash = conn.execute("SELECT password_hash FROM users WHERE email = %s AND role = 'SELLER'", (email,)).fetchone()[0]
+        password_hash = conn.execute("SELECT password_hash FROM users WHERE email = %s AND role = 'SELLER'", (email,)).fetchone()[
+            0
+        ]
     assert PasswordHasher().verify(password_hash, password)
 
 

@@ -66,15 +66,15 @@ def test_no_api_module_imports_a_router(path: Path):
     assert not wrong, "; ".join(wrong)
 
 
-@pytest.mark.parametrize(
-    "path", sorted((LIBRARY / "commands").glob("*.py")), ids=lambda path: path.relative_to(ROOT).as_posix()
-)
+@pytest.mark.parametrize("path", sorted((LIBRARY / "commands").glob("*.py")), ids=lambda path: path.relative_to(ROOT).as_posix())
 def test_no_command_imports_another_command(path: Path):
     """What two commands share lives in the library or in settlement.commands itself, not in one of them."""
     wrong = [
         f"{path.relative_to(ROOT)}:{line} imports {module}"
         for line, module in imported_modules(path)
-        if is_under(module, "settlement.commands") and module.count(".") >= 2
-        and module.split(".")[2] != path.stem and (LIBRARY / "commands" / f"{module.split('.')[2]}.py").exists()
+        if is_under(module, "settlement.commands")
+        and module.count(".") >= 2
+        and module.split(".")[2] != path.stem
+        and (LIBRARY / "commands" / f"{module.split('.')[2]}.py").exists()
     ]
     assert not wrong, "; ".join(wrong)

@@ -15,15 +15,23 @@ TABLES = "watch_events, watch_event_ids, ad_impressions, ad_impression_ids, dupl
 
 watch_rows = st.lists(
     st.tuples(
-        st.sampled_from(IDS), st.sampled_from(["START", "PROGRESS", "PAUSE", "STOP"]), st.sampled_from([1, 2]),
-        st.integers(1, 3), st.integers(-3600, 3600).map(lambda s: DAY + dt.timedelta(seconds=s)),
-        st.integers(0, 2000), st.integers(0, 2000),
+        st.sampled_from(IDS),
+        st.sampled_from(["START", "PROGRESS", "PAUSE", "STOP"]),
+        st.sampled_from([1, 2]),
+        st.integers(1, 3),
+        st.integers(-3600, 3600).map(lambda s: DAY + dt.timedelta(seconds=s)),
+        st.integers(0, 2000),
+        st.integers(0, 2000),
     ),
     max_size=30,
 )
 impression_rows = st.lists(
     st.tuples(
-        st.sampled_from(IDS), st.sampled_from([1, 2]), st.integers(1, 3), st.integers(1, 4), st.integers(1, 5),
+        st.sampled_from(IDS),
+        st.sampled_from([1, 2]),
+        st.integers(1, 3),
+        st.integers(1, 4),
+        st.integers(1, 5),
         st.integers(-3600, 3600).map(lambda s: DAY + dt.timedelta(seconds=s)),
     ),
     max_size=30,
@@ -34,8 +42,11 @@ def contents(conn) -> dict:
     return {
         table: sorted(map(repr, conn.execute(f"SELECT * FROM {table}").fetchall()))
         for table in ("watch_events", "watch_event_ids", "ad_impressions", "ad_impression_ids")
-    } | {"duplicate_events": conn.execute(
-        "SELECT source, event_id, occurred_at, received_at, raw_row FROM duplicate_events ORDER BY id").fetchall()}
+    } | {
+        "duplicate_events": conn.execute(
+            "SELECT source, event_id, occurred_at, received_at, raw_row FROM duplicate_events ORDER BY id"
+        ).fetchall()
+    }
 
 
 def columns(rows: list[tuple], width: int) -> list[list]:
@@ -46,8 +57,10 @@ def columns(rows: list[tuple], width: int) -> list[list]:
 @given(before=watch_rows, batch=watch_rows)
 def test_record_watch_events_is_record_watch_event_row_by_row(conn, before, batch):
     def one_by_one(rows):
-        return [conn.execute("SELECT record_watch_event(%s, %s, %s, %s, %s, %s, %s, %s)", (*row, RECEIVED_AT)).fetchone()[0]
-                for row in rows]
+        return [
+            conn.execute("SELECT record_watch_event(%s, %s, %s, %s, %s, %s, %s, %s)", (*row, RECEIVED_AT)).fetchone()[0]
+            for row in rows
+        ]
 
     conn.execute(f"TRUNCATE {TABLES}")
     one_by_one(before)
@@ -68,8 +81,10 @@ def test_record_watch_events_is_record_watch_event_row_by_row(conn, before, batc
 @given(before=impression_rows, batch=impression_rows)
 def test_record_ad_impressions_is_record_ad_impression_row_by_row(conn, before, batch):
     def one_by_one(rows):
-        return [conn.execute("SELECT record_ad_impression(%s, %s, %s, %s, %s, %s, %s)", (*row, RECEIVED_AT)).fetchone()[0]
-                for row in rows]
+        return [
+            conn.execute("SELECT record_ad_impression(%s, %s, %s, %s, %s, %s, %s)", (*row, RECEIVED_AT)).fetchone()[0]
+            for row in rows
+        ]
 
     conn.execute(f"TRUNCATE {TABLES}")
     one_by_one(before)

@@ -25,9 +25,7 @@ def insert_event(conn, occurred_at: dt.datetime, event_id: uuid.UUID | None = No
 
 
 def partition_of(conn, event_id: uuid.UUID) -> str:
-    return conn.execute(
-        "SELECT tableoid::regclass::text FROM watch_events WHERE event_id = %s", (event_id,)
-    ).fetchone()[0]
+    return conn.execute("SELECT tableoid::regclass::text FROM watch_events WHERE event_id = %s", (event_id,)).fetchone()[0]
 
 
 def test_upgrade_from_empty_and_downgrade_back_to_empty(fresh_database):
@@ -60,9 +58,13 @@ def test_constraints_follow_the_naming_convention(conn):
     ]
     assert names
     assert all(name.split("_")[0] in {"pk", "uq", "fk", "ck"} for name in names), names
-    indexes = [row[0] for row in conn.execute(
-        """SELECT indexname FROM pg_indexes i JOIN pg_class t ON t.relname = i.tablename
-           WHERE i.schemaname = 'public' AND NOT t.relispartition AND i.tablename <> 'alembic_version'""")]
+    indexes = [
+        row[0]
+        for row in conn.execute(
+            """SELECT indexname FROM pg_indexes i JOIN pg_class t ON t.relname = i.tablename
+           WHERE i.schemaname = 'public' AND NOT t.relispartition AND i.tablename <> 'alembic_version'"""
+        )
+    ]
     assert all(name.split("_")[0] in {"pk", "uq", "ix"} for name in indexes), indexes
 
 
@@ -125,7 +127,8 @@ def test_one_users_event_id_never_hides_another_users_event(conn):
     assert conn.execute("SELECT count(*) FROM watch_events").fetchone()[0] == 2
     assert conn.execute("SELECT count(*) FROM ad_impressions").fetchone()[0] == 2
     assert conn.execute("SELECT source, raw_row ->> 'user_id' FROM duplicate_events ORDER BY id").fetchall() == [
-        ("watch_events", "1"), ("ad_impressions", "2"),
+        ("watch_events", "1"),
+        ("ad_impressions", "2"),
     ]
 
 
@@ -190,7 +193,9 @@ def test_a_video_is_live_from_its_creation_until_taken_down_and_again_once_back(
     ).fetchone()[0]
     periods = "SELECT live_from, live_until FROM video_live_periods WHERE video_id = %s ORDER BY live_from"
     assert conn.execute(periods, (video,)).fetchall() == [(created, None)]
-    taken_down = conn.execute("UPDATE videos SET status = 'INACTIVE' WHERE id = %s RETURNING settlement_now()", (video,)).fetchone()[0]
+    taken_down = conn.execute(
+        "UPDATE videos SET status = 'INACTIVE' WHERE id = %s RETURNING settlement_now()", (video,)
+    ).fetchone()[0]
     conn.execute("UPDATE videos SET title = 'renamed' WHERE id = %s", (video,))  # not a status change
     back = conn.execute("UPDATE videos SET status = 'ACTIVE' WHERE id = %s RETURNING settlement_now()", (video,)).fetchone()[0]
     assert conn.execute(periods, (video,)).fetchall() == [(created, taken_down), (back, None)]
@@ -204,7 +209,9 @@ def test_a_video_is_live_from_its_creation_until_taken_down_and_again_once_back(
 def test_days_with_events_before_the_first_settled_day_are_settled_first(conn):
     """An empty yesterday settled first must not hide the days with events before it."""
     migrations.ensure_day_partitions(conn, dt.date(2026, 11, 18), dt.date(2026, 11, 22), TZ)
-    run = conn.execute("INSERT INTO pipeline_runs (run_date, status, finished_at) VALUES ('2026-11-22', 'SUCCEEDED', now()) RETURNING id").fetchone()[0]
+    run = conn.execute(
+        "INSERT INTO pipeline_runs (run_date, status, finished_at) VALUES ('2026-11-22', 'SUCCEEDED', now()) RETURNING id"
+    ).fetchone()[0]
     conn.execute("INSERT INTO settled_days (day, run_id, run_started_at) VALUES ('2026-11-22', %s, now())", (run,))
     insert_event(conn, dt.datetime(2026, 11, 19, 12, tzinfo=dt.timezone(dt.timedelta(hours=9))))
     days = conn.execute("SELECT days_to_settle_before('2026-11-22', 40, %s, interval '10 seconds')", (TZ,)).fetchone()[0]
@@ -213,7 +220,9 @@ def test_days_with_events_before_the_first_settled_day_are_settled_first(conn):
 
 
 def settle(conn, day: str, settled_at: str) -> None:
-    run = conn.execute("INSERT INTO pipeline_runs (run_date, status, finished_at) VALUES (%s, 'SUCCEEDED', now()) RETURNING id", (day,)).fetchone()[0]
+    run = conn.execute(
+        "INSERT INTO pipeline_runs (run_date, status, finished_at) VALUES (%s, 'SUCCEEDED', now()) RETURNING id", (day,)
+    ).fetchone()[0]
     conn.execute(
         "INSERT INTO settled_days (day, run_id, run_started_at, settled_at) VALUES (%s, %s, %s, %s)"
         " ON CONFLICT (day) DO UPDATE SET run_id = excluded.run_id, run_started_at = excluded.run_started_at, settled_at = excluded.settled_at",
@@ -223,7 +232,11 @@ def settle(conn, day: str, settled_at: str) -> None:
 
 def test_a_day_settled_before_an_earlier_day_was_settled_again_is_settled_again(conn):
     """Stale: its numbers follow from the earlier day as it was."""
-    for day, at in (("2026-11-20", "2026-11-21 01:00+09"), ("2026-11-21", "2026-11-22 01:00+09"), ("2026-11-22", "2026-11-23 01:00+09")):
+    for day, at in (
+        ("2026-11-20", "2026-11-21 01:00+09"),
+        ("2026-11-21", "2026-11-22 01:00+09"),
+        ("2026-11-22", "2026-11-23 01:00+09"),
+    ):
         settle(conn, day, at)
     before = "SELECT days_to_settle_before('2026-11-23', 40, %s, interval '10 seconds')"
     assert conn.execute(before, (TZ,)).fetchone()[0] == []

@@ -93,8 +93,10 @@ def downgrade() -> None:
         for_each_partition(table, "DROP INDEX %I /* on %I */")
         op.execute(f"ALTER TABLE {table} ADD CONSTRAINT pk_{table} PRIMARY KEY (event_id, occurred_at)")
     # The function as 0001 made it: without the per-partition index.
-    op.execute(ENSURE_DAY_PARTITIONS.replace(
-        "            EXECUTE format('CREATE UNIQUE INDEX %I ON %I (event_id)', 'uq_' || partition_name || '_event_id',\n"
-        "                           partition_name);\n",
-        "",
-    ))
+    op.execute(
+        ENSURE_DAY_PARTITIONS.replace(
+            "            EXECUTE format('CREATE UNIQUE INDEX %I ON %I (event_id)', 'uq_' || partition_name || '_event_id',\n"
+            "                           partition_name);\n",
+            "",
+        )
+    )

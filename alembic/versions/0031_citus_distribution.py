@@ -122,7 +122,11 @@ ATTACHED = (
 
 def ensure_day_partitions_on_citus() -> str:
     function = _previous_ensure_day_partitions()
-    for old, new in (MOVED_ROWS, ATTACHED, ("    created integer := 0;\n", "    created integer := 0;\n    moved_rows bigint;\n")):
+    for old, new in (
+        MOVED_ROWS,
+        ATTACHED,
+        ("    created integer := 0;\n", "    created integer := 0;\n    moved_rows bigint;\n"),
+    ):
         if old not in function:
             raise RuntimeError(f"0031: ensure_day_partitions has no line {old.strip()!r}")
         function = function.replace(old, new)

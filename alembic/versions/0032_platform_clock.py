@@ -77,7 +77,7 @@ def rewrite_functions(replacements: list[tuple[str, str]]) -> None:
             DECLARE
                 definition text := pg_get_functiondef('{signature}'::regprocedure);
             BEGIN
-                {''.join(f"definition := replace(definition, '{old}', '{new}');" for old, new in replacements)}
+                {"".join(f"definition := replace(definition, '{old}', '{new}');" for old, new in replacements)}
                 EXECUTE definition;
             END
             $rewrite$

@@ -54,10 +54,12 @@ def fill_ad_slots_with_length() -> str:
     for old, new in (
         ("fill_ad_slots(p_video_ids bigint[])", "fill_ad_slots(p_video_ids bigint[], p_slot_seconds integer)"),
         ("ad_slot_count(v.duration_seconds)", "ad_slot_count(v.duration_seconds, p_slot_seconds)"),
-        ("RAISE EXCEPTION 'fill_ad_slots: video ids must not be NULL';",
-         "RAISE EXCEPTION 'fill_ad_slots: video ids must not be NULL';\n    END IF;\n"
-         "    IF p_slot_seconds IS NULL OR p_slot_seconds < 1 THEN\n"
-         "        RAISE EXCEPTION 'fill_ad_slots: the slot length must be a positive number of seconds';"),
+        (
+            "RAISE EXCEPTION 'fill_ad_slots: video ids must not be NULL';",
+            "RAISE EXCEPTION 'fill_ad_slots: video ids must not be NULL';\n    END IF;\n"
+            "    IF p_slot_seconds IS NULL OR p_slot_seconds < 1 THEN\n"
+            "        RAISE EXCEPTION 'fill_ad_slots: the slot length must be a positive number of seconds';",
+        ),
     ):
         if text.count(old) != 1:
             raise RuntimeError(f"migration 0061 expected the text once: {old}")
@@ -141,7 +143,9 @@ $drop$;
 
 def upgrade() -> None:
     op.execute(DROP_VIEWS_ON_OLD_SLOT_COUNT)
-    op.execute("DROP FUNCTION refresh_ad_lifecycle(date); DROP FUNCTION fill_ad_slots(bigint[]); DROP FUNCTION ad_slot_count(integer);")
+    op.execute(
+        "DROP FUNCTION refresh_ad_lifecycle(date); DROP FUNCTION fill_ad_slots(bigint[]); DROP FUNCTION ad_slot_count(integer);"
+    )
     op.execute(AD_SLOT_COUNT)
     op.execute(fill_ad_slots_with_length())
     op.execute(f"ALTER FUNCTION fill_ad_slots(bigint[], integer) {FILL_SETTINGS}")

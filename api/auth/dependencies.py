@@ -108,6 +108,8 @@ class SessionCheckedRoute(APIRoute):
                 raise
 
         return session_checked
+
+
 BearerToken = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 

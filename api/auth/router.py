@@ -80,7 +80,9 @@ async def signup(
     email = body.email.lower()
     async with pool.connection() as conn:
         if await service.email_is_taken(conn, email):
-            raise conflict("this email is already registered: log in instead, or choose a new password (POST /auth/password-reset)")
+            raise conflict(
+                "this email is already registered: log in instead, or choose a new password (POST /auth/password-reset)"
+            )
     try:
         password_hash = await passwords.hash(body.password)
     except HashingBusy:
@@ -108,6 +110,8 @@ RESET_ASKED = (
     "if a verified account has this email, a link to choose a new password is on its way there: it works once, "
     "and only the newest one works"
 )
+
+
 @router.post(
     "/auth/password-reset",
     status_code=status.HTTP_202_ACCEPTED,

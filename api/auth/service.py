@@ -37,10 +37,7 @@ KAKAO_STATE_PURPOSE = "kakao-state"
 
 USER_ID = re.compile("[0-9]{1,19}")
 SESSION_ID = re.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-USER_COLUMNS = (
-    "id, email, username, role, password_hash, kakao_id IS NOT NULL AS kakao_linked, "
-    "email_verified, created_at"
-)
+USER_COLUMNS = "id, email, username, role, password_hash, kakao_id IS NOT NULL AS kakao_linked, email_verified, created_at"
 
 
 class InvalidToken(Exception):
@@ -78,7 +75,9 @@ def _signed_claims(secret: str, token: str) -> dict[str, Any]:
     try:
         # expiry is judged on the platform's clock (settlement.clock), not pyjwt's
         return jwt.decode(
-            token, secret, algorithms=[JWT_ALGORITHM],
+            token,
+            secret,
+            algorithms=[JWT_ALGORITHM],
             options={"require": ["sub", "exp"], "verify_exp": False, "verify_iat": False, "verify_nbf": False},
         )
     except jwt.InvalidTokenError as exc:
@@ -178,9 +177,7 @@ async def end_session(conn: AsyncConnection[DictRow], secret: str, token: str) -
         user_id, session_id = session_of(secret, token)
     except InvalidToken:
         return False
-    cursor = await conn.execute(
-        "DELETE FROM auth_sessions WHERE id = %s AND user_id = %s RETURNING 1", (session_id, user_id)
-    )
+    cursor = await conn.execute("DELETE FROM auth_sessions WHERE id = %s AND user_id = %s RETURNING 1", (session_id, user_id))
     return await cursor.fetchone() is not None
 
 
@@ -196,9 +193,7 @@ async def end_all_sessions(conn: AsyncConnection[DictRow], user_id: int) -> None
 SIGNUP_LOCK = 22
 
 
-async def replace_pending_signup(
-    conn: AsyncConnection[DictRow], email: str, username: str, password_hash: str
-) -> DictRow:
+async def replace_pending_signup(conn: AsyncConnection[DictRow], email: str, username: str, password_hash: str) -> DictRow:
     """A new unverified account for email, which replaces the email's earlier pending signup (and its link):
     an address has one pending signup at a time, the newest (uq_users_email_pending, migration 0050)."""
     await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (SIGNUP_LOCK, email))
@@ -214,9 +209,7 @@ async def replace_pending_signup(
 
 
 async def email_is_taken(conn: AsyncConnection[DictRow], email: str) -> bool:
-    cursor = await conn.execute(
-        "SELECT 1 FROM users WHERE email = %s AND email_verified", (email,)
-    )
+    cursor = await conn.execute("SELECT 1 FROM users WHERE email = %s AND email_verified", (email,))
     return await cursor.fetchone() is not None
 
 
@@ -234,9 +227,7 @@ async def user_for_login(conn: AsyncConnection[DictRow], email: str) -> DictRow 
 
 
 async def replace_password_hash(conn: AsyncConnection[DictRow], user_id: int, old: str, new: str) -> None:
-    await conn.execute(
-        "UPDATE users SET password_hash = %s WHERE id = %s AND password_hash = %s", (new, user_id, old)
-    )
+    await conn.execute("UPDATE users SET password_hash = %s WHERE id = %s AND password_hash = %s", (new, user_id, old))
 
 
 async def user_by_id(conn: AsyncConnection[DictRow], user_id: int) -> DictRow | None:
@@ -245,9 +236,7 @@ async def user_by_id(conn: AsyncConnection[DictRow], user_id: int) -> DictRow | 
 
 
 async def make_seller(conn: AsyncConnection[DictRow], user_id: int) -> DictRow:
-    cursor = await conn.execute(
-        f"UPDATE users SET role = 'SELLER' WHERE id = %s RETURNING {USER_COLUMNS}", (user_id,)
-    )
+    cursor = await conn.execute(f"UPDATE users SET role = 'SELLER' WHERE id = %s RETURNING {USER_COLUMNS}", (user_id,))
     return await one_row(cursor)
 
 
@@ -360,9 +349,7 @@ async def send_password_reset_link(conn: AsyncConnection[DictRow], settings: Set
     account = await cursor.fetchone()
     if account is None:
         return False
-    await conn.execute(
-        "DELETE FROM password_resets WHERE user_id = %s OR expires_at <= settlement_now()", (account["id"],)
-    )
+    await conn.execute("DELETE FROM password_resets WHERE user_id = %s OR expires_at <= settlement_now()", (account["id"],))
     token = secrets.token_urlsafe(32)
     await conn.execute(
         """
@@ -444,9 +431,7 @@ def read_kakao_state(secret: str, state: str, cookie_nonce: str | None) -> Kakao
     except InvalidToken:
         return None
     # Bytes: compare_digest refuses str with non-ASCII characters, and the cookie is the browser's to send.
-    if cookie_nonce is None or not secrets.compare_digest(
-        claims["sub"].encode(), cookie_nonce.encode("utf-8", "surrogatepass")
-    ):
+    if cookie_nonce is None or not secrets.compare_digest(claims["sub"].encode(), cookie_nonce.encode("utf-8", "surrogatepass")):
         return None
     return KakaoState(claims["sub"], dt.datetime.fromtimestamp(claims["exp"], dt.UTC))
 
@@ -622,7 +607,9 @@ async def confirm_signup(pool: ConnectionPool, settings: Settings, passwords: Pa
 RESET_LINK_GONE = "unknown, used, expired or replaced password reset link: ask for a new one"
 
 
-async def request_password_reset(request: Request, pool: ConnectionPool, settings: Settings, throttle: Throttle, email: str) -> None:
+async def request_password_reset(
+    request: Request, pool: ConnectionPool, settings: Settings, throttle: Throttle, email: str
+) -> None:
     """For the API and the page: throttled (429), then the link mailed if a verified account has the email."""
     email = email.lower()
     await throttle.admit(settings.password_reset_address_limits, "password-reset-address", client_address(request))
@@ -654,7 +641,13 @@ async def reset_password(
 
 
 async def authenticate(
-    request: Request, pool: ConnectionPool, settings: Settings, passwords: Passwords, throttle: Throttle, email: str, password: str
+    request: Request,
+    pool: ConnectionPool,
+    settings: Settings,
+    passwords: Passwords,
+    throttle: Throttle,
+    email: str,
+    password: str,
 ) -> DictRow:
     """The account an email and password log in to, for every way of signing in (the API, the studio):
     throttled per account and per client address (429), the password checked off the event loop with

@@ -63,7 +63,11 @@ class DatabaseCounts:
         async with self._pool.connection() as conn:
             cursor = await conn.execute(
                 "SELECT throttle_attempt(%s, %s::integer[], %s::interval[]) AS retry_after",
-                ("/".join(key), [limit.amount for limit in limits], [dt.timedelta(seconds=limit.get_expiry()) for limit in limits]),
+                (
+                    "/".join(key),
+                    [limit.amount for limit in limits],
+                    [dt.timedelta(seconds=limit.get_expiry()) for limit in limits],
+                ),
             )
             retry_after: int = (await one_row(cursor))["retry_after"]
             return retry_after

@@ -10,9 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.dependencies import AppSettings
 from api.errors import forbidden
 
-ops_bearer = HTTPBearer(
-    auto_error=False, scheme_name="OperatorToken", description="The operator token (SETTLEMENT_OPS_TOKEN)."
-)
+ops_bearer = HTTPBearer(auto_error=False, scheme_name="OperatorToken", description="The operator token (SETTLEMENT_OPS_TOKEN).")
 
 
 async def require_ops_token(

@@ -26,7 +26,9 @@ StatementNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="The selle
 CSV_ANSWER: Responses = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "The statement as CSV."}}
 
 
-@router.get("/sellers/{seller_id}/balance", response_model=schemas.BalanceOut, responses={**error_responses(401, 403), **UNAVAILABLE})
+@router.get(
+    "/sellers/{seller_id}/balance", response_model=schemas.BalanceOut, responses={**error_responses(401, 403), **UNAVAILABLE}
+)
 async def balance(seller_id: SellerId, user: CurrentUser, conn: ResultsConnection) -> schemas.BalanceOut:
     """The seller's balance and the progress to the payment threshold: what issued statements carry over,
     what awaits a payment run, and (estimated) what the days since will add, less its withholding."""
@@ -35,7 +37,9 @@ async def balance(seller_id: SellerId, user: CurrentUser, conn: ResultsConnectio
 
 
 @router.get(
-    "/sellers/{seller_id}/statements", response_model=schemas.StatementListOut, responses={**error_responses(401, 403), **UNAVAILABLE}
+    "/sellers/{seller_id}/statements",
+    response_model=schemas.StatementListOut,
+    responses={**error_responses(401, 403), **UNAVAILABLE},
 )
 async def statements(seller_id: SellerId, user: CurrentUser, conn: ResultsConnection) -> schemas.StatementListOut:
     """Every statement of the seller, newest first, with what became of it (paid, awaiting payment,
@@ -57,7 +61,9 @@ async def own_statement(conn: AsyncConnection[DictRow], user: DictRow, seller_id
     response_model=schemas.StatementOut,
     responses={**error_responses(401, 403, 404), **UNAVAILABLE},
 )
-async def statement(seller_id: SellerId, number: StatementNumber, user: CurrentUser, conn: ResultsConnection) -> schemas.StatementOut:
+async def statement(
+    seller_id: SellerId, number: StatementNumber, user: CurrentUser, conn: ResultsConnection
+) -> schemas.StatementOut:
     """One statement: carried balance, payouts of the month's closed days, adjustments booked on them,
     gross, income tax and local income tax (each truncated to 10 KRW), net, payable or carried over and
     why; its lines per video and per adjustment; the account (masked) and the payment."""
@@ -79,7 +85,9 @@ async def statement_csv(seller_id: SellerId, number: StatementNumber, user: Curr
     )
 
 
-@router.get("/sellers/{seller_id}/payments", response_model=schemas.PaymentsOut, responses={**error_responses(401, 403), **UNAVAILABLE})
+@router.get(
+    "/sellers/{seller_id}/payments", response_model=schemas.PaymentsOut, responses={**error_responses(401, 403), **UNAVAILABLE}
+)
 async def payments(seller_id: SellerId, user: CurrentUser, conn: ResultsConnection) -> schemas.PaymentsOut:
     """The seller's payment history, newest first: each transfer, its statement, the account (masked), and
     any return by the bank."""
@@ -108,7 +116,9 @@ async def register_payout_account(
 
 
 @router.get(
-    "/sellers/{seller_id}/business-registration", response_model=schemas.BusinessRegistrationOut, responses=error_responses(401, 403)
+    "/sellers/{seller_id}/business-registration",
+    response_model=schemas.BusinessRegistrationOut,
+    responses=error_responses(401, 403),
 )
 async def business_registration(seller_id: SellerId, user: CurrentUser, conn: Connection) -> schemas.BusinessRegistrationOut:
     """Whether the seller is registered as a business (nothing withheld) or an individual (3.3 %)."""

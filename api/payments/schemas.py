@@ -40,23 +40,33 @@ class MaskedAccountOut(BaseModel):
 class BalanceOut(BaseModel):
     seller_id: int
     currency: Currency
-    seller_kind: SellerKind = Field(description="business once a business number is registered (nothing withheld), else individual.")
-    balance: Won = Field(description="Owed by issued statements and not payable yet: carried over, and returned transfers not on a statement yet.")
+    seller_kind: SellerKind = Field(
+        description="business once a business number is registered (nothing withheld), else individual."
+    )
+    balance: Won = Field(
+        description="Owed by issued statements and not payable yet: carried over, and returned transfers not on a statement yet."
+    )
     awaiting_payment: Won = Field(description="Payable statements a payment run has not paid yet.")
     statements_awaiting_payment: int
     unstated_closed: Won = Field(description="Closed (final) days no statement has taken yet: on the next statement.")
     estimated_open: Won = Field(description="Settled days not closed yet (estimated, may change with late events).")
     estimated_withholding: Won = Field(description="The withholding those would bear at the seller's rates.")
     projected_net: Won = Field(description="balance + unstated_closed + estimated_open - estimated_withholding.")
-    threshold: Won | None = Field(description="A statement's net is paid once it reaches this (null before the engine settled a day).")
-    progress_percent: int = Field(ge=0, le=100, description="projected_net / threshold, in whole percent (truncated), at most 100.")
+    threshold: Won | None = Field(
+        description="A statement's net is paid once it reaches this (null before the engine settled a day)."
+    )
+    progress_percent: int = Field(
+        ge=0, le=100, description="projected_net / threshold, in whole percent (truncated), at most 100."
+    )
     on_hold: bool
     hold_reason: str | None
     has_payout_account: bool = Field(description="A payout account is registered and the bank returned no transfer to it.")
     last_statement: StatementRef | None
     paid_total: Won = Field(description="Transferred so far (returned transfers excluded).")
     withheld_total: Won = Field(description="Withheld on the statements so far.")
-    income_tax_rate: Decimal | None = Field(description="The income tax rate for the seller's kind now (0.03 is 3 %); null before the engine settled a day.")
+    income_tax_rate: Decimal | None = Field(
+        description="The income tax rate for the seller's kind now (0.03 is 3 %); null before the engine settled a day."
+    )
     local_income_tax_rate: Decimal | None = Field(description="The local income tax rate now (0.003 is 0.3 %).")
     income_tax_unit: Won | None = Field(description="Income tax is truncated to a multiple of this (KRW).")
     local_income_tax_unit: Won | None = Field(description="Local income tax is truncated to a multiple of this (KRW).")

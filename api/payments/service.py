@@ -130,7 +130,9 @@ async def statements(conn: AsyncConnection[DictRow], seller_id: int) -> dict[str
     rows = []
     if await models_built(conn):
         cursor = await conn.execute(
-            analytics_sql(f"SELECT {STATEMENT_COLUMNS} FROM {{fct_seller_statements}} WHERE seller_id = %s ORDER BY statement_number DESC"),
+            analytics_sql(
+                f"SELECT {STATEMENT_COLUMNS} FROM {{fct_seller_statements}} WHERE seller_id = %s ORDER BY statement_number DESC"
+            ),
             (seller_id,),
         )
         rows = await cursor.fetchall()
@@ -142,7 +144,9 @@ async def statement(conn: AsyncConnection[DictRow], seller_id: int, number: int)
     if not await models_built(conn):
         return None
     cursor = await conn.execute(
-        analytics_sql(f"SELECT {STATEMENT_COLUMNS} FROM {{fct_seller_statements}} WHERE seller_id = %s AND statement_number = %s"),
+        analytics_sql(
+            f"SELECT {STATEMENT_COLUMNS} FROM {{fct_seller_statements}} WHERE seller_id = %s AND statement_number = %s"
+        ),
         (seller_id, number),
     )
     row = await cursor.fetchone()
@@ -192,7 +196,9 @@ def statement_csv(shown: dict[str, Any]) -> str:
     for line in shown["payout_lines"]:
         rows.append(("payout", line["video_id"], line["title"] or "", f"{line['days']} days", "", line["amount"]))
     for line in shown["adjustment_lines"]:
-        rows.append(("adjustment", line["video_id"], line["title"] or "", str(line["booked_on"]), str(line["belongs_to"]), line["amount"]))
+        rows.append(
+            ("adjustment", line["video_id"], line["title"] or "", str(line["booked_on"]), str(line["belongs_to"]), line["amount"])
+        )
     return write_csv(("line", "what", "title", "booked on", "belongs to", "amount KRW"), rows)
 
 
@@ -236,11 +242,15 @@ async def payout_account(conn: AsyncConnection[DictRow], seller_id: int, history
         "changes": len(rows),
     }
     if history:
-        answer["history"] = [{**account_fields(row), "registered_at": row["registered_at"], "registered_by": row["registered_by"]} for row in rows]
+        answer["history"] = [
+            {**account_fields(row), "registered_at": row["registered_at"], "registered_by": row["registered_by"]} for row in rows
+        ]
     return answer
 
 
-async def register_payout_account(conn: AsyncConnection[DictRow], seller_id: int, holder: str, bank_code: str, number: str) -> dict[str, Any]:
+async def register_payout_account(
+    conn: AsyncConnection[DictRow], seller_id: int, holder: str, bank_code: str, number: str
+) -> dict[str, Any]:
     await conn.execute(
         """INSERT INTO payout_accounts (seller_id, holder, bank_code, account_number, registered_by)
            VALUES (%s, %s, %s, %s, %s)""",

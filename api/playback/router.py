@@ -28,7 +28,9 @@ from settlement.config import Settings
 # The viewer's session is checked by the recording statement itself (TokenSession, SessionCheckedRoute):
 # one round trip to the database for a request, not one for the check and another for the events.
 router = APIRouter(
-    prefix="/videos/{video_id}/playback", tags=["playback"], responses=error_responses(401, 404, 409),
+    prefix="/videos/{video_id}/playback",
+    tags=["playback"],
+    responses=error_responses(401, 404, 409),
     route_class=SessionCheckedRoute,
 )
 batch_router = APIRouter(prefix="/playback", tags=["playback"], responses=error_responses(401), route_class=SessionCheckedRoute)
@@ -36,9 +38,7 @@ VideoId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
 
 
 @router.post("/start", response_model=StartOut)
-async def start(
-    video_id: VideoId, body: StartIn, session: TokenSession, conn: Connection, settings: AppSettings
-) -> StartOut:
+async def start(video_id: VideoId, body: StartIn, session: TokenSession, conn: Connection, settings: AppSettings) -> StartOut:
     """Starts watching: returns where to resume, and whether this start counts as a view."""
     event = service.Event(video_id, "START", body.event_id, body.occurred_at)
     outcome = await service.record_one(conn, settings, session, event)
@@ -89,9 +89,17 @@ async def stop(
 def answer(outcome: service.Outcome) -> dict[str, Any]:
     """The batch's answer for one event, as BatchEventOut documents it."""
     event = outcome.event
-    fields = {"event_id": str(event.event_id), "video_id": event.video_id, "kind": event.kind, "status": outcome.status,
-              "refusal": None, "counts_as_view": None, "resume_position_seconds": None, "position_seconds": None,
-              "ad_impressions": []}
+    fields = {
+        "event_id": str(event.event_id),
+        "video_id": event.video_id,
+        "kind": event.kind,
+        "status": outcome.status,
+        "refusal": None,
+        "counts_as_view": None,
+        "resume_position_seconds": None,
+        "position_seconds": None,
+        "ad_impressions": [],
+    }
     if outcome.refusal:
         fields["refusal"] = {"status_code": outcome.refusal.status_code, "detail": outcome.refusal.detail}
     elif event.kind == "START":
@@ -124,8 +132,12 @@ BATCH_DESCRIPTION = (
 async def record_events(body: BatchIn, session: TokenSession, conn: Connection, settings: AppSettings) -> Response:
     events = [
         service.Event(
-            item.video_id, item.kind, item.event_id, item.occurred_at,
-            getattr(item, "position_seconds", None), getattr(item, "watched_seconds", None),
+            item.video_id,
+            item.kind,
+            item.event_id,
+            item.occurred_at,
+            getattr(item, "position_seconds", None),
+            getattr(item, "watched_seconds", None),
         )
         for item in body.events
     ]

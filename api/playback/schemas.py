@@ -10,7 +10,7 @@ OCCURRED_AT_RULE = (
     "When it happened on the client, with its UTC offset. It must lie between "
     "SETTLEMENT_PLAYBACK_MAX_EVENT_AGE_HOURS (default 72) before the server's clock and "
     "SETTLEMENT_CLOCK_SKEW_SECONDS (default 300) after it: a time outside is refused "
-    "with 422 (loc [\"body\", \"occurred_at\"]). JSON Schema cannot say \"relative to now\", so the "
+    'with 422 (loc ["body", "occurred_at"]). JSON Schema cannot say "relative to now", so the '
     "format alone does not tell."
 )
 # Events per POST /playback/events: what a player buffers between two reports.

@@ -234,9 +234,14 @@ async def record(conn: AsyncConnection[DictRow], settings: Settings, session: Se
     }
     if len(sent) == 1:
         event = sent[0].event
-        parameters |= {"event_id": event.event_id, "kind": event.kind, "video_id": event.video_id,
-                       "occurred_at": event.occurred_at, "position_seconds": event.position_seconds,
-                       "watched_seconds": event.watched_seconds}
+        parameters |= {
+            "event_id": event.event_id,
+            "kind": event.kind,
+            "video_id": event.video_id,
+            "occurred_at": event.occurred_at,
+            "position_seconds": event.position_seconds,
+            "watched_seconds": event.watched_seconds,
+        }
     else:
         parameters["events"] = EVENTS_JSON.dump_json([o.event for o in sent]).decode()
     if conn.info.transaction_status != pq.TransactionStatus.IDLE:
@@ -264,8 +269,15 @@ async def record(conn: AsyncConnection[DictRow], settings: Settings, session: Se
         for slot, ad_id in zip(slots or (), ad_ids or (), strict=True):
             event_id = candidates.get((ord, slot)) or impression_id(event.event_id, slot)
             outcome.ad_impressions.append(AdImpressionOut(event_id=event_id, slot=slot, ad_id=ad_id))
-            impressions.append({"event_id": str(event_id), "video_id": event.video_id, "ad_id": ad_id,
-                                "slot": slot, "occurred_at": event.occurred_at.isoformat()})
+            impressions.append(
+                {
+                    "event_id": str(event_id),
+                    "video_id": event.video_id,
+                    "ad_id": ad_id,
+                    "slot": slot,
+                    "occurred_at": event.occurred_at.isoformat(),
+                }
+            )
     if impressions and not in_one_statement:
         await conn.execute(RECORD_AD_IMPRESSIONS, {"impressions": json.dumps(impressions), "user_id": session.user_id})
     await conn.commit()  # nothing to commit after the one statement

@@ -23,9 +23,9 @@ from api.stats.schemas import DateInPeriod, NotCountedPeriodOut, PayoutsOut, Per
 from api.videos.service import video_by_id
 
 router = APIRouter(tags=["stats"])
-@router.get(
-    "/sellers/{seller_id}/payouts", response_model=PayoutsOut, responses={**error_responses(401, 403), **UNAVAILABLE}
-)
+
+
+@router.get("/sellers/{seller_id}/payouts", response_model=PayoutsOut, responses={**error_responses(401, 403), **UNAVAILABLE})
 async def seller_payouts(
     seller_id: SellerId,
     period: Period,
@@ -45,16 +45,12 @@ async def rankings(conn: AsyncConnection[DictRow], period: Period, date: dt.date
 
 
 @router.get("/rankings", response_model=RankingsOut, responses=UNAVAILABLE)
-async def platform_rankings(
-    period: Period, date: DateInPeriod, conn: ResultsConnection
-) -> RankingsOut:
+async def platform_rankings(period: Period, date: DateInPeriod, conn: ResultsConnection) -> RankingsOut:
     """The platform's top 5 videos by views and by watch time."""
     return await rankings(conn, period, date, None)
 
 
-@router.get(
-    "/sellers/{seller_id}/rankings", response_model=RankingsOut, responses={**error_responses(401, 403), **UNAVAILABLE}
-)
+@router.get("/sellers/{seller_id}/rankings", response_model=RankingsOut, responses={**error_responses(401, 403), **UNAVAILABLE})
 async def seller_rankings(
     seller_id: SellerId,
     period: Period,
@@ -67,9 +63,7 @@ async def seller_rankings(
     return await rankings(conn, period, date, seller_id)
 
 
-@router.get(
-    "/videos/{video_id}/stats", response_model=VideoStatsOut, responses={**error_responses(401, 403, 404), **UNAVAILABLE}
-)
+@router.get("/videos/{video_id}/stats", response_model=VideoStatsOut, responses={**error_responses(401, 403, 404), **UNAVAILABLE})
 async def video_stats(
     video_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)],
     first: Annotated[Day, Query(alias="from")],

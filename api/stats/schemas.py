@@ -16,9 +16,7 @@ STATUS_OF_A_DAY = (
     "pending: not settled yet (its amounts are unknown, not zero); settled: settled, late events may still "
     "change it; closed: paid and final, later changes arrive as adjustments booked on an open day."
 )
-STATUS_OF_DAYS = (
-    "Of all the days together: closed when every day is closed, pending when any day is pending, settled otherwise."
-)
+STATUS_OF_DAYS = "Of all the days together: closed when every day is closed, pending when any day is pending, settled otherwise."
 AMOUNTS_SO_FAR = "The amounts are those of the days settled or closed so far; null only when no day is."
 SO_FAR = "Sum over the settled and closed days; null when none of them is settled yet."
 IF_SETTLED = "Null when the day is pending (not settled yet): unknown, not zero."
@@ -130,7 +128,9 @@ class VideoDayOut(BaseModel):
     ad_payout: Annotated[int | None, Field(description=f"Ad part, whole won. A closed day: as paid. {IF_SETTLED}")]
     adjustment: Annotated[
         int | None,
-        Field(description=f"Adjustments for this video booked on this day (for earlier closed days); may be negative. {IF_SETTLED}"),
+        Field(
+            description=f"Adjustments for this video booked on this day (for earlier closed days); may be negative. {IF_SETTLED}"
+        ),
     ]
     payout: Annotated[
         int | None,

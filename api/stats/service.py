@@ -148,9 +148,7 @@ async def seller_period_payouts(conn: AsyncConnection[DictRow], seller_id: int, 
     videos, adjustments = [], []
     amounts: Mapping[str, int | None] = dict.fromkeys(PAYOUT_MEASURES)
     if not all_pending(days):
-        missing = await require_results(
-            conn, "fct_video_payouts", "fct_video_ad_payouts", optional=("fct_payout_adjustments",)
-        )
+        missing = await require_results(conn, "fct_video_payouts", "fct_video_ad_payouts", optional=("fct_payout_adjustments",))
         videos = await videos_with_ads(conn, seller_id, period, start)
         adjustments = [] if missing else await seller_adjustments(conn, seller_id, start, end)
         amounts = totals(videos, PAYOUT_MEASURES)
@@ -168,9 +166,7 @@ async def seller_period_payouts(conn: AsyncConnection[DictRow], seller_id: int, 
     }
 
 
-async def videos_with_ads(
-    conn: AsyncConnection[DictRow], seller_id: int, period: Period, period_start: dt.date
-) -> list[DictRow]:
+async def videos_with_ads(conn: AsyncConnection[DictRow], seller_id: int, period: Period, period_start: dt.date) -> list[DictRow]:
     # Two statements, merged here: the planner cannot misjudge a join of the two marts (while they have
     # no statistics it nested the ads' aggregation once per video: 2.4 s for 1,000 videos). A results
     # connection holds the publish lock, so both read the same published day.
@@ -203,9 +199,7 @@ async def videos_with_ads(
     return [{**video, "ads": ads_of.get(video["video_id"], [])} for video in videos]
 
 
-async def seller_adjustments(
-    conn: AsyncConnection[DictRow], seller_id: int, first: dt.date, last: dt.date
-) -> list[DictRow]:
+async def seller_adjustments(conn: AsyncConnection[DictRow], seller_id: int, first: dt.date, last: dt.date) -> list[DictRow]:
     cursor = await conn.execute(
         analytics_sql("""
         SELECT a.booked_on, a.belongs_to, a.video_id, v.title, a.payout_delta AS amount, a.reason
@@ -324,7 +318,9 @@ async def daily_results(
     return [{**row, "status": DayStatus(row["status"])} for row in await cursor.fetchall()]
 
 
-async def video_stats(conn: AsyncConnection[DictRow], video: DictRow, first: dt.date, last: dt.date, zone: ZoneInfo) -> dict[str, Any]:
+async def video_stats(
+    conn: AsyncConnection[DictRow], video: DictRow, first: dt.date, last: dt.date, zone: ZoneInfo
+) -> dict[str, Any]:
     """A video's stats (VideoStatsOut): every day of first..last within its life so far (from the day it
     was uploaded to today, in the platform's time zone: nothing outside can have results, and the answer
     stays the size of the video's life however wide the range), and totals so far."""

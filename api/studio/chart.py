@@ -72,8 +72,7 @@ def daily_payout_chart(days: list[dict[str, Any]]) -> Chart:
     slot = (WIDTH - LEFT - RIGHT) / max(len(days), 1)
     bars = [bar(day, LEFT + n * slot, slot, top, plot_height, baseline) for n, day in enumerate(days)]
     ticks = [
-        Tick(y=round(baseline - plot_height * n / GRID_LINES, 1), label=won(top * n // GRID_LINES))
-        for n in range(GRID_LINES + 1)
+        Tick(y=round(baseline - plot_height * n / GRID_LINES, 1), label=won(top * n // GRID_LINES)) for n in range(GRID_LINES + 1)
     ]
     every = max(1, len(days) // 6)
     day_labels = [

@@ -69,5 +69,11 @@ PAYMENT_LABELS = {
     "returned": "returned by the bank",
 }
 
-FILTERS = {"won": won, "count": count, "watch_time": watch_time, "short_day": short_day, "short_time": short_time,
-           "percent": percent}
+FILTERS = {
+    "won": won,
+    "count": count,
+    "watch_time": watch_time,
+    "short_day": short_day,
+    "short_time": short_time,
+    "percent": percent,
+}

@@ -42,7 +42,10 @@ def invalid_input_page(errors: list[dict[str, Any]]) -> HTMLResponse:
     """422 as a page: what in the address (or form) cannot be taken, field by field."""
     problems = [f"{error['loc'][-1] if error.get('loc') else 'input'}: {error.get('msg', 'invalid')}" for error in errors]
     return page(
-        "message.html", 422, user=None, title="This page cannot be shown",
+        "message.html",
+        422,
+        user=None,
+        title="This page cannot be shown",
         message=f"The address asks for something that is not there ({'; '.join(problems)}). {DAYS_ARE}",
     )
 

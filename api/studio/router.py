@@ -77,7 +77,9 @@ async def login_form(request: Request, conn: Connection) -> Response:
 
 
 @router.post("/studio/login")
-async def login(request: Request, pool: Pool, settings: AppSettings, passwords: PasswordHashing, throttle: Throttling) -> Response:
+async def login(
+    request: Request, pool: Pool, settings: AppSettings, passwords: PasswordHashing, throttle: Throttling
+) -> Response:
     kakao = bool(settings.kakao_client_id)
     if not session.comes_from_this_site(request):
         return page("login.html", 403, user=None, kakao=kakao, error="Sign in from this site's own page.", email="")
@@ -90,8 +92,15 @@ async def login(request: Request, pool: Pool, settings: AppSettings, passwords: 
             raise unauthorized("wrong email or password")
         user = await auth.authenticate(request, pool, settings, passwords, throttle, email.strip(), password)
     except HTTPException as refused:  # the API's answer, as a page: same limits, same wording
-        return page("login.html", refused.status_code, user=None, kakao=kakao, error=SIGN_IN_REFUSED.get(
-            refused.status_code, "Wrong email or password."), email=email[:320], headers=refused.headers)
+        return page(
+            "login.html",
+            refused.status_code,
+            user=None,
+            kakao=kakao,
+            error=SIGN_IN_REFUSED.get(refused.status_code, "Wrong email or password."),
+            email=email[:320],
+            headers=refused.headers,
+        )
     response = RedirectResponse("/studio", status.HTTP_303_SEE_OTHER)
     async with pool.connection() as conn:
         await session.start_session(
@@ -178,14 +187,18 @@ async def video(
 # printable page each, and CSV) and the payment history, read through the payments API's own service.
 
 
-async def payments_page(request: Request, conn: AsyncConnection[DictRow], user: DictRow, status_code: int = 200, account_error: str | None = None) -> Response:
+async def payments_page(
+    request: Request, conn: AsyncConnection[DictRow], user: DictRow, status_code: int = 200, account_error: str | None = None
+) -> Response:
     shown = {
         "balance": await payments_service.balance(conn, user["id"]),
         "account": await payments_service.payout_account(conn, user["id"]),
         "statements": (await payments_service.statements(conn, user["id"]))["statements"],
         "payments": (await payments_service.payment_history(conn, user["id"]))["payments"],
     }
-    return page("payments.html", status_code, user=user, zone=request.app.state.settings.zone, account_error=account_error, **shown)
+    return page(
+        "payments.html", status_code, user=user, zone=request.app.state.settings.zone, account_error=account_error, **shown
+    )
 
 
 @router.get("/studio/payments")
@@ -211,7 +224,9 @@ async def register_payout_account(request: Request, conn: ResultsConnection) -> 
     except HTTPException as exc:
         return refusal(request, user, exc)
     if not session.comes_from_this_site(request):
-        return page("message.html", 403, user=user, title="Not registered", message="Register your account from this site's own page.")
+        return page(
+            "message.html", 403, user=user, title="Not registered", message="Register your account from this site's own page."
+        )
     form = await small_form(request)
     fields = None if form is None else {name: form.get(name, [""])[0] for name in ("holder", "bank_code", "account_number")}
     try:
@@ -222,10 +237,14 @@ async def register_payout_account(request: Request, conn: ResultsConnection) -> 
     return RedirectResponse("/studio/payments", status.HTTP_303_SEE_OTHER)
 
 
-ACCOUNT_REFUSED = "Not registered: the holder takes 1 to 60 characters, the bank code 3 digits, the account number 6 to 20 digits."
+ACCOUNT_REFUSED = (
+    "Not registered: the holder takes 1 to 60 characters, the bank code 3 digits, the account number 6 to 20 digits."
+)
 
 
-async def own_statement(request: Request, conn: AsyncConnection[DictRow], number: int) -> tuple[DictRow | None, dict[str, Any] | Response]:
+async def own_statement(
+    request: Request, conn: AsyncConnection[DictRow], number: int
+) -> tuple[DictRow | None, dict[str, Any] | Response]:
     user = await session.signed_in_user(request, conn)
     if user is None:
         return None, to_login()
@@ -240,7 +259,9 @@ async def own_statement(request: Request, conn: AsyncConnection[DictRow], number
 
 
 @router.get("/studio/payments/statements/{number}")
-async def statement_page(request: Request, conn: ResultsConnection, number: Annotated[int, PathParam(ge=1, le=2**31 - 1)]) -> Response:
+async def statement_page(
+    request: Request, conn: ResultsConnection, number: Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+) -> Response:
     user, shown = await own_statement(request, conn, number)
     if isinstance(shown, Response):
         return shown
@@ -248,7 +269,9 @@ async def statement_page(request: Request, conn: ResultsConnection, number: Anno
 
 
 @router.get("/studio/payments/statements/{number}/csv")
-async def statement_csv(request: Request, conn: ResultsConnection, number: Annotated[int, PathParam(ge=1, le=2**31 - 1)]) -> Response:
+async def statement_csv(
+    request: Request, conn: ResultsConnection, number: Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+) -> Response:
     _, shown = await own_statement(request, conn, number)
     if isinstance(shown, Response):
         return shown

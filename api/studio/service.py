@@ -81,7 +81,9 @@ async def overview(
     }
 
 
-async def video_page(conn: AsyncConnection[DictRow], video: DictRow, period: Period, day: dt.date, zone: ZoneInfo) -> dict[str, Any]:
+async def video_page(
+    conn: AsyncConnection[DictRow], video: DictRow, period: Period, day: dt.date, zone: ZoneInfo
+) -> dict[str, Any]:
     first, last = stats.period_bounds(period, day)
     video_stats = await stats.video_stats(conn, video, first, last, zone)
     return {

@@ -22,9 +22,7 @@ async def start_session(
 ) -> None:
     """A new session (api.auth.service.start_session), its token in the cookie."""
     token, ttl = await auth.start_session(conn, settings, secret, user_id)
-    response.set_cookie(
-        SESSION_COOKIE, token, max_age=ttl, path=STUDIO_PATH, httponly=True, samesite="strict", secure=secure
-    )
+    response.set_cookie(SESSION_COOKIE, token, max_age=ttl, path=STUDIO_PATH, httponly=True, samesite="strict", secure=secure)
 
 
 async def end_session(request: Request, conn: AsyncConnection[DictRow], response: Response, secure: bool) -> None:

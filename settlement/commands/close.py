@@ -52,4 +52,6 @@ def refuse_unclosable(statuses: dict[dt.date, warehouse.DayStatus]) -> None:
     pending = [day for day, status in statuses.items() if status is warehouse.DayStatus.PENDING]
     if pending:
         settle = f"--date {pending[0]}" if len(pending) == 1 else f"--from {pending[0]} --to {pending[-1]}"
-        raise CommandError(f"cannot close {closing.describe_days(pending)}: not settled", f"settle first: settlement run {settle}")
+        raise CommandError(
+            f"cannot close {closing.describe_days(pending)}: not settled", f"settle first: settlement run {settle}"
+        )

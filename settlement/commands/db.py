@@ -49,7 +49,8 @@ def migrate(step: Callable[[str, str], None], database: db.Database, revision: s
         step(database.url, revision)
     except alembic.util.CommandError as exc:
         raise CommandError(
-            f"cannot {verb} {where} to {revision}: {exc}", "a revision is head, base, or a file name in alembic/versions (e.g. 0010)"
+            f"cannot {verb} {where} to {revision}: {exc}",
+            "a revision is head, base, or a file name in alembic/versions (e.g. 0010)",
         ) from exc
     except (psycopg.Error, sqlalchemy.exc.DBAPIError) as exc:
         cause = getattr(exc, "orig", None) or exc
@@ -75,7 +76,9 @@ def current_revision(url: str) -> str:
 @click.option("--to", "last", type=DATE, required=True, help="Last day.")
 def partitions(first: dt.date, last: dt.date) -> None:
     if first > last:
-        raise UsageProblem(f"--from {first} is after --to {last}", f"swap them: settlement db partitions --from {last} --to {first}")
+        raise UsageProblem(
+            f"--from {first} is after --to {last}", f"swap them: settlement db partitions --from {last} --to {first}"
+        )
     settings = get_settings()
     with open_database(settings).connect(autocommit=True) as conn:
         created = migrations.ensure_day_partitions(conn, first, last, settings.time_zone)

@@ -21,7 +21,9 @@ DBT_FAILED, DBT_ERROR = 1, 2  # dbt's own exit codes: a node failed; dbt could n
     context_settings={"ignore_unknown_options": True},
 )
 @click.option(
-    "--date", type=DATE, default=None,
+    "--date",
+    type=DATE,
+    default=None,
     help="The run date models compile for and tests check (default: the project's, yesterday).",
 )
 @click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
@@ -34,6 +36,9 @@ def command(date: dt.date | None, dbt_args: tuple[str, ...]) -> int:
     if result.success:
         return 0
     if result.exception is not None:
-        click.echo(f"error: dbt {' '.join(dbt_args)}: {db.first_line(str(result.exception))} — see dbt's output above, or `settlement dbt --help`", err=True)
+        click.echo(
+            f"error: dbt {' '.join(dbt_args)}: {db.first_line(str(result.exception))} — see dbt's output above, or `settlement dbt --help`",
+            err=True,
+        )
         return DBT_ERROR
     return DBT_FAILED

@@ -43,7 +43,8 @@ def demo_data(last_day: dt.date) -> generate.GenerateConfig:
     A database the demo did not make is filled only if it is empty; one holding data is left alone.""",
 )
 @click.option(
-    "--database-name", metavar="NAME",
+    "--database-name",
+    metavar="NAME",
     help="Fill this database on the same server instead (default: SETTLEMENT_DATABASE_NAME, or DATABASE_URL's).",
 )
 def command(database_name: str | None) -> None:
@@ -119,9 +120,7 @@ def prepare_demo_database(database: db.Database, server: str, name: str) -> str:
     maintenance = db.Database(db.with_database(server, "postgres"), database.source)
     db.ensure_reachable(maintenance)
     with maintenance.connect(autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (name,)
-        ).fetchone()
+        row = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if row is None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
             mark_as_demo(conn, name)
@@ -170,8 +169,14 @@ def print_next_steps(database: db.Database, settings: Settings, name: str, last_
     app_env = "" if name == default_database_name(settings) else app_environment(database, name)
     steps = [
         (f"{app_env}{bin_prefix}settlement run --date {last_day}", "settle the demo's last day again (closed: the same result)"),
-        (f"{dbt_environment(database.url)}{bin_prefix}dbt build --vars '{{run_date: {last_day}}}'", "the same with dbt itself, as the data team runs it"),
-        (f"{app_env}{bin_prefix}settlement pay --month {last_day:%Y-%m}", "run the month's payments again: nothing is paid twice"),
+        (
+            f"{dbt_environment(database.url)}{bin_prefix}dbt build --vars '{{run_date: {last_day}}}'",
+            "the same with dbt itself, as the data team runs it",
+        ),
+        (
+            f"{app_env}{bin_prefix}settlement pay --month {last_day:%Y-%m}",
+            "run the month's payments again: nothing is paid twice",
+        ),
         (f"{app_env}{bin_prefix}settlement serve", "the API on this data: http://127.0.0.1:8000/docs"),
     ]
     where = "" if Path.cwd().resolve() == PROJECT_ROOT else f", from {PROJECT_ROOT}"
@@ -185,8 +190,10 @@ def print_next_steps(database: db.Database, settings: Settings, name: str, last_
         click.echo("(with DATABASE_URL set as it is now: the settlement commands use it)")
     email, password = demo_login.seller_login(database.url)
     click.echo(f"studio: http://127.0.0.1:8000/studio   sign in as {email} / {password}   (once `settlement serve` runs)")
-    click.echo("payments: http://127.0.0.1:8000/studio/payments (balance, statements, payments); "
-               "GET /sellers/{id}/balance, /statements, /payments in the API")
+    click.echo(
+        "payments: http://127.0.0.1:8000/studio/payments (balance, statements, payments); "
+        "GET /sellers/{id}/balance, /statements, /payments in the API"
+    )
 
 
 def command_prefix() -> str:

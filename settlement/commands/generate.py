@@ -54,17 +54,42 @@ COUNT = CountParam()
 @click.option("--events-per-day", type=COUNT, default=20_000, show_default=True, help="Watch events per day.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed and options, same data.")
 @click.option("--first-day", type=DATE, default=None, help="First platform day (default: the last day is yesterday).")
-@click.option("--popularity-exponent", type=float, default=VIDEO_POPULARITY_EXPONENT, show_default=True,
-              help="Zipf exponent of the videos' popularity (0: all alike; lower: most videos play).")
-@click.option("--min-video-minutes", type=int, default=1, show_default=True,
-              help="Shortest video (30: every video has 5 ad slots or more, all filled).")
-@click.option("--attack-share", type=float, default=0.0, show_default=True,
-              help="Share of each day's events that is attack traffic the quality gate must turn down or that "
-                   "earns nothing: bursts, seeks past ad slots, copies of recorded ids, self-views, values at the limits.")
+@click.option(
+    "--popularity-exponent",
+    type=float,
+    default=VIDEO_POPULARITY_EXPONENT,
+    show_default=True,
+    help="Zipf exponent of the videos' popularity (0: all alike; lower: most videos play).",
+)
+@click.option(
+    "--min-video-minutes",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Shortest video (30: every video has 5 ad slots or more, all filled).",
+)
+@click.option(
+    "--attack-share",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of each day's events that is attack traffic the quality gate must turn down or that "
+    "earns nothing: bursts, seeks past ad slots, copies of recorded ids, self-views, values at the limits.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def command(
-    videos: int, users: int, sellers: int | None, ads: int | None, days: int, events_per_day: int, seed: int,
-    first_day: dt.date | None, popularity_exponent: float, min_video_minutes: int, attack_share: float, quiet: bool,
+    videos: int,
+    users: int,
+    sellers: int | None,
+    ads: int | None,
+    days: int,
+    events_per_day: int,
+    seed: int,
+    first_day: dt.date | None,
+    popularity_exponent: float,
+    min_video_minutes: int,
+    attack_share: float,
+    quiet: bool,
 ) -> None:
     settings = get_settings()
     config = GenerateConfig(

@@ -19,7 +19,9 @@ from settlement.config import get_settings
 def command(seller_id: int, reason: str | None, release: bool) -> None:
     reason = (reason or "").strip() or ("released" if release else "")
     if not 1 <= len(reason) <= 500:
-        raise UsageProblem("a hold needs a reason (1 to 500 characters)", f"e.g. settlement hold --seller {seller_id} --reason 'identity check'")
+        raise UsageProblem(
+            "a hold needs a reason (1 to 500 characters)", f"e.g. settlement hold --seller {seller_id} --reason 'identity check'"
+        )
     settings = get_settings()
     database = open_database(settings)
     payments.set_hold(settings_on(settings, database), seller_id, not release, reason)

@@ -24,8 +24,12 @@ from settlement.config import get_settings
 @click.option("--returned", "returned", metavar="STATEMENT", help="A statement whose transfer the bank returned, e.g. 17-3.")
 @click.option("--reason", default="returned by the bank", show_default=True, help="Why it was returned (with --returned).")
 @click.option(
-    "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=payments.DEFAULT_FILES_DIR,
-    show_default=True, help="Where the transfer file is written.",
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=payments.DEFAULT_FILES_DIR,
+    show_default=True,
+    help="Where the transfer file is written.",
 )
 def command(month_text: str | None, returned: str | None, reason: str, out_dir: Path) -> None:
     if bool(month_text) == bool(returned):

@@ -26,7 +26,8 @@ from settlement.config import Settings, get_settings
 @click.option("--from", "first", type=DATE, help="First day of a range (alone: through yesterday).")
 @click.option("--to", "last", type=DATE, help="Last day of a range.")
 @click.option(
-    "--rebuild", is_flag=True,
+    "--rebuild",
+    is_flag=True,
     help="Settle every day again beside the published results, then swap them in at once (after a model's "
     "columns or the rules changed; closed days stay as paid).",
 )

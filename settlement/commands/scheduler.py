@@ -24,7 +24,9 @@ JOB_NAMES = [job.replace("_", "-") for job in scheduler.JOBS]
     at 00:30 (platform time), each with its lock and retries. SIGTERM stops it after a job in progress.""",
 )
 @click.option(
-    "--run", "job", type=click.Choice(JOB_NAMES),
+    "--run",
+    "job",
+    type=click.Choice(JOB_NAMES),
     help="Run this job once now (with its lock and retries) and exit: 0 done, 1 failed, 75 busy.",
 )
 def command(job: str | None) -> int:

@@ -30,20 +30,30 @@ def worker_environment(settings: Settings, database_url: str) -> list[str]:
         os.environ["SETTLEMENT_JWT_SECRET"] = secrets.token_urlsafe(32)
         warnings.append("SETTLEMENT_JWT_SECRET is not set: using a random secret, tokens end with this server")
     if "memory" in settings.throttle_storage_uri:
-        warnings.append(f"the throttles count in each process's memory ({settings.throttle_storage_uri}): "
-                        "a client spread over the processes gets more attempts")
+        warnings.append(
+            f"the throttles count in each process's memory ({settings.throttle_storage_uri}): "
+            "a client spread over the processes gets more attempts"
+        )
     return warnings
 
 
-@click.command("serve", short_help="Serve the HTTP API (docs at /docs).", help="Serve the HTTP API (OpenAPI docs at /docs) on a database whose schema is the code's.")
+@click.command(
+    "serve",
+    short_help="Serve the HTTP API (docs at /docs).",
+    help="Serve the HTTP API (OpenAPI docs at /docs) on a database whose schema is the code's.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port.")
 @click.option(
-    "--workers", type=click.IntRange(1, 256), default=None,
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
     help="API processes [default: SETTLEMENT_API_WORKERS, else one per core].",
 )
 @click.option(
-    "--log-level", default="info", show_default=True,
+    "--log-level",
+    default="info",
+    show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
 )
 def command(host: str, port: int, workers: int | None, log_level: str) -> None:

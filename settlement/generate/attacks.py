@@ -84,8 +84,10 @@ def create_attackers(conn: psycopg.Connection, config: GenerateConfig, settings:
     """Inserts the accounts the attack needs on its busiest day into catalog.attackers. Bursts take turns
     by day in groups, one group more than the view window has days, and no account bursts on a video
     twice in a day: every burst meets a pair with no counted event within the window."""
-    most = {kind: max(attack_counts(config.attack_share, config.events_on(n))[kind] for n in range(config.days))
-            for kind in ATTACK_MIX}
+    most = {
+        kind: max(attack_counts(config.attack_share, config.events_on(n))[kind] for n in range(config.days))
+        for kind in ATTACK_MIX
+    }
     bursts_at_most = most["burst"] // BURST_REPORTS[0] + 1
     per_group = math.ceil(bursts_at_most / min(len(catalog.video_ids), BURSTS_PER_ATTACKER))
     groups = math.ceil(settings.view_window_hours / 24) + 1
@@ -98,12 +100,16 @@ def create_attackers(conn: psycopg.Connection, config: GenerateConfig, settings:
                'USER', %(first_day)s::date::timestamp AT TIME ZONE %(tz)s - interval '1 day'
         FROM unnest(%(ids)s::bigint[]) AS a (id)
         """,
-        {"ids": ids.tolist(), "password_hash": PLACEHOLDER_PASSWORD_HASH, "first_day": config.first_day,
-         "tz": settings.time_zone},
+        {
+            "ids": ids.tolist(),
+            "password_hash": PLACEHOLDER_PASSWORD_HASH,
+            "first_day": config.first_day,
+            "tz": settings.time_zone,
+        },
     )
     catalog.attackers = Attackers(
         burst_groups=ids[: groups * per_group].reshape(groups, per_group),
-        others=ids[groups * per_group:],
+        others=ids[groups * per_group :],
         slack_seconds=settings.watched_slack_seconds,
     )
     catalog.rows["users"] += len(ids)
@@ -230,7 +236,9 @@ def bursts(rng: np.random.Generator, events: int, catalog: Catalog, day: Day, ac
     )
 
 
-def seeks(rng: np.random.Generator, events: int, catalog: Catalog, day: Day, accounts: np.ndarray) -> tuple[WatchEvents, AdImpressions]:
+def seeks(
+    rng: np.random.Generator, events: int, catalog: Catalog, day: Day, accounts: np.ndarray
+) -> tuple[WatchEvents, AdImpressions]:
     """Lone PROGRESS reports that landed past one slot or more with nothing played (videos with filled
     slots, when there are), each with an impression for every filled slot it jumped."""
     with_slots = np.flatnonzero(catalog.slot_count > 0)
@@ -253,7 +261,10 @@ def seeks(rng: np.random.Generator, events: int, catalog: Catalog, day: Day, acc
         kind=np.full(events, PROGRESS),
     )
     impressions = AdImpressions(
-        occurred_us=occurred_us[seek], user_id=user_id[seek], video_id=catalog.video_ids[video[seek]], ad_id=ad_id,
+        occurred_us=occurred_us[seek],
+        user_id=user_id[seek],
+        video_id=catalog.video_ids[video[seek]],
+        ad_id=ad_id,
         slot=slot,
     )
     return watch_events, impressions.take(ad_id > 0)
@@ -269,7 +280,9 @@ def self_views(rng: np.random.Generator, events: int, catalog: Catalog, day: Day
     return session_events(rng, exact_sessions(rng, events, sellers_sessions, day.seconds), catalog, day)
 
 
-def limit_values(rng: np.random.Generator, events: int, catalog: Catalog, day: Day, accounts: np.ndarray) -> tuple[WatchEvents, AdImpressions]:
+def limit_values(
+    rng: np.random.Generator, events: int, catalog: Catalog, day: Day, accounts: np.ndarray
+) -> tuple[WatchEvents, AdImpressions]:
     """LIMIT_EVENTS in turn, each with one of LIMIT_IMPRESSIONS at its time, at random times of the day."""
     occurred_us = day.start_us + rng.integers(0, day.seconds * 1_000_000, events)
     user_id = accounts[rng.integers(0, len(accounts), events)]

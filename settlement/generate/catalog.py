@@ -48,9 +48,9 @@ class Catalog:
 
 def create_catalog(conn: psycopg.Connection, config: GenerateConfig, settings: Settings) -> Catalog:
     rng = np.random.default_rng([config.seed, 0])
-    first_day_start = db.one_row(conn.execute(
-        "SELECT %s::date::timestamp AT TIME ZONE %s", (config.first_day, settings.time_zone)
-    ))[0]
+    first_day_start = db.one_row(
+        conn.execute("SELECT %s::date::timestamp AT TIME ZONE %s", (config.first_day, settings.time_zone))
+    )[0]
     user_ids = insert_users(conn, rng, config, first_day_start)
     video_ids, video_sellers, durations = insert_videos(conn, rng, config, user_ids[: config.sellers], first_day_start)
     insert_ads(conn, rng, config)
@@ -68,17 +68,24 @@ def create_catalog(conn: psycopg.Connection, config: GenerateConfig, settings: S
         slot_ads=slot_ads,
         slot_seconds=settings.ad_slot_seconds,
         event_salt=int(stream_rng.integers(0, 1 << 21)),  # bits 40..60 of an id's low half
-        rows={"users": len(user_ids), "videos": len(video_ids), "ads": filled_in(config.ads, "ads"), "video_ads": int((slot_ads > 0).sum())},
+        rows={
+            "users": len(user_ids),
+            "videos": len(video_ids),
+            "ads": filled_in(config.ads, "ads"),
+            "video_ads": int((slot_ads > 0).sum()),
+        },
     )
 
 
 def reserve_ids(conn: psycopg.Connection, table: str, count: int) -> np.ndarray:
     """count new ids from the table's identity sequence, ascending (gaps possible under concurrency)."""
-    ids = db.one_row(conn.execute(
-        """SELECT array_agg(id ORDER BY id)
+    ids = db.one_row(
+        conn.execute(
+            """SELECT array_agg(id ORDER BY id)
            FROM (SELECT nextval(pg_get_serial_sequence(%s, 'id')) AS id FROM generate_series(1, %s)) AS reserved""",
-        (table, count),
-    ))[0]
+            (table, count),
+        )
+    )[0]
     return np.array(ids or [], dtype=np.int64)
 
 
@@ -88,7 +95,9 @@ def seconds_before(rng: np.random.Generator, count: int, most_days: int) -> list
     return ages
 
 
-def insert_users(conn: psycopg.Connection, rng: np.random.Generator, config: GenerateConfig, first_day_start: dt.datetime) -> np.ndarray:
+def insert_users(
+    conn: psycopg.Connection, rng: np.random.Generator, config: GenerateConfig, first_day_start: dt.datetime
+) -> np.ndarray:
     ids = reserve_ids(conn, "users", config.users)
     conn.execute(
         """
@@ -120,7 +129,11 @@ def video_durations(rng: np.random.Generator, count: int, shortest: int = SHORTE
 
 
 def insert_videos(
-    conn: psycopg.Connection, rng: np.random.Generator, config: GenerateConfig, seller_ids: np.ndarray, first_day_start: dt.datetime
+    conn: psycopg.Connection,
+    rng: np.random.Generator,
+    config: GenerateConfig,
+    seller_ids: np.ndarray,
+    first_day_start: dt.datetime,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The videos' ids, their sellers (positions in seller_ids, the users' first ones) and lengths."""
     ids = reserve_ids(conn, "videos", config.videos)

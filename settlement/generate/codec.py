@@ -11,7 +11,14 @@ COPY_TRAILER = b"\xff\xff"
 
 COPY_COLUMNS = {
     "watch_events": (
-        "event_id", "occurred_at", "received_at", "user_id", "video_id", "position_seconds", "watched_seconds", "kind"
+        "event_id",
+        "occurred_at",
+        "received_at",
+        "user_id",
+        "video_id",
+        "position_seconds",
+        "watched_seconds",
+        "kind",
     ),
     "ad_impressions": ("event_id", "occurred_at", "received_at", "user_id", "video_id", "ad_id", "slot"),
 }
@@ -104,9 +111,7 @@ def encode_watch_rows(events: WatchEvents, received_us: np.ndarray, ids: np.ndar
     return data
 
 
-def encode_ad_impressions(
-    impressions: AdImpressions, received_us: np.ndarray, counter: int, salt: int
-) -> tuple[bytes, bytes]:
+def encode_ad_impressions(impressions: AdImpressions, received_us: np.ndarray, counter: int, salt: int) -> tuple[bytes, bytes]:
     ids = event_uuids(impressions.occurred_us, counter, salt, table=1)
     tuples = copy_tuples(
         [

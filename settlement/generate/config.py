@@ -97,8 +97,7 @@ class GenerateReport:
         lines = [f"days {self.first_day} .. {self.last_day}"]
         lines += [f"{table:<15} {count:>12,}" for table, count in self.rows.items()]
         lines.append(
-            f"{self.seconds:.1f} s in all; watch events at {self.events_per_second:,.0f} events/s "
-            f"({self.event_seconds:.1f} s)"
+            f"{self.seconds:.1f} s in all; watch events at {self.events_per_second:,.0f} events/s ({self.event_seconds:.1f} s)"
         )
         return lines
 

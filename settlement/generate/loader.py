@@ -92,8 +92,13 @@ def progress_bar(total: int, enabled: bool) -> "tqdm[NoReturn]":
     from tqdm import tqdm
 
     return tqdm(
-        total=total, unit=" events", unit_scale=True, file=sys.stderr, disable=not enabled,
-        desc="watch events", smoothing=0.1,
+        total=total,
+        unit=" events",
+        unit_scale=True,
+        file=sys.stderr,
+        disable=not enabled,
+        desc="watch events",
+        smoothing=0.1,
     )
 
 
@@ -112,7 +117,9 @@ RECORD_COPIES = f"""
     ORDER BY received_at, event_id"""
 
 
-def load_days(conn: psycopg.Connection, config: GenerateConfig, catalog: Catalog, days: list[Day], progress: bool) -> dict[str, int]:
+def load_days(
+    conn: psycopg.Connection, config: GenerateConfig, catalog: Catalog, days: list[Day], progress: bool
+) -> dict[str, int]:
     """COPYs each day's watch events chunk by chunk, then its ad impressions, and commits the day.
     The events' keys go into the registry over a second connection at the same time, so that a
     second server process (and core) carries the registry's index. The keys commit just before the
@@ -135,7 +142,9 @@ def load_days(conn: psycopg.Connection, config: GenerateConfig, catalog: Catalog
         partitions = {}
         for chunk in chunks:
             if chunk.day.day not in partitions:
-                partitions = {chunk.day.day: {warehouse.parse_day_table(name)[0]: name for name in day_partitions(conn, [chunk.day.day])}}
+                partitions = {
+                    chunk.day.day: {warehouse.parse_day_table(name)[0]: name for name in day_partitions(conn, [chunk.day.day])}
+                }
             table = "ad_impressions" if chunk.impressions else "watch_events"
             keys_copied = registry.submit(copy_binary, keys_cursor, registry_copy_statement(table), [chunk.keys])
             copy_binary(cursor, copy_statement(table, partitions[chunk.day.day].get(table)), [chunk.data])

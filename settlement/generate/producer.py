@@ -57,9 +57,11 @@ def produce_chunks(config: GenerateConfig, catalog: Catalog, days: list[Day]) ->
             if attack:
                 events, received = attack.merged_until(events, received, until_us)
             data, keys = encode_watch_events(events, received, counters["events"], catalog.event_salt)
-            copies = attack.copies_of(
-                events, received, counters["events"] - first, counters["events"], catalog.event_salt
-            ) if attack else (b"", 0)
+            copies = (
+                attack.copies_of(events, received, counters["events"] - first, counters["events"], catalog.event_salt)
+                if attack
+                else (b"", 0)
+            )
             yield Chunk(day, data, keys, len(events), False, *copies)
             counters["events"] += len(events)
             impressions.append(chunk_impressions)
@@ -74,7 +76,11 @@ def produce_chunks(config: GenerateConfig, catalog: Catalog, days: list[Day]) ->
 
 
 def produce_into(
-    handoff: "multiprocessing.queues.Queue[Chunk | ProducerFailed | None]", config: GenerateConfig, catalog: Catalog, days: list[Day]) -> None:
+    handoff: "multiprocessing.queues.Queue[Chunk | ProducerFailed | None]",
+    config: GenerateConfig,
+    catalog: Catalog,
+    days: list[Day],
+) -> None:
     """The producer process: chunks into the queue, then None; or the error that stopped it."""
     try:
         for chunk in produce_chunks(config, catalog, days):

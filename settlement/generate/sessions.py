@@ -26,9 +26,7 @@ PAUSED_SESSION_SHARE = 0.2  # sessions with a pause (one)
 PAUSE_SECONDS = (10, 600)
 RECEIVE_DELAY_US = (20_000, 3_000_000)
 # Share of sessions starting in each local hour 00..23: quiet at night, peak in the evening.
-HOURLY_CURVE = np.array(
-    [9, 6, 4, 3, 2.5, 3, 5, 8, 10, 10, 11, 12, 13, 12, 11, 11, 12, 14, 17, 20, 23, 24, 20, 14], dtype=float
-)
+HOURLY_CURVE = np.array([9, 6, 4, 3, 2.5, 3, 5, 8, 10, 10, 11, 12, 13, 12, 11, 11, 12, 14, 17, 20, 23, 24, 20, 14], dtype=float)
 ESTIMATED_EVENTS_PER_SESSION = 8.0
 
 CHUNK_EVENTS = 250_000  # events per COPY write; also bounds the generator's working memory
@@ -55,7 +53,6 @@ class Sessions(Columns):
     def end_position(self) -> np.ndarray:
         end: np.ndarray = self.start_position + self.played
         return end
-
 
 
 @dataclass
@@ -88,7 +85,9 @@ def draw_sessions(rng: np.random.Generator, count: int, catalog: Catalog, histor
     return sessions_of(rng, user, video, start_position, catalog)
 
 
-def sessions_of(rng: np.random.Generator, user: np.ndarray, video: np.ndarray, start_position: np.ndarray, catalog: Catalog) -> Sessions:
+def sessions_of(
+    rng: np.random.Generator, user: np.ndarray, video: np.ndarray, start_position: np.ndarray, catalog: Catalog
+) -> Sessions:
     """Sessions of these (user, video) pairs from these positions: how long each one plays (a share
     to the end, the others some of what is left), reported every ~45 s of play; not yet scheduled."""
     count = len(user)
@@ -242,7 +241,9 @@ def chunk_bounds(events_per_session: np.ndarray, chunk_events: int) -> list[int]
     return bounds if len(bounds) > 1 else [0, 0]
 
 
-def day_events(rng: np.random.Generator, sessions: Sessions, catalog: Catalog, day: Day) -> Iterator[tuple[WatchEvents, AdImpressions, int]]:
+def day_events(
+    rng: np.random.Generator, sessions: Sessions, catalog: Catalog, day: Day
+) -> Iterator[tuple[WatchEvents, AdImpressions, int]]:
     """The day's watch events in time order, chunk by chunk, with the ad impressions of each chunk's
     sessions and the time (microseconds, as occurred_us) before which the day has no other event: the
     next chunk's first start, or the day's end. Sessions are in start order, so no later chunk has an

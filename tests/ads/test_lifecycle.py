@@ -98,7 +98,10 @@ def test_cli_refresh_prints_the_counts(world, database_url):
     done = subprocess.run(
         [str(PROJECT_ROOT / ".venv/bin/settlement"), "ads", "refresh", "--as-of", START.isoformat()],
         env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=PROJECT_ROOT,
     )
     assert done.returncode == 0, done.stderr
     assert f"ads refreshed for {START}" in done.stdout
@@ -114,7 +117,9 @@ def test_ad_migrations_downgrade_and_upgrade_cleanly(fresh_database):
 
     def schema() -> tuple[set[str], bool]:
         with psycopg.connect(url) as conn:
-            functions = {row[0] for row in conn.execute("SELECT proname FROM pg_proc WHERE proname = ANY(%s)", (list(FUNCTIONS),))}
+            functions = {
+                row[0] for row in conn.execute("SELECT proname FROM pg_proc WHERE proname = ANY(%s)", (list(FUNCTIONS),))
+            }
             counter = conn.execute(
                 "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = 'ads' AND column_name = 'assigned_slots')"
             ).fetchone()[0]
@@ -124,8 +129,12 @@ def test_ad_migrations_downgrade_and_upgrade_cleanly(fresh_database):
         """Slots filled for a 960 s video (before 0061, fill_ad_slots took no slot length)."""
         with psycopg.connect(url) as conn, conn.transaction(force_rollback=True):
             conn.execute("INSERT INTO users (email, username, password_hash) VALUES ('m@example.com', 'm', 'x')")
-            conn.execute("INSERT INTO ads (title, ad_url, duration_seconds, contract_start, contract_end, status) VALUES ('a', 'u', 15, '2026-01-01', '2026-12-31', 'ACTIVE')")
-            video = conn.execute("INSERT INTO videos (seller_id, title, video_url, duration_seconds) SELECT id, 'v', 'u', 960 FROM users RETURNING id").fetchone()[0]
+            conn.execute(
+                "INSERT INTO ads (title, ad_url, duration_seconds, contract_start, contract_end, status) VALUES ('a', 'u', 15, '2026-01-01', '2026-12-31', 'ACTIVE')"
+            )
+            video = conn.execute(
+                "INSERT INTO videos (seller_id, title, video_url, duration_seconds) SELECT id, 'v', 'u', 960 FROM users RETURNING id"
+            ).fetchone()[0]
             if one_argument:
                 return conn.execute("SELECT fill_ad_slots(ARRAY[%s]::bigint[])", (video,)).fetchone()[0]
             return ads.fill_slots(conn, [video])

@@ -206,9 +206,7 @@ class Account:
 
 def verification_link(conn, email: str) -> str:
     """The newest verification link mailed to email, read from the outbox."""
-    row = conn.execute(
-        "SELECT body FROM email_outbox WHERE recipient = %s ORDER BY id DESC LIMIT 1", (email.lower(),)
-    ).fetchone()
+    row = conn.execute("SELECT body FROM email_outbox WHERE recipient = %s ORDER BY id DESC LIMIT 1", (email.lower(),)).fetchone()
     assert row is not None, f"no mail to {email} in the outbox"
     return re.search(r"https?://\S+", row[0])[0]
 

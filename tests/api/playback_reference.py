@@ -19,6 +19,8 @@ from settlement import clock
 from settlement.config import Settings
 
 PositionKind = Literal["PROGRESS", "PAUSE", "STOP"]
+
+
 def check_event_time(settings: Settings, occurred_at: dt.datetime) -> None:
     now = clock.now()
     skew = dt.timedelta(seconds=settings.clock_skew_seconds)
@@ -146,9 +148,7 @@ async def move(
         position_seconds=saved["position_seconds"] if saved else event.position_seconds,
         ad_impressions=[],
     )
-    if not await record_event(
-        conn, kind, user_id, video["id"], event, event.position_seconds, event.watched_seconds
-    ):
+    if not await record_event(conn, kind, user_id, video["id"], event, event.position_seconds, event.watched_seconds):
         return answer
     answer.duplicate = False
     if kind == "PROGRESS":
@@ -208,8 +208,16 @@ async def playable_video(conn, video_id: int) -> DictRow:
 async def record(conn: AsyncConnection[DictRow], settings: Settings, user_id: int, item: dict) -> dict:
     """One event of a batch (its JSON) as its single endpoint recorded it, in a transaction of its own
     on conn; the answer in the batch's form."""
-    answer = {"event_id": item["event_id"], "video_id": item["video_id"], "kind": item["kind"], "refusal": None,
-              "counts_as_view": None, "resume_position_seconds": None, "position_seconds": None, "ad_impressions": []}
+    answer = {
+        "event_id": item["event_id"],
+        "video_id": item["video_id"],
+        "kind": item["kind"],
+        "refusal": None,
+        "counts_as_view": None,
+        "resume_position_seconds": None,
+        "position_seconds": None,
+        "ad_impressions": [],
+    }
     try:
         async with conn.transaction():
             if item["kind"] == "START":
@@ -224,8 +232,10 @@ async def record(conn: AsyncConnection[DictRow], settings: Settings, user_id: in
                 check_event_time(settings, event.occurred_at)
                 video = await playable_video(conn, item["video_id"])
                 moved = await move(conn, settings, item["kind"], user_id, video, event)
-                answer |= {"position_seconds": moved.position_seconds,
-                           "ad_impressions": [impression.model_dump(mode="json") for impression in moved.ad_impressions]}
+                answer |= {
+                    "position_seconds": moved.position_seconds,
+                    "ad_impressions": [impression.model_dump(mode="json") for impression in moved.ad_impressions],
+                }
                 duplicate = moved.duplicate
     except HTTPException as refused:
         return {**answer, "status": "refused", "refusal": {"status_code": refused.status_code, "detail": refused.detail}}

@@ -53,7 +53,9 @@ async def test_the_page_refuses_posts_from_elsewhere_and_broken_links(client, co
         response = await client.post("/verify-email", content=form(token=token, password=PASSWORD), headers={**FORM, **headers})
         assert response.status_code == 403, headers
     same_site = {"origin": BASE_URL, "sec-fetch-site": "same-origin"}
-    assert (await client.post("/verify-email", content=form(token=token, password=PASSWORD), headers={**FORM, **same_site})).status_code == 200
+    assert (
+        await client.post("/verify-email", content=form(token=token, password=PASSWORD), headers={**FORM, **same_site})
+    ).status_code == 200
     for broken in ("", "short", "x" * 43 + "!"):
         page = await client.get("/verify-email", params={"token": broken})
         assert page.status_code == 400 and "not complete" in page.text, broken

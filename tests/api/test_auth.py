@@ -69,7 +69,10 @@ async def test_me_needs_a_valid_unexpired_token(client, make_account, api_settin
     )
     response = await client.get("/me", headers={"Authorization": f"Bearer {expired}"})
     assert response.status_code == 401 and "expired" in response.json()["detail"]
-    forged = jwt.encode({"sub": str(account.id), "purpose": ACCESS_PURPOSE, "exp": clock.now() + dt.timedelta(hours=1)}, "another secret, just as long as the real one")
+    forged = jwt.encode(
+        {"sub": str(account.id), "purpose": ACCESS_PURPOSE, "exp": clock.now() + dt.timedelta(hours=1)},
+        "another secret, just as long as the real one",
+    )
     assert (await client.get("/me", headers={"Authorization": f"Bearer {forged}"})).status_code == 401
 
 

@@ -101,7 +101,9 @@ async def test_every_date_of_the_api_answers_200_or_422(client, seller_platform,
         request, _ = build(operation, seller_platform["known"], target, text)
         schemes = sorted(operation.security_schemes)
         headers = {"authorization": seller_platform["headers"][schemes[0]]} if schemes else {}
-        response = await client.request(request.method, request.url, content=request.content, headers={**request.headers, **headers})
+        response = await client.request(
+            request.method, request.url, content=request.content, headers={**request.headers, **headers}
+        )
         assert response.status_code == expected, (str(operation), target, text, response.status_code, response.text[:300])
 
 
@@ -120,8 +122,15 @@ async def test_every_instant_of_the_api_is_taken_or_a_422(client, seller_platfor
     for operation, target in DATE_TIME_TARGETS:
         request, _ = build(operation, seller_platform["known"], target, instant.isoformat())
         headers = {"authorization": seller_platform["viewer"].headers["Authorization"]}
-        response = await client.request(request.method, request.url, content=request.content, headers={**request.headers, **headers})
-        assert response.status_code in (200, 422), (str(operation), instant.isoformat(), response.status_code, response.text[:300])
+        response = await client.request(
+            request.method, request.url, content=request.content, headers={**request.headers, **headers}
+        )
+        assert response.status_code in (200, 422), (
+            str(operation),
+            instant.isoformat(),
+            response.status_code,
+            response.text[:300],
+        )
 
 
 @SETTINGS

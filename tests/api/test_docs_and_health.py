@@ -36,7 +36,10 @@ async def test_readyz_says_the_database_answers_at_the_current_schema(client):
 
 
 async def probe(app, path: str = "/readyz") -> httpx.Response:
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client,
+    ):
         return await client.get(path)
 
 

@@ -35,7 +35,10 @@ def serve(conn, database_url, tmp_path):
                 variables.pop(name, None)
         with log.open("w") as output:
             process = subprocess.Popen(
-                [sys.executable, "-m", "settlement.cli", "serve", "--port", str(port)], env=variables, stdout=output, stderr=output
+                [sys.executable, "-m", "settlement.cli", "serve", "--port", str(port)],
+                env=variables,
+                stdout=output,
+                stderr=output,
             )
         started.append(process)
         base_url = f"http://{LOOPBACK}:{port}"
@@ -83,7 +86,10 @@ async def signup_statuses(app, client_address: str, forwarded: list[dict]) -> li
 async def test_only_the_configured_proxies_are_believed(app_with):
     app = await app_with(signup_address_limits="1/hour", trusted_proxies="10.0.0.0/8, 192.0.2.1")
     # from a proxy: each client its own budget, the proxy's own address aside
-    assert await signup_statuses(app, "10.1.2.3", [{"x-forwarded-for": "203.0.113.1"}, {"x-forwarded-for": "203.0.113.2"}]) == [201, 201]
+    assert await signup_statuses(app, "10.1.2.3", [{"x-forwarded-for": "203.0.113.1"}, {"x-forwarded-for": "203.0.113.2"}]) == [
+        201,
+        201,
+    ]
     # a chain: the nearest address that is not a proxy of ours is the client (what it wrote itself is not)
     chain = [{"x-forwarded-for": f"198.51.100.{n}, 203.0.113.9, 192.0.2.1"} for n in (1, 2)]
     assert await signup_statuses(app, "10.1.2.3", chain) == [201, 429]
@@ -99,7 +105,9 @@ async def test_https_is_believed_only_from_a_proxy(app_with, make_account):
     headers = {"content-type": "application/x-www-form-urlencoded", "x-forwarded-proto": "https"}
     for trusted, secure in (("", False), ("127.0.0.1", True)):
         app = await app_with(trusted_proxies=trusted)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 50000)), base_url=BASE_URL) as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 50000)), base_url=BASE_URL
+        ) as client:
             response = await client.post("/studio/login", content=form, headers=headers)
         assert response.status_code == 303, response.text
         assert ("secure" in response.headers["set-cookie"].lower()) is secure, (trusted, response.headers["set-cookie"])

@@ -84,4 +84,3 @@ async def test_kakao_account_without_email_gets_a_placeholder(client, fake_kakao
     response = await kakao_login(client, fake_kakao)
     me = await client.get("/me", headers={"Authorization": f"Bearer {response.json()['access_token']}"})
     assert me.json()["email"] == "kakao-778@users.kakao.invalid" and me.json()["username"] == "no mail"
-

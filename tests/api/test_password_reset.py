@@ -13,7 +13,9 @@ FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 
 def newest_mail(conn, email: str) -> tuple[str, str] | None:
-    row = conn.execute("SELECT subject, body FROM email_outbox WHERE recipient = %s ORDER BY id DESC LIMIT 1", (email,)).fetchone()
+    row = conn.execute(
+        "SELECT subject, body FROM email_outbox WHERE recipient = %s ORDER BY id DESC LIMIT 1", (email,)
+    ).fetchone()
     return None if row is None else (row[0], row[1])
 
 
@@ -45,7 +47,9 @@ async def test_the_owner_takes_back_an_account_someone_else_verified_on_their_ad
     assert "evil" not in body and re.findall(r"https?://\S+", body) == [
         f"{api_settings.password_reset_url}?token={reset_token(conn, 'taken@example.com')}"
     ]
-    done = await client.post("/auth/password-reset/confirm", json={"token": reset_token(conn, "taken@example.com"), "password": PASSWORD})
+    done = await client.post(
+        "/auth/password-reset/confirm", json={"token": reset_token(conn, "taken@example.com"), "password": PASSWORD}
+    )
     assert done.status_code == 200 and done.json()["email"] == "taken@example.com", done.text
 
     assert (await client.get("/me", headers=attackers_token)).status_code == 401  # every session ended
@@ -59,9 +63,15 @@ async def test_a_reset_link_works_once_and_only_the_newest(client, conn, make_ac
     first = reset_token(conn, account.email)
     await client.post("/auth/password-reset", json={"email": account.email})
     second = reset_token(conn, account.email)
-    assert (await client.post("/auth/password-reset/confirm", json={"token": first, "password": "first new one"})).status_code == 404
-    assert (await client.post("/auth/password-reset/confirm", json={"token": second, "password": "second new one"})).status_code == 200
-    assert (await client.post("/auth/password-reset/confirm", json={"token": second, "password": "third new one"})).status_code == 404
+    assert (
+        await client.post("/auth/password-reset/confirm", json={"token": first, "password": "first new one"})
+    ).status_code == 404
+    assert (
+        await client.post("/auth/password-reset/confirm", json={"token": second, "password": "second new one"})
+    ).status_code == 200
+    assert (
+        await client.post("/auth/password-reset/confirm", json={"token": second, "password": "third new one"})
+    ).status_code == 404
     assert (await login(client, account.email, "second new one")).status_code == 200
     short = await client.post("/auth/password-reset/confirm", json={"token": second, "password": "short"})
     assert short.status_code == 422
@@ -70,14 +80,19 @@ async def test_a_reset_link_works_once_and_only_the_newest(client, conn, make_ac
     await client.post("/auth/password-reset", json={"email": account.email})
     conn.execute("UPDATE password_resets SET expires_at = settlement_now() - interval '1 second'")
     expired = reset_token(conn, account.email)
-    assert (await client.post("/auth/password-reset/confirm", json={"token": expired, "password": "too late now"})).status_code == 404
+    assert (
+        await client.post("/auth/password-reset/confirm", json={"token": expired, "password": "too late now"})
+    ).status_code == 404
 
 
 async def test_asking_tells_nothing_and_mails_only_a_verified_account(client, conn):
     pending = await client.post("/auth/signup", json={"email": "pending@example.com", "password": PASSWORD, "username": "p"})
     assert pending.status_code == 201
     before = conn.execute("SELECT count(*) FROM email_outbox").fetchone()[0]
-    answers = [await client.post("/auth/password-reset", json={"email": email}) for email in ("nobody@example.com", "pending@example.com")]
+    answers = [
+        await client.post("/auth/password-reset", json={"email": email})
+        for email in ("nobody@example.com", "pending@example.com")
+    ]
     assert {answer.status_code for answer in answers} == {202} and answers[0].json() == answers[1].json()
     assert conn.execute("SELECT count(*) FROM email_outbox").fetchone()[0] == before  # a pending signup signs up again
 
@@ -88,7 +103,9 @@ async def test_asking_is_throttled_per_address_and_per_account(app_with, conn):
         statuses = [(await client.post("/auth/password-reset", json={"email": "same@example.com"})).status_code for _ in range(3)]
         assert statuses == [202, 202, 429]
     async with client_of(app, "203.0.113.31") as client:
-        statuses = [(await client.post("/auth/password-reset", json={"email": f"n{n}@example.com"})).status_code for n in range(4)]
+        statuses = [
+            (await client.post("/auth/password-reset", json={"email": f"n{n}@example.com"})).status_code for n in range(4)
+        ]
         assert statuses == [202, 202, 202, 429]
 
 
@@ -105,11 +122,15 @@ async def test_the_reset_pages_ask_for_the_address_then_the_new_password(client,
     assert page.status_code == 200 and 'type="password"' in page.text and page.headers["referrer-policy"] == "no-referrer"
     short = await client.post("/reset-password", content=urlencode({"token": token, "password": "short"}).encode(), headers=FORM)
     assert short.status_code == 422 and "8 characters" in short.text
-    done = await client.post("/reset-password", content=urlencode({"token": token, "password": "a new password"}).encode(), headers=FORM)
+    done = await client.post(
+        "/reset-password", content=urlencode({"token": token, "password": "a new password"}).encode(), headers=FORM
+    )
     assert done.status_code == 200 and 'href="/studio/login"' in done.text
     assert (await client.get("/me", headers=account.headers)).status_code == 401
     assert (await login(client, account.email, "a new password")).status_code == 200
     elsewhere = await client.post(
-        "/reset-password", content=urlencode({"token": token, "password": "x" * 10}).encode(), headers={**FORM, "origin": "https://evil.example"}
+        "/reset-password",
+        content=urlencode({"token": token, "password": "x" * 10}).encode(),
+        headers={**FORM, "origin": "https://evil.example"},
     )
     assert elsewhere.status_code == 403

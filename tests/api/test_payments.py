@@ -32,7 +32,10 @@ async def paid_month(client, make_account, upload, conn, built, test_settings, t
     """Seller A (an account, two videos, one titled like a formula) paid for August, the transfer returned,
     then September carried over; seller B has a statement of their own."""
     seller_a, seller_b = await make_account("a", seller=True), await make_account("b", seller=True)
-    formula = await upload(seller_a, {"title": "=HYPERLINK(\"http://evil.example\")", "video_url": "https://cdn.example.com/x.mp4", "duration_seconds": 600})
+    formula = await upload(
+        seller_a,
+        {"title": '=HYPERLINK("http://evil.example")', "video_url": "https://cdn.example.com/x.mp4", "duration_seconds": 600},
+    )
     plain = await upload(seller_a, {"title": "plain", "video_url": "https://cdn.example.com/p.mp4", "duration_seconds": 600})
     other = await upload(seller_b, {"title": "other", "video_url": "https://cdn.example.com/o.mp4", "duration_seconds": 600})
     assert (await client.put(f"/sellers/{seller_a.id}/payout-account", json=ACCOUNT, headers=seller_a.headers)).status_code == 200
@@ -68,11 +71,17 @@ async def test_a_seller_reads_their_balance_statements_and_payments(client, paid
 
     listed = await get(client, f"/sellers/{seller.id}/statements", seller)
     assert [(s["statement"], s["payment_status"]) for s in listed["statements"]] == [
-        (f"{seller.id}-2", "carried_over"), (f"{seller.id}-1", "returned"),
+        (f"{seller.id}-2", "carried_over"),
+        (f"{seller.id}-1", "returned"),
     ]
     one = await get(client, f"/sellers/{seller.id}/statements/1", seller)
     assert (one["payouts"], one["adjustments"], one["gross"], one["income_tax"], one["local_income_tax"], one["net"]) == (
-        321_000, -1_000, 320_000, 9_600, 960, 309_440,
+        321_000,
+        -1_000,
+        320_000,
+        9_600,
+        960,
+        309_440,
     )
     assert one["returned_onto"] == f"{seller.id}-2" and one["month"] == "2026-08"
     assert one["account"] == {"holder": "Kim Minji", "bank_code": "004", "account_number_masked": "*******8901"}
@@ -96,14 +105,22 @@ async def test_a_statement_downloads_as_csv_with_no_formula(client, paid_month):
     rows = list(csv.reader(io.StringIO(response.text)))
     assert ["net", "", "", "", "", "309440"] in rows
     titles = [row[2] for row in rows if row[0] == "payout"]
-    assert "'=HYPERLINK(\"http://evil.example\")" in titles
+    assert '\'=HYPERLINK("http://evil.example")' in titles
     assert not any(starts_a_formula(cell) for row in rows for cell in row)
 
 
 async def test_no_seller_reads_another_sellers_payments(client, paid_month, make_account):
     seller, other, _ = paid_month
     viewer = await make_account("viewer")
-    for path in ("balance", "statements", "statements/1", "statements/1/csv", "payments", "payout-account", "business-registration"):
+    for path in (
+        "balance",
+        "statements",
+        "statements/1",
+        "statements/1/csv",
+        "payments",
+        "payout-account",
+        "business-registration",
+    ):
         for intruder in (other, viewer):
             response = await client.get(f"/sellers/{seller.id}/{path}", headers=intruder.headers)
             assert response.status_code == 403, (path, response.text)
@@ -120,19 +137,30 @@ async def test_the_payout_account_is_validated_masked_and_every_change_kept(clie
     seller = await make_account("s", seller=True)
     empty = await get(client, f"/sellers/{seller.id}/payout-account", seller)
     assert (empty["account"], empty["changes"]) == (None, 0)
-    for bad in ({**ACCOUNT, "bank_code": "4"}, {**ACCOUNT, "account_number": "123-456"}, {**ACCOUNT, "holder": "a\x00b"},
-                {**ACCOUNT, "holder": ""}, {**ACCOUNT, "holder": "x" * 61}, {**ACCOUNT, "account_number": "1" * 21}):
+    for bad in (
+        {**ACCOUNT, "bank_code": "4"},
+        {**ACCOUNT, "account_number": "123-456"},
+        {**ACCOUNT, "holder": "a\x00b"},
+        {**ACCOUNT, "holder": ""},
+        {**ACCOUNT, "holder": "x" * 61},
+        {**ACCOUNT, "account_number": "1" * 21},
+    ):
         response = await client.put(f"/sellers/{seller.id}/payout-account", json=bad, headers=seller.headers)
         assert response.status_code == 422, bad
         assert "12345678901" not in response.text
     first = await client.put(f"/sellers/{seller.id}/payout-account", json=ACCOUNT, headers=seller.headers)
     assert first.json()["account"]["account_number_masked"] == "*******8901"
     changed = await client.put(
-        f"/sellers/{seller.id}/payout-account", json={**ACCOUNT, "holder": "=Kim", "account_number": "9876543210"}, headers=seller.headers
+        f"/sellers/{seller.id}/payout-account",
+        json={**ACCOUNT, "holder": "=Kim", "account_number": "9876543210"},
+        headers=seller.headers,
     )
     assert changed.status_code == 200 and changed.json()["changes"] == 2
     assert changed.json()["account"] == {"holder": "=Kim", "bank_code": "004", "account_number_masked": "******3210"}
-    assert conn.execute("SELECT account_number FROM payout_accounts ORDER BY id").fetchall() == [("12345678901",), ("9876543210",)]
+    assert conn.execute("SELECT account_number FROM payout_accounts ORDER BY id").fetchall() == [
+        ("12345678901",),
+        ("9876543210",),
+    ]
 
     ops = await client.get(f"/ops/sellers/{seller.id}/payout-account", headers={"Authorization": f"Bearer {OPS_TOKEN}"})
     assert ops.status_code == 200
@@ -141,10 +169,14 @@ async def test_the_payout_account_is_validated_masked_and_every_change_kept(clie
     assert (await client.get(f"/ops/sellers/{seller.id}/payout-account", headers=seller.headers)).status_code == 401
 
 
-async def test_a_business_number_registered_withholds_nothing_from_the_next_statement(client, conn, make_account, built, test_settings, tmp_path):
+async def test_a_business_number_registered_withholds_nothing_from_the_next_statement(
+    client, conn, make_account, built, test_settings, tmp_path
+):
     seller = await make_account("s", seller=True)
     assert (await get(client, f"/sellers/{seller.id}/business-registration", seller))["seller_kind"] == "individual"
-    bad = await client.put(f"/sellers/{seller.id}/business-registration", json={"business_number": "1234567890"}, headers=seller.headers)
+    bad = await client.put(
+        f"/sellers/{seller.id}/business-registration", json={"business_number": "1234567890"}, headers=seller.headers
+    )
     assert bad.status_code == 422
     registered = await client.put(
         f"/sellers/{seller.id}/business-registration", json={"business_number": "123-45-67890"}, headers=seller.headers
@@ -167,7 +199,12 @@ async def test_a_business_number_registered_withholds_nothing_from_the_next_stat
 async def test_before_anything_is_settled_a_seller_has_nothing_yet(client, make_account):
     seller = await make_account("s", seller=True)
     balance = await get(client, f"/sellers/{seller.id}/balance", seller)
-    assert (balance["balance"], balance["progress_percent"], balance["threshold"], balance["last_statement"]) == (0, 0, None, None)
+    assert (balance["balance"], balance["progress_percent"], balance["threshold"], balance["last_statement"]) == (
+        0,
+        0,
+        None,
+        None,
+    )
     assert (await get(client, f"/sellers/{seller.id}/statements", seller))["statements"] == []
     assert (await get(client, f"/sellers/{seller.id}/payments", seller))["payments"] == []
     assert (await client.get(f"/sellers/{seller.id}/statements/1", headers=seller.headers)).status_code == 404

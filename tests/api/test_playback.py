@@ -49,7 +49,12 @@ async def test_start_resumes_and_counts_a_view_only_after_the_window(client, wat
         (viewer.id,),
     ).fetchall()
     assert events == [
-        ("START", 0, 0), ("PROGRESS", 120, 120), ("PAUSE", 130, 10), ("START", 130, 0), ("STOP", 140, 10), ("START", 140, 0)
+        ("START", 0, 0),
+        ("PROGRESS", 120, 120),
+        ("PAUSE", 130, 10),
+        ("START", 130, 0),
+        ("STOP", 140, 10),
+        ("START", 140, 0),
     ]
 
 
@@ -100,9 +105,7 @@ async def test_playing_across_an_ad_slot_records_its_impression_once(client, wat
 
     crossing = uuid.uuid4()
     first = (await send("progress", at(2), crossing, position_seconds=300, watched_seconds=1)).json()
-    assert first["ad_impressions"] == [
-        {"event_id": str(uuid.uuid5(crossing, "ad-slot-1")), "slot": 1, "ad_id": ad_of_slot[1]}
-    ]
+    assert first["ad_impressions"] == [{"event_id": str(uuid.uuid5(crossing, "ad-slot-1")), "slot": 1, "ad_id": ad_of_slot[1]}]
     assert (await send("progress", at(2), crossing, position_seconds=300, watched_seconds=1)).json()["duplicate"]
 
     # A seek past two slots (5 s played, from 945 s) reaches neither; playing across them does.

@@ -43,7 +43,9 @@ async def send_batch(client, viewer, events: list[dict]):
 async def send_one(client, viewer, item: dict):
     """The event to its single endpoint."""
     body = {key: value for key, value in item.items() if key not in ("video_id", "kind")}
-    return await client.post(f"/videos/{item['video_id']}/playback/{SINGLE_ACTION[item['kind']]}", json=body, headers=viewer.headers)
+    return await client.post(
+        f"/videos/{item['video_id']}/playback/{SINGLE_ACTION[item['kind']]}", json=body, headers=viewer.headers
+    )
 
 
 def without_clock(value):
@@ -68,20 +70,29 @@ def stored(conn, user_id: int) -> dict:
     return {
         "watch_events": conn.execute(
             """SELECT event_id, kind, video_id, occurred_at, position_seconds, watched_seconds FROM watch_events
-               WHERE user_id = %s ORDER BY event_id""", (user_id,)).fetchall(),
+               WHERE user_id = %s ORDER BY event_id""",
+            (user_id,),
+        ).fetchall(),
         "watch_event_ids": conn.execute(
-            "SELECT event_id FROM watch_event_ids WHERE user_id = %s ORDER BY event_id", (user_id,)).fetchall(),
+            "SELECT event_id FROM watch_event_ids WHERE user_id = %s ORDER BY event_id", (user_id,)
+        ).fetchall(),
         "ad_impressions": conn.execute(
             """SELECT event_id, video_id, ad_id, slot, occurred_at FROM ad_impressions WHERE user_id = %s
-               ORDER BY event_id""", (user_id,)).fetchall(),
+               ORDER BY event_id""",
+            (user_id,),
+        ).fetchall(),
         "ad_impression_ids": conn.execute(
-            "SELECT event_id FROM ad_impression_ids WHERE user_id = %s ORDER BY event_id", (user_id,)).fetchall(),
+            "SELECT event_id FROM ad_impression_ids WHERE user_id = %s ORDER BY event_id", (user_id,)
+        ).fetchall(),
         "duplicate_events": conn.execute(
             """SELECT source, event_id, occurred_at, raw_row - 'user_id' - 'received_at' FROM duplicate_events
-               WHERE (raw_row ->> 'user_id')::bigint = %s ORDER BY id""", (user_id,)).fetchall(),
+               WHERE (raw_row ->> 'user_id')::bigint = %s ORDER BY id""",
+            (user_id,),
+        ).fetchall(),
         "playback_positions": conn.execute(
             "SELECT video_id, position_seconds, updated_at FROM playback_positions WHERE user_id = %s ORDER BY video_id",
-            (user_id,)).fetchall(),
+            (user_id,),
+        ).fetchall(),
     }
 
 
@@ -113,8 +124,18 @@ async def world(make_account, add_ads, upload, conn, at, reference_conn) -> Worl
     conn.execute("UPDATE videos SET status = 'INACTIVE' WHERE id = %s", (taken_down["id"],))
     late = await upload(seller, {**VIDEO, "duration_seconds": 600})
     conn.execute("UPDATE video_live_periods SET live_from = %s WHERE video_id = %s", (at(-11.5 * 60), late["id"]))
-    batcher, one_by_one, reference = await make_account("batcher"), await make_account("one-by-one"), await make_account("reference")
-    videos = {"ads": ads["id"], "short": short["id"], "taken_down": taken_down["id"], "late": late["id"], "unknown": UNKNOWN_VIDEO}
+    batcher, one_by_one, reference = (
+        await make_account("batcher"),
+        await make_account("one-by-one"),
+        await make_account("reference"),
+    )
+    videos = {
+        "ads": ads["id"],
+        "short": short["id"],
+        "taken_down": taken_down["id"],
+        "late": late["id"],
+        "unknown": UNKNOWN_VIDEO,
+    }
     return World(batcher, one_by_one, reference.id, reference_conn, seller, videos)
 
 
@@ -131,7 +152,8 @@ async def compare(client, conn, world: World, batches: list[list[dict]], api_set
         assert without_clock(batch["events"]) == without_clock(singles) == without_clock(before)
         statuses = [answer["status"] for answer in batch["events"]]
         assert (batch["recorded"], batch["duplicates"], batch["refused"]) == tuple(
-            statuses.count(status) for status in ("recorded", "duplicate", "refused"))
+            statuses.count(status) for status in ("recorded", "duplicate", "refused")
+        )
         answers += batch["events"]
     assert stored(conn, world.batcher.id) == stored(conn, world.one_by_one.id) == stored(conn, world.reference)
     return answers
@@ -175,7 +197,9 @@ async def test_a_retried_batch_records_nothing_twice(client, world, at, conn, ap
     assert again[2]["position_seconds"] == 310
     counts = conn.execute(
         """SELECT (SELECT count(*) FROM watch_events WHERE user_id = %(u)s), (SELECT count(*) FROM ad_impressions WHERE user_id = %(u)s),
-                  (SELECT count(*) FROM duplicate_events WHERE (raw_row ->> 'user_id')::bigint = %(u)s)""", {"u": batcher.id}).fetchone()
+                  (SELECT count(*) FROM duplicate_events WHERE (raw_row ->> 'user_id')::bigint = %(u)s)""",
+        {"u": batcher.id},
+    ).fetchone()
     assert counts == (3, 1, 6)  # the two retries' copies kept for the quality gate's report
 
 
@@ -263,8 +287,10 @@ async def test_the_batch_limits(client, world, at, conn, api_settings):
 
     def session(n: int) -> list[dict]:
         events = [event(videos["ads"], "START", start.isoformat())]
-        return events + [event(videos["ads"], "PROGRESS", (start + dt.timedelta(seconds=s)).isoformat(), position=s % 960, watched=1)
-                         for s in range(1, n)]
+        return events + [
+            event(videos["ads"], "PROGRESS", (start + dt.timedelta(seconds=s)).isoformat(), position=s % 960, watched=1)
+            for s in range(1, n)
+        ]
 
     too_many = await send_batch(client, batcher, session(501))
     assert too_many.status_code == 422
@@ -273,7 +299,9 @@ async def test_the_batch_limits(client, world, at, conn, api_settings):
     # 500 events, indented: larger than any other endpoint takes, within the batch's own limit
     indented = json.dumps({"events": session(500)}, indent=8).encode()
     assert api_settings.max_request_body_bytes < len(indented) < api_settings.playback_batch_max_body_bytes
-    full = await client.post("/playback/events", content=indented, headers={**batcher.headers, "content-type": "application/json"})
+    full = await client.post(
+        "/playback/events", content=indented, headers={**batcher.headers, "content-type": "application/json"}
+    )
     assert full.status_code == 200 and full.json()["recorded"] == 500
 
     over = b'{"events": [' + b" " * api_settings.playback_batch_max_body_bytes + b"]}"
@@ -341,7 +369,9 @@ def as_event(videos: dict, at, api_settings, drawn: tuple) -> dict:
 
 
 def empty_recordings(conn) -> None:
-    conn.execute("TRUNCATE watch_events, watch_event_ids, ad_impressions, ad_impression_ids, duplicate_events, playback_positions")
+    conn.execute(
+        "TRUNCATE watch_events, watch_event_ids, ad_impressions, ad_impression_ids, duplicate_events, playback_positions"
+    )
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -354,5 +384,7 @@ async def test_made_up_batches_answer_and_record_as_one_by_one(client, world, at
     for answer in answers:  # what the examples met (pytest --hypothesis-show-statistics)
         refusal = answer["refusal"]
         detail = refusal and refusal["detail"]
-        reason = detail and (" ".join(detail.split()[2:5]) if isinstance(detail, str) else f"{detail[0]['loc'][-1]} {detail[0]['msg'][:12]}")
+        reason = detail and (
+            " ".join(detail.split()[2:5]) if isinstance(detail, str) else f"{detail[0]['loc'][-1]} {detail[0]['msg'][:12]}"
+        )
         note(answer["status"] if refusal is None else f"refused {refusal['status_code']} {reason}")

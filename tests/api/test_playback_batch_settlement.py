@@ -45,8 +45,9 @@ def build_catalog(conn, day: dt.date) -> tuple[int, list[int], list[int]]:
         "INSERT INTO users (email, username, password_hash, role) VALUES ('seller@example.com', 's', 'x', 'SELLER') RETURNING id"
     ).fetchone()[0]
     viewers = [
-        conn.execute("INSERT INTO users (email, username, password_hash) VALUES (%s, 'v', 'x') RETURNING id",
-                     (f"viewer{n}@example.com",)).fetchone()[0]
+        conn.execute(
+            "INSERT INTO users (email, username, password_hash) VALUES (%s, 'v', 'x') RETURNING id", (f"viewer{n}@example.com",)
+        ).fetchone()[0]
         for n in range(VIEWERS)
     ]
     ad = conn.execute(
@@ -90,8 +91,14 @@ def sessions(rng: random.Random, videos: list[int], start_of_day: dt.datetime) -
                 watched = min(gap, duration - position)
                 position += watched
             kind = rng.choice(["PROGRESS"] * 8 + ["PAUSE"])
-            report = {"video_id": video, "kind": kind, "event_id": str(uuid.uuid4()), "occurred_at": at.isoformat(),
-                      "position_seconds": position, "watched_seconds": watched}
+            report = {
+                "video_id": video,
+                "kind": kind,
+                "event_id": str(uuid.uuid4()),
+                "occurred_at": at.isoformat(),
+                "position_seconds": position,
+                "watched_seconds": watched,
+            }
             reports.append(report)
             if rng.random() < 0.05:
                 reused.append(report)
@@ -105,8 +112,16 @@ def sessions(rng: random.Random, videos: list[int], start_of_day: dt.datetime) -
         n = rng.randrange(len(reports) - 1)
         reports[n], reports[n + 1] = reports[n + 1], reports[n]
     reports.append({"video_id": 424242, "kind": "START", "event_id": str(uuid.uuid4()), "occurred_at": start_of_day.isoformat()})
-    reports.append({**reports[0], "event_id": str(uuid.uuid4()), "video_id": videos[1], "kind": "PROGRESS",
-                    "position_seconds": 500, "watched_seconds": 10})  # past the end of a 200 s video: refused
+    reports.append(
+        {
+            **reports[0],
+            "event_id": str(uuid.uuid4()),
+            "video_id": videos[1],
+            "kind": "PROGRESS",
+            "position_seconds": 500,
+            "watched_seconds": 10,
+        }
+    )  # past the end of a 200 s video: refused
     return reports
 
 
@@ -115,7 +130,7 @@ def batches_of(rng: random.Random, reports: list[dict]) -> list[list[dict]]:
     batches, n = [], 0
     while n < len(reports):
         size = rng.randint(1, 60)
-        batches.append(reports[n:n + size])
+        batches.append(reports[n : n + size])
         n += size
         if rng.random() < 0.2:
             batches.append(batches[-1])
@@ -128,17 +143,29 @@ def canonical(value):
     if isinstance(value, list):
         return sorted(canonical(item) for item in value)
     if isinstance(value, dict):
-        return json.dumps({key: canonical(item) for key, item in value.items() if key not in CLOCK_COLUMNS}, sort_keys=True, default=str)
+        return json.dumps(
+            {key: canonical(item) for key, item in value.items() if key not in CLOCK_COLUMNS}, sort_keys=True, default=str
+        )
     return repr(value)
 
 
 def snapshot(conn) -> dict[str, list]:
-    tables = [f"analytics.{name}" for (name,) in conn.execute(
-        """SELECT relname FROM pg_class WHERE relnamespace = 'analytics'::regnamespace AND relkind IN ('r', 'p', 'v')
-           AND NOT relispartition AND relname NOT LIKE 'stg\\_%' ORDER BY 1""")]
+    tables = [
+        f"analytics.{name}"
+        for (name,) in conn.execute(
+            """SELECT relname FROM pg_class WHERE relnamespace = 'analytics'::regnamespace AND relkind IN ('r', 'p', 'v')
+           AND NOT relispartition AND relname NOT LIKE 'stg\\_%' ORDER BY 1"""
+        )
+    ]
     tables += [f"public.{name}" for name in PUBLIC_TABLES]
-    tables += ["public.watch_events", "public.ad_impressions", "public.duplicate_events", "public.playback_positions",
-               "public.watch_event_ids", "public.ad_impression_ids"]
+    tables += [
+        "public.watch_events",
+        "public.ad_impressions",
+        "public.duplicate_events",
+        "public.playback_positions",
+        "public.watch_event_ids",
+        "public.ad_impression_ids",
+    ]
     dump = {}
     for table in tables:
         cursor = conn.execute(f"SELECT * FROM {table}")
@@ -154,7 +181,10 @@ def snapshot(conn) -> dict[str, list]:
 async def client_on(api_settings, database_url: str):
     settings = api_settings.model_copy(update={"database_url": database_url})
     app = create_app(settings, database_url)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client,
+    ):
         yield client, app.state.jwt_secret
 
 
@@ -178,11 +208,13 @@ async def recorded(fresh_database, api_settings, event_day):
             for batch in batches:
                 for report in batch:
                     assert (await playback_reference.record(before, api_settings, user_id, report))["status"] != "refused" or (
-                        report["video_id"] == 424242 or report.get("position_seconds") == 500)
+                        report["video_id"] == 424242 or report.get("position_seconds") == 500
+                    )
     for url, one_by_one in zip(urls, (False, True)):
-        async with client_on(api_settings, url) as (client, secret), await psycopg.AsyncConnection.connect(
-            url, autocommit=True, row_factory=dict_row
-        ) as sessions_conn:
+        async with (
+            client_on(api_settings, url) as (client, secret),
+            await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row) as sessions_conn,
+        ):
             for user_id, batches in plan.items():
                 token, _ = await start_session(sessions_conn, api_settings, secret, user_id)
                 viewer = Viewer(user_id, {"Authorization": f"Bearer {token}"})
@@ -200,7 +232,10 @@ async def test_the_engine_settles_batches_as_the_same_events_one_by_one(recorded
     *urls, sent = recorded
     for url in urls:
         results = pipeline.run_days(Settings(_env_file=None, database_url=url), event_day)
-        assert [(r.run_date, r.status) for r in results] == [(event_day - dt.timedelta(days=1), "SUCCEEDED"), (event_day, "SUCCEEDED")]
+        assert [(r.run_date, r.status) for r in results] == [
+            (event_day - dt.timedelta(days=1), "SUCCEEDED"),
+            (event_day, "SUCCEEDED"),
+        ]
     with psycopg.connect(urls[0]) as batches, psycopg.connect(urls[1]) as singles, psycopg.connect(urls[2]) as before:
         expected, actual, single = snapshot(before), snapshot(batches), snapshot(singles)
         reasons = dict(before.execute("SELECT reason, count(*) FROM analytics.fct_quarantined_events GROUP BY 1").fetchall())

@@ -24,7 +24,12 @@ def settlement(args: list[str], database_url: str, env: dict | None = None, **kw
     env = {**os.environ, "DATABASE_URL": database_url, "SETTLEMENT_JWT_SECRET": "x" * 32, **(env or {})}
     env = {name: value for name, value in env.items() if value is not None}
     return subprocess.Popen(
-        [sys.executable, "-m", "settlement.cli", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
+        [sys.executable, "-m", "settlement.cli", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
     )
 
 
@@ -119,8 +124,11 @@ def test_serve_runs_a_process_per_core_that_share_the_throttle_and_the_token_sec
                 (email, PasswordHasher().hash(PASSWORD)),
             )
     port = free_port()
-    env = {"SETTLEMENT_LOGIN_ACCOUNT_LIMITS": "5/minute", "SETTLEMENT_LOGIN_ADDRESS_LIMITS": "1000/minute",
-           "SETTLEMENT_JWT_SECRET": None}
+    env = {
+        "SETTLEMENT_LOGIN_ACCOUNT_LIMITS": "5/minute",
+        "SETTLEMENT_LOGIN_ADDRESS_LIMITS": "1000/minute",
+        "SETTLEMENT_JWT_SECRET": None,
+    }
     process = settlement(["serve", "--port", str(port), "--workers", "2"], database_url, env=env)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -20,7 +20,9 @@ async def watch(client, viewer, video, at, minute: float, until: int) -> None:
     """A session: START, then one PROGRESS to `until` seconds, reported as long after it as it played
     (the engine's quality gate caps watched seconds at the time since the pair's previous event)."""
     url = f"/videos/{video['id']}/playback"
-    start = await client.post(f"{url}/start", json={"event_id": str(uuid.uuid4()), "occurred_at": at(minute)}, headers=viewer.headers)
+    start = await client.post(
+        f"{url}/start", json={"event_id": str(uuid.uuid4()), "occurred_at": at(minute)}, headers=viewer.headers
+    )
     assert start.status_code == 200, start.text
     played = {"occurred_at": at(minute + until / 60), "position_seconds": until, "watched_seconds": until}
     body = {"event_id": str(uuid.uuid4()), **played}
@@ -93,14 +95,22 @@ async def test_a_platform_that_never_settled_shows_a_seller_their_days_pending(
         payouts = answers["payouts"]
         assert (payouts["status"], payouts["currency"], payouts["videos"], payouts["adjustments"]) == ("pending", "KRW", [], [])
         assert {day["status"] for day in payouts["days"]} == {"pending"} and str(event_day) in {d["day"] for d in payouts["days"]}
-        assert all(payouts[measure] is None for measure in ("views", "watch_seconds", "video_payout", "ad_payout", "adjustment", "payout"))
+        assert all(
+            payouts[measure] is None
+            for measure in ("views", "watch_seconds", "video_payout", "ad_payout", "adjustment", "payout")
+        )
         for rankings in (answers["rankings"], answers["platform rankings"]):
             assert (rankings["status"], rankings["by_views"], rankings["by_watch_time"]) == ("pending", [], [])
         not_counted = answers["not counted"]
         assert (not_counted["status"], not_counted["events"]) == ("pending", 0)
         assert all((day["events"], day["reasons"]) == (None, []) for day in not_counted["days"])
         stats = answers["stats"]
-        assert (stats["status"], stats["currency"], stats["payout"], [d["status"] for d in stats["days"]]) == ("pending", "KRW", None, ["pending"])
+        assert (stats["status"], stats["currency"], stats["payout"], [d["status"] for d in stats["days"]]) == (
+            "pending",
+            "KRW",
+            None,
+            ["pending"],
+        )
 
     never_settled = await seller_reads(client, seller, video, event_day)
     # The platform settles its first day, the day before: event_day is still pending, and reads the same.
@@ -142,9 +152,10 @@ async def test_seller_payouts_for_a_day_week_and_month(client, settled, event_da
         payouts = response.json()
         assert payouts["period_start"] == str(period_start) and payouts["currency"] == "KRW"
         statuses = {day["day"]: day["status"] for day in payouts["days"]}
-        assert statuses[str(event_day)] == "settled" and len(statuses) == (
-            dt.date.fromisoformat(payouts["period_end"]) - period_start
-        ).days + 1
+        assert (
+            statuses[str(event_day)] == "settled"
+            and len(statuses) == (dt.date.fromisoformat(payouts["period_end"]) - period_start).days + 1
+        )
         # only event_day is settled: the week and the month have pending days (today, at least)
         assert payouts["status"] == ("settled" if period == "day" else "pending")
         # Tier 1: 1 KRW per view, 10 KRW per ad view; no day closed, so nothing adjusted.
@@ -221,7 +232,9 @@ async def test_late_views_of_a_closed_day_are_adjustments_of_the_next_day(
     # The statuses are the warehouse's: the closed day closed, the next day settled, later days pending.
     assert {day["day"]: day["status"] for day in week["days"]} == {
         str(day): str(status)
-        for day, status in warehouse.day_statuses(conn, dt.date.fromisoformat(week["period_start"]), dt.date.fromisoformat(week["period_end"])).items()
+        for day, status in warehouse.day_statuses(
+            conn, dt.date.fromisoformat(week["period_start"]), dt.date.fromisoformat(week["period_end"])
+        ).items()
     }
     assert week["status"] == "pending" and paid["status"] == "closed" and booked["status"] == "settled"
 
@@ -233,11 +246,19 @@ async def test_late_views_of_a_closed_day_are_adjustments_of_the_next_day(
     stats = response.json()
     closed, next_one = stats["days"]
     assert (closed["status"], closed["views"], closed["payout"], closed["adjustment"], closed["changed_since_close"]) == (
-        "closed", 2, 12, 0, 1
+        "closed",
+        2,
+        12,
+        0,
+        1,
     )
-    assert (next_one["status"], next_one["views"], next_one["payout"], next_one["adjustment"], next_one["changed_since_close"]) == (
-        "settled", 0, 1, 1, None
-    )
+    assert (
+        next_one["status"],
+        next_one["views"],
+        next_one["payout"],
+        next_one["adjustment"],
+        next_one["changed_since_close"],
+    ) == ("settled", 0, 1, 1, None)
     assert (stats["payout"], stats["adjustment"], stats["changed_since_close"], stats["status"]) == (13, 1, 1, "settled")
     for day in stats["days"]:
         paid_that_day = {video["video_id"]: video["payout"] for video in (await payouts(seller_a, day["day"]))["videos"]}
@@ -277,7 +298,9 @@ async def test_top_videos_platform_wide_and_per_seller(client, settled, event_da
     assert platform["seller_id"] is None
     assert next(row["video_id"] for row in platform["by_views"]) == videos["long"]["id"]
     assert [(row["rank"], row["video_id"]) for row in platform["by_watch_time"]] == [
-        (1, videos["long"]["id"]), (2, videos["short"]["id"]), (3, videos["other"]["id"])
+        (1, videos["long"]["id"]),
+        (2, videos["short"]["id"]),
+        (3, videos["other"]["id"]),
     ]
 
     own = await client.get(f"/sellers/{seller_a.id}/rankings", params=params, headers=seller_a.headers)
@@ -300,8 +323,16 @@ async def test_video_stats_over_a_date_range(client, settled, event_day):
     assert stats["to_date"] == str(event_day + dt.timedelta(days=1))
     by_day = {day["day"]: day for day in stats["days"]}
     assert by_day.pop(str(event_day)) == {
-        "day": str(event_day), "status": "settled", "views": 2, "watch_seconds": 410, "ad_views": 1,
-        "video_payout": 2, "ad_payout": 10, "adjustment": 0, "payout": 12, "changed_since_close": None,
+        "day": str(event_day),
+        "status": "settled",
+        "views": 2,
+        "watch_seconds": 410,
+        "ad_views": 1,
+        "video_payout": 2,
+        "ad_payout": 10,
+        "adjustment": 0,
+        "payout": 12,
+        "changed_since_close": None,
     }
     assert {day["status"] for day in by_day.values()} == {"pending"}
     assert all(day[measure] is None for day in by_day.values() for measure in ("views", "payout", "changed_since_close"))
@@ -339,11 +370,17 @@ async def test_a_day_not_settled_yet_is_pending_not_zero(client, settled, event_
     )
     assert response.status_code == 200, response.text
     pending = response.json()
-    assert (pending["status"], pending["days"], pending["currency"]) == ("pending", [{"day": str(today), "status": "pending"}], "KRW")
+    assert (pending["status"], pending["days"], pending["currency"]) == (
+        "pending",
+        [{"day": str(today), "status": "pending"}],
+        "KRW",
+    )
     assert all(pending[measure] is None for measure in ("views", "video_payout", "ad_payout", "adjustment", "payout"))
     assert (pending["videos"], pending["adjustments"]) == ([], [])
 
-    rankings = await client.get(f"/sellers/{seller_a.id}/rankings", params={"period": "day", "date": str(today)}, headers=seller_a.headers)
+    rankings = await client.get(
+        f"/sellers/{seller_a.id}/rankings", params={"period": "day", "date": str(today)}, headers=seller_a.headers
+    )
     assert rankings.json()["status"] == "pending" and rankings.json()["by_views"] == []
 
 
@@ -357,8 +394,18 @@ async def test_what_was_not_counted_per_day_and_reason_without_the_viewers(clien
     # the implausible progress, and the impressions of the three slots (300, 600, 900 s) it claimed to cross
     assert day["status"] == "settled" and day["events"] == answer["events"] == 4
     assert day["reasons"] == [
-        {"source": "ad_impressions", "reason": "slot_not_played", "events": 3, "explanation": "3 ad views not counted: ad slot skipped, not played"},
-        {"source": "watch_events", "reason": "implausible_watch", "events": 1, "explanation": "1 event not counted: implausible watch time"},
+        {
+            "source": "ad_impressions",
+            "reason": "slot_not_played",
+            "events": 3,
+            "explanation": "3 ad views not counted: ad slot skipped, not played",
+        },
+        {
+            "source": "watch_events",
+            "reason": "implausible_watch",
+            "events": 1,
+            "explanation": "1 event not counted: implausible watch time",
+        },
     ]
     assert all(other["events"] is None for other in answer["days"] if other["status"] == "pending")
     assert "user" not in response.text and "event_id" not in response.text

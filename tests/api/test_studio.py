@@ -20,7 +20,9 @@ FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 
 async def sign_in(client, email: str, password: str = "correct horse", **headers) -> httpx.Response:
-    return await client.post("/studio/login", content=f"email={email}&password={password}".replace("@", "%40").encode(), headers={**FORM, **headers})
+    return await client.post(
+        "/studio/login", content=f"email={email}&password={password}".replace("@", "%40").encode(), headers={**FORM, **headers}
+    )
 
 
 @pytest.mark.parametrize(

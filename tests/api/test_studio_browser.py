@@ -195,10 +195,10 @@ async def test_a_seller_reads_the_studio_as_the_api_says_and_only_their_own(page
         assert await page.locator("#changed-since-close").count() == 0  # nothing of this month was closed
         await page.goto(f"/studio/videos/{videos['long']['id']}?period=month&date={closed_day}")
         await page.wait_for_selector("#days")
-    stats = await api.get(f"/videos/{videos['long']['id']}/stats", **{"from": await first_day_shown(page), "to": await last_day_shown(page)})
-    rows = await page.locator("tr.day").evaluate_all(
-        "rows => rows.map(r => [r.dataset.day, r.dataset.status, r.dataset.payout])"
+    stats = await api.get(
+        f"/videos/{videos['long']['id']}/stats", **{"from": await first_day_shown(page), "to": await last_day_shown(page)}
     )
+    rows = await page.locator("tr.day").evaluate_all("rows => rows.map(r => [r.dataset.day, r.dataset.status, r.dataset.payout])")
     assert rows == [[day["day"], day["status"], "" if day["payout"] is None else str(day["payout"])] for day in stats["days"]]
     assert await page.inner_text("#changed-since-close") == won(stats["changed_since_close"]) == "₩1"
     await screenshot(page, tmp_path, "video")
@@ -325,7 +325,9 @@ async def test_the_payments_page_in_a_browser_is_the_apis_and_only_the_sellers_o
     assert await page.locator("#account-returned").count() == 1  # the bank returned a transfer to it
 
     listed = await api.get(f"/sellers/{seller.id}/statements")
-    rows = await page.locator("tr.statement").evaluate_all("rows => rows.map(r => [r.dataset.statement, +r.dataset.net, r.dataset.status])")
+    rows = await page.locator("tr.statement").evaluate_all(
+        "rows => rows.map(r => [r.dataset.statement, +r.dataset.net, r.dataset.status])"
+    )
     assert rows == [[s["statement"], s["net"], s["payment_status"]] for s in listed["statements"]]
     history = await api.get(f"/sellers/{seller.id}/payments")
     paid = await page.locator("tr.payment").evaluate_all("rows => rows.map(r => [r.dataset.statement, +r.dataset.amount])")

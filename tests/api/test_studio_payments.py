@@ -58,7 +58,7 @@ async def test_the_account_form_registers_from_this_site_only_and_says_what_it_r
     registered = await client.post("/studio/payments/account", content=body, headers={**FORM, "origin": BASE_URL})
     assert registered.status_code == 303 and registered.headers["location"] == "/studio/payments"
     page = await client.get("/studio/payments")
-    assert "Kim Minji · bank 004 · <span id=\"account-number\">*******8901</span>" in page.text
+    assert 'Kim Minji · bank 004 · <span id="account-number">*******8901</span>' in page.text
     assert conn.execute("SELECT holder, account_number, registered_by FROM payout_accounts").fetchall() == [
         ("Kim Minji", "12345678901", f"seller {seller.id}")
     ]

@@ -64,7 +64,9 @@ async def test_signups_are_throttled_per_address(app_with):
     app = await app_with(signup_address_limits="2/hour")
     async with client_of(app, "203.0.113.9") as client:
         statuses = [
-            (await client.post("/auth/signup", json={"email": f"s{n}@example.com", "password": PASSWORD, "username": "s"})).status_code
+            (
+                await client.post("/auth/signup", json={"email": f"s{n}@example.com", "password": PASSWORD, "username": "s"})
+            ).status_code
             for n in range(3)
         ]
     assert statuses == [201, 201, 429]

@@ -138,7 +138,11 @@ def mail_without_its_token(conn, email: str) -> str:
 
 
 @settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(username=st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=50).filter(lambda name: re.search(VISIBLE, name)))
+@given(
+    username=st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=50).filter(
+        lambda name: re.search(VISIBLE, name)
+    )
+)
 async def test_the_mail_names_nothing_the_signup_chose(client, conn, api_settings, username):
     """Issue 22: the username was printed in the mail to any address ("Hello Go to http://evil.example/verify,").
     Whatever the signup sent, the mail is the same text around its link, and its one address is ours."""
@@ -158,7 +162,12 @@ async def test_a_squatter_does_not_block_the_owner_who_logs_in_with_kakao(client
     first = await kakao_login(client, fake_kakao)
     assert first.status_code == 200, first.text
     me = (await client.get("/me", headers={"Authorization": f"Bearer {first.json()['access_token']}"})).json()
-    assert (me["email"], me["username"], me["kakao_linked"], me["email_verified"]) == ("kakao.owner@example.com", "owner", True, True)
+    assert (me["email"], me["username"], me["kakao_linked"], me["email_verified"]) == (
+        "kakao.owner@example.com",
+        "owner",
+        True,
+        True,
+    )
     assert (await follow(client, squatter_token, "squatter's password")).status_code == 404
     assert (await login(client, "kakao.owner@example.com", "squatter's password")).status_code == 401
     assert (await kakao_login(client, fake_kakao)).status_code == 200  # and every later login

@@ -70,15 +70,15 @@ async def test_unknown_video_is_404(client):
 async def test_concurrent_uploads_spread_ads_without_double_slots(client, make_account, add_ads, conn):
     sellers = [await make_account(f"seller{i}", seller=True) for i in range(4)]
     add_ads(7)
-    uploads = [
-        client.post("/videos", json={**VIDEO, "duration_seconds": 960}, headers=sellers[i % 4].headers)
-        for i in range(24)
-    ]
+    uploads = [client.post("/videos", json={**VIDEO, "duration_seconds": 960}, headers=sellers[i % 4].headers) for i in range(24)]
     responses = await asyncio.gather(*uploads)
     assert [response.status_code for response in responses] == [201] * 24
     assert all(len(response.json()["ads"]) == 3 for response in responses)
 
     slots_per_video = conn.execute("SELECT count(*), count(DISTINCT (video_id, slot)) FROM video_ads").fetchone()
     assert slots_per_video == (72, 72)
-    loads = [row[0] for row in conn.execute("SELECT count(va.ad_id) FROM ads a LEFT JOIN video_ads va ON va.ad_id = a.id GROUP BY a.id")]
+    loads = [
+        row[0]
+        for row in conn.execute("SELECT count(va.ad_id) FROM ads a LEFT JOIN video_ads va ON va.ad_id = a.id GROUP BY a.id")
+    ]
     assert max(loads) - min(loads) <= 1  # 72 slots over 7 ads: 10 or 11 each

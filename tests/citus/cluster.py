@@ -108,9 +108,7 @@ def run_logged(
         log.write(f"\n$ {shlex.join(command)}\n")
         log.flush()
         try:
-            subprocess.run(
-                command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, check=True
-            )
+            subprocess.run(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, check=True)
         except subprocess.CalledProcessError as error:
             raise CitusError(f"{step} failed (exit {error.returncode}); output in {log_path}") from None
         except FileNotFoundError:
@@ -482,9 +480,7 @@ class CitusCluster:
                 chown_to_postgres(node.home)
                 initdb = [self.pg.binary("initdb"), "-D", str(node.data_dir), "-U", SUPERUSER, "--auth=trust"]
                 locale = ["--encoding=UTF8", "--locale=C.UTF-8"]  # as the Debian server on 5432
-                self._run(
-                    as_postgres_user([*initdb, *locale, "--no-sync", "--no-instructions"]), step=f"initdb {node.name}"
-                )
+                self._run(as_postgres_user([*initdb, *locale, "--no-sync", "--no-instructions"]), step=f"initdb {node.name}")
                 with (node.data_dir / "postgresql.conf").open("a") as conf:
                     conf.write(f"include '{CONF_FILE}'\n")
 
@@ -533,9 +529,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=["up", "down", "status", "build"])
     parser.add_argument("--dir", help=f"data directory (default $SETTLEMENT_CITUS_DATA_DIR or {DEFAULT_DATA_DIR})")
     default_ports = ",".join(map(str, DEFAULT_PORTS))
-    parser.add_argument(
-        "--ports", help=f"coordinator,worker,worker (default $SETTLEMENT_CITUS_PORTS or {default_ports})"
-    )
+    parser.add_argument("--ports", help=f"coordinator,worker,worker (default $SETTLEMENT_CITUS_PORTS or {default_ports})")
     parser.add_argument("--database", default="settlement", help="database that up creates (default settlement)")
     parser.add_argument("--remove", action="store_true", help="down: delete the data directory too")
     parser.add_argument("--force", action="store_true", help="build: rebuild and reinstall even when installed")

@@ -46,7 +46,8 @@ def test_upgrade_distributes_downgrade_undistributes_and_rows_stay(citus_databas
     with psycopg.connect(citus_database, autocommit=True) as conn:
         assert distributed(conn) >= set(EVENT_TABLES)
         groups = conn.execute(
-            "SELECT count(DISTINCT colocationid) FROM pg_dist_partition WHERE logicalrelid::text = ANY (%s)", (list(EVENT_TABLES),)
+            "SELECT count(DISTINCT colocationid) FROM pg_dist_partition WHERE logicalrelid::text = ANY (%s)",
+            (list(EVENT_TABLES),),
         ).fetchone()[0]
         assert groups == 1
         # events for a day without a partition land in DEFAULT; ensure_day_partitions moves them
@@ -56,9 +57,7 @@ def test_upgrade_distributes_downgrade_undistributes_and_rows_stay(citus_databas
         assert conn.execute("SELECT count(*) FROM watch_events_20261120").fetchone()[0] == 40
         assert conn.execute("SELECT count(*) FROM watch_events_default").fetchone()[0] == 0
         assert coordinator_bytes(conn, "watch_events") == 0  # the rows are in the workers' shards only
-        assert "watch_events_20261120" in {
-            name for (name,) in conn.execute("SELECT logicalrelid::text FROM pg_dist_partition")
-        }
+        assert "watch_events_20261120" in {name for (name,) in conn.execute("SELECT logicalrelid::text FROM pg_dist_partition")}
 
     migrations.downgrade(citus_database, "0030")
     with psycopg.connect(citus_database, autocommit=True) as conn:

@@ -151,7 +151,10 @@ def test_the_event_tables_are_distributed_and_colocated(settled, connections):
         "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'analytics.fct\\_%' OR logicalrelid::text LIKE 'analytics.rpt\\_%'"
     ).fetchone()[0]
     assert published == 0  # the per-video and per-seller marts stay on the coordinator
-    workers = {port for (port,) in citus.execute("SELECT DISTINCT nodeport FROM citus_shards WHERE table_name = 'watch_events'::regclass")}
+    workers = {
+        port
+        for (port,) in citus.execute("SELECT DISTINCT nodeport FROM citus_shards WHERE table_name = 'watch_events'::regclass")
+    }
     assert len(workers) == 2
     # the events' rows are on the workers, none left in the coordinator's shells
     assert citus.execute("SELECT count(*) FROM watch_events").fetchone()[0] > 100_000
@@ -167,7 +170,10 @@ def test_every_table_equals_single_node(settled, connections):
     # and the payouts are the ones SPEC.md gives (tests/engine/scenario.py's reference)
     p, _ = settled
     expected, _ = reference_settlement(p, [D - 3 * DAY + n * DAY for n in range(5)])
-    payouts = {(day, video): payout for day, video, payout in citus.execute("SELECT settled_on, video_id, payout FROM analytics.fct_video_daily")}
+    payouts = {
+        (day, video): payout
+        for day, video, payout in citus.execute("SELECT settled_on, video_id, payout FROM analytics.fct_video_daily")
+    }
     assert payouts == {key: row["payout"] for key, row in expected.items()}
 
 
@@ -178,7 +184,7 @@ def worker_tasks(plan: str, ports: set[int]) -> list[str]:
         if "Node: host=" in line and int(line.split("port=")[1].split()[0]) in ports:
             depth = len(line) - len(line.lstrip())
             block = [line]
-            for following in lines[n + 1:]:
+            for following in lines[n + 1 :]:
                 if len(following) - len(following.lstrip()) < depth:  # the task's plan is the Node line's sibling
                     break
                 block.append(following)
@@ -199,8 +205,11 @@ def test_the_pair_pass_runs_on_the_workers(settled, connections, databases, citu
     EXPLAIN_OUTPUT.write_text(plan + "\n")
     print(plan)
     assert plan.startswith("Custom Scan (Citus Adaptive)"), plan
-    on_workers = [task for task in worker_tasks(plan, {worker.port for worker in citus_cluster.workers})
-                  if "Seq Scan on watch_events_" in task]
+    on_workers = [
+        task
+        for task in worker_tasks(plan, {worker.port for worker in citus_cluster.workers})
+        if "Seq Scan on watch_events_" in task
+    ]
     assert on_workers, plan
     ordered_pass = on_workers[0]
     for step in ("GroupAggregate", "WindowAgg", "Sort Key: watch_events.user_id, watch_events.video_id, watch_events.occurred_at",
@@ -229,6 +238,8 @@ def test_a_closed_day_and_late_events_give_the_same_adjustments(settled, connect
         results = settle(Settings(_env_file=None, database_url=url), D + DAY)
         assert [r.run_date for r in results] == [D, D + DAY]
     assert_same_tables(single, citus)
-    adjustments = citus.execute("SELECT booked_on, belongs_to, video_id, payout_delta FROM analytics.fct_payout_adjustments").fetchall()
+    adjustments = citus.execute(
+        "SELECT booked_on, belongs_to, video_id, payout_delta FROM analytics.fct_payout_adjustments"
+    ).fetchall()
     assert adjustments and all((booked, belongs) == (D + DAY, D) for booked, belongs, _, _ in adjustments)
     assert single.execute("SELECT count(*) FROM closed_video_payouts").fetchone()[0] > 0

@@ -15,8 +15,15 @@ from settlement.config import PROJECT_ROOT, get_settings
 
 SETTLEMENT_BIN = Path(sys.executable).parent / "settlement"  # the console script, as `make install` puts it
 # What may configure the database; each test states its own.
-DATABASE_VARIABLES = ("DATABASE_URL", "SETTLEMENT_DATABASE_URL", "SETTLEMENT_LOCAL_SERVER_HOST", "SETTLEMENT_LOCAL_SERVER_PORT",
-                      "SETTLEMENT_LOCAL_SERVER_USER", "SETTLEMENT_DATABASE_NAME", "SETTLEMENT_EMBEDDED_DATA_DIR")
+DATABASE_VARIABLES = (
+    "DATABASE_URL",
+    "SETTLEMENT_DATABASE_URL",
+    "SETTLEMENT_LOCAL_SERVER_HOST",
+    "SETTLEMENT_LOCAL_SERVER_PORT",
+    "SETTLEMENT_LOCAL_SERVER_USER",
+    "SETTLEMENT_DATABASE_NAME",
+    "SETTLEMENT_EMBEDDED_DATA_DIR",
+)
 
 
 @dataclass

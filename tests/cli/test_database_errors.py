@@ -11,14 +11,25 @@ from tests.cli.conftest import assert_one_error_line, closed_port, run_settlemen
 
 def test_a_closed_port_in_database_url_is_one_line_from_a_real_process():
     port = closed_port()
-    outcome = run_settlement_process("run", "--date", "2026-11-20", DATABASE_URL=f"postgresql://postgres:s3cret@127.0.0.1:{port}/settlement")
+    outcome = run_settlement_process(
+        "run", "--date", "2026-11-20", DATABASE_URL=f"postgresql://postgres:s3cret@127.0.0.1:{port}/settlement"
+    )
     line = assert_one_error_line(outcome, EXIT_FAILED, f"127.0.0.1:{port}/settlement", "DATABASE_URL", "Connection refused")
     assert "s3cret" not in outcome.err + outcome.out
     assert "is PostgreSQL running there?" in line
 
 
-@pytest.mark.parametrize("command", [["run", "--date", "2026-11-20"], ["close", "--date", "2026-11-20"], ["db", "upgrade"],
-                                     ["ads", "refresh"], ["serve"], ["demo"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run", "--date", "2026-11-20"],
+        ["close", "--date", "2026-11-20"],
+        ["db", "upgrade"],
+        ["ads", "refresh"],
+        ["serve"],
+        ["demo"],
+    ],
+)
 def test_every_command_says_so_for_a_closed_port(settlement, command):
     port = closed_port()
     outcome = settlement(*command, DATABASE_URL=f"postgresql://postgres@127.0.0.1:{port}/settlement")
@@ -38,14 +49,20 @@ def test_an_unknown_database(settlement, server_url):
 
 def test_an_unmigrated_database_names_the_upgrade(settlement, fresh_database):
     url = fresh_database("settlement_cli_empty")
-    for command in (["run", "--date", "2026-11-20"], ["close", "--date", "2026-11-20"], ["db", "partitions", "--from", "2026-11-01", "--to", "2026-11-02"]):
+    for command in (
+        ["run", "--date", "2026-11-20"],
+        ["close", "--date", "2026-11-20"],
+        ["db", "partitions", "--from", "2026-11-01", "--to", "2026-11-02"],
+    ):
         outcome = settlement(*command, DATABASE_URL=url)
         assert_one_error_line(outcome, EXIT_FAILED, "has no schema yet", db.describe(url), "run `settlement db upgrade` first")
 
 
 def test_a_wrong_local_port_is_an_error_not_the_embedded_server(tmp_path):
     port = closed_port()
-    outcome = run_settlement_process("db", "url", SETTLEMENT_LOCAL_SERVER_PORT=str(port), SETTLEMENT_EMBEDDED_DATA_DIR=str(tmp_path / "pg"))
+    outcome = run_settlement_process(
+        "db", "url", SETTLEMENT_LOCAL_SERVER_PORT=str(port), SETTLEMENT_EMBEDDED_DATA_DIR=str(tmp_path / "pg")
+    )
     assert_one_error_line(outcome, EXIT_FAILED, f"nothing answers on 127.0.0.1:{port}", "SETTLEMENT_LOCAL_SERVER_PORT")
     assert not (tmp_path / "pg").exists() and "pgserver" not in outcome.err
 
@@ -57,12 +74,16 @@ def test_db_downgrade_that_fails_is_one_line(settlement, fresh_database, migrate
         conn.execute("CREATE SCHEMA analytics")
         conn.execute("CREATE VIEW analytics.stg_users AS SELECT id FROM users")
     outcome = settlement("db", "downgrade", DATABASE_URL=url)
-    assert_one_error_line(outcome, EXIT_FAILED, "cannot downgrade", "depend on", "the schema is at revision", "DROP SCHEMA analytics")
+    assert_one_error_line(
+        outcome, EXIT_FAILED, "cannot downgrade", "depend on", "the schema is at revision", "DROP SCHEMA analytics"
+    )
     assert settlement("db", "downgrade", "no_such_revision", DATABASE_URL=url).code == EXIT_FAILED
 
 
 def test_verbose_adds_the_traceback(settlement):
-    outcome = settlement("--verbose", "run", "--date", "2026-11-20", DATABASE_URL=f"postgresql://postgres@127.0.0.1:{closed_port()}/x")
+    outcome = settlement(
+        "--verbose", "run", "--date", "2026-11-20", DATABASE_URL=f"postgresql://postgres@127.0.0.1:{closed_port()}/x"
+    )
     assert outcome.code == EXIT_FAILED
     assert "Traceback" in outcome.err and outcome.error_lines[-1].startswith("error: cannot reach")
 
@@ -90,8 +111,9 @@ def test_a_rule_setting_has_its_dbt_var_name_and_its_old_variable_still_works(na
     assert pipeline.rules(Settings(_env_file=None))[name] == value
     monkeypatch.delenv(f"SETTLEMENT_{name.upper()}")
     monkeypatch.setenv(old_variable, str(value))
-    assert getattr(Settings(_env_file=None), name) == value and Settings(_env_file=None, **{name: value}).model_dump()[name] == value
-
+    assert (
+        getattr(Settings(_env_file=None), name) == value and Settings(_env_file=None, **{name: value}).model_dump()[name] == value
+    )
 
 
 def test_the_embedded_server_starts_quietly_when_nothing_is_configured(settlement, monkeypatch, tmp_path):

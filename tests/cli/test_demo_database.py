@@ -24,9 +24,13 @@ def test_a_database_holding_data_is_left_alone(settlement, fresh_database):
     url = fresh_database("settlement_cli_demo_data")
     assert settlement("db", "upgrade", DATABASE_URL=url).code == 0
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("INSERT INTO users (email, username, password_hash, role) VALUES ('someone@example.com', 'someone', 'x', 'USER')")
+        conn.execute(
+            "INSERT INTO users (email, username, password_hash, role) VALUES ('someone@example.com', 'someone', 'x', 'USER')"
+        )
     outcome = settlement("demo", DATABASE_URL=url)
-    assert_one_error_line(outcome, EXIT_FAILED, "holds data the demo did not make", "public.users", "settlement demo --database-name")
+    assert_one_error_line(
+        outcome, EXIT_FAILED, "holds data the demo did not make", "public.users", "settlement demo --database-name"
+    )
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 1
 

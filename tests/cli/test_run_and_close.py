@@ -33,8 +33,13 @@ def test_today_and_future_days_are_refused(settlement, url, command, days_ahead)
     day = today() + dt.timedelta(days=days_ahead)
     outcome = settlement(command, "--date", str(day), DATABASE_URL=url)
     when = "today" if days_ahead == 0 else "in the future"
-    assert_one_error_line(outcome, EXIT_USAGE, f"cannot {'settle' if command == 'run' else 'close'} {day}", f"is {when} in {TIME_ZONE}",
-                          str(today() - dt.timedelta(days=1)))
+    assert_one_error_line(
+        outcome,
+        EXIT_USAGE,
+        f"cannot {'settle' if command == 'run' else 'close'} {day}",
+        f"is {when} in {TIME_ZONE}",
+        str(today() - dt.timedelta(days=1)),
+    )
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM pipeline_runs").fetchone()[0] == 0  # nothing was started
 
@@ -48,7 +53,9 @@ def test_a_range_ending_in_the_future_names_the_range_that_can_be_settled(settle
 
 def test_a_reversed_range_is_refused(settlement, url):
     outcome = settlement("run", "--from", "2026-11-23", "--to", "2026-11-20", DATABASE_URL=url)
-    assert_one_error_line(outcome, EXIT_USAGE, "--from 2026-11-23 is after --to 2026-11-20", "settlement run --from 2026-11-20 --to 2026-11-23")
+    assert_one_error_line(
+        outcome, EXIT_USAGE, "--from 2026-11-23 is after --to 2026-11-20", "settlement run --from 2026-11-20 --to 2026-11-23"
+    )
 
 
 def test_date_with_from_or_to_is_refused(settlement, url):
@@ -58,7 +65,9 @@ def test_date_with_from_or_to_is_refused(settlement, url):
 
 
 def test_a_bad_date_or_option_is_a_usage_error_in_the_same_style(settlement):
-    assert_one_error_line(settlement("run", "--date", "2026-13-01"), EXIT_USAGE, "not a date (YYYY-MM-DD): '2026-13-01'", "settlement run --help")
+    assert_one_error_line(
+        settlement("run", "--date", "2026-13-01"), EXIT_USAGE, "not a date (YYYY-MM-DD): '2026-13-01'", "settlement run --help"
+    )
     assert_one_error_line(settlement("close", "--dat", "2026-11-20"), EXIT_USAGE, "--dat", "settlement close --help")
     assert_one_error_line(settlement("close"), EXIT_USAGE, "either --date or --month")
     assert_one_error_line(settlement("close", "--month", "2026-13"), EXIT_USAGE, "not a month")
@@ -68,7 +77,9 @@ def test_a_run_above_the_bound_asks_for_yes(settlement, url):
     first, last = today() - dt.timedelta(days=12), today() - dt.timedelta(days=3)
     outcome = settlement("run", "--from", str(first), "--to", str(last), DATABASE_URL=url)
     assert f"settling {first} .. {last}: 10 days" in outcome.out
-    assert_one_error_line(outcome, EXIT_USAGE, "10 days to settle, more than 7", f"settlement run --from {first} --to {last} --yes")
+    assert_one_error_line(
+        outcome, EXIT_USAGE, "10 days to settle, more than 7", f"settlement run --from {first} --to {last} --yes"
+    )
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM pipeline_runs").fetchone()[0] == 0
     # the bound is a setting
@@ -126,7 +137,11 @@ def test_an_unsettled_day_cannot_be_closed(settlement, url):
     outcome = settlement("close", "--date", str(day), DATABASE_URL=url)
     assert_one_error_line(outcome, EXIT_FAILED, f"cannot close {day}: not settled", f"settle first: settlement run --date {day}")
     outcome = settlement("close", "--month", "2026-01", DATABASE_URL=url)
-    assert_one_error_line(outcome, EXIT_FAILED, "cannot close 31 days, 2026-01-01 .. 2026-01-31: not settled",
-                          "settlement run --from 2026-01-01 --to 2026-01-31")
+    assert_one_error_line(
+        outcome,
+        EXIT_FAILED,
+        "cannot close 31 days, 2026-01-01 .. 2026-01-31: not settled",
+        "settlement run --from 2026-01-01 --to 2026-01-31",
+    )
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM closed_days").fetchone()[0] == 0

@@ -70,8 +70,12 @@ class Process:
 
     def __init__(self, command: list[str], environment: dict[str, str]):
         self.popen = subprocess.Popen(
-            local_command(command), env=environment, cwd=PROJECT_ROOT,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            local_command(command),
+            env=environment,
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)

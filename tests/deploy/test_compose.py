@@ -67,11 +67,16 @@ def test_every_app_service_reaches_the_compose_database(services):
     for name in APP_SERVICES:
         url = conninfo_to_dict(services[name]["environment"]["DATABASE_URL"])
         assert (url["host"], url["port"], url["user"], url["password"], url["dbname"]) == (
-            "db", "5432", db_environment["POSTGRES_USER"], SECRETS["POSTGRES_PASSWORD"], db_environment["POSTGRES_DB"]
+            "db",
+            "5432",
+            db_environment["POSTGRES_USER"],
+            SECRETS["POSTGRES_PASSWORD"],
+            db_environment["POSTGRES_DB"],
         )
     api = services["api"]["environment"]
     assert (api["SETTLEMENT_JWT_SECRET"], api["SETTLEMENT_OPS_TOKEN"]) == (
-        SECRETS["SETTLEMENT_JWT_SECRET"], SECRETS["SETTLEMENT_OPS_TOKEN"]
+        SECRETS["SETTLEMENT_JWT_SECRET"],
+        SECRETS["SETTLEMENT_OPS_TOKEN"],
     )
 
 
@@ -108,7 +113,10 @@ def migrated_url(fresh_database, services) -> str:
     done = subprocess.run(
         local_command(services["migrate"]["command"]),
         env=service_environment(services["migrate"], url),
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     return url
@@ -135,7 +143,9 @@ def test_the_scheduler_comes_up_and_stops_cleanly_on_sigterm(services, migrated_
 
 
 def test_the_scheduler_refuses_an_unmigrated_database(services, fresh_database):
-    scheduler = Process(services["scheduler"]["command"], service_environment(services["scheduler"], fresh_database("settlement_empty")))
+    scheduler = Process(
+        services["scheduler"]["command"], service_environment(services["scheduler"], fresh_database("settlement_empty"))
+    )
     assert scheduler.popen.wait(timeout=STARTUP_SECONDS) == 1
     assert "the database has no schema yet" in scheduler.output and "run `settlement db upgrade` first" in scheduler.output
 
@@ -161,8 +171,12 @@ def with_option(command: list[str], option: str, value: str) -> list[str]:
 def test_scheduler_jobs_run_once_from_the_command_line(services, migrated_url):
     command = [*local_command(services["scheduler"]["command"]), "--run", "refresh-ads"]
     done = subprocess.run(
-        command, env=service_environment(services["scheduler"], migrated_url),
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+        command,
+        env=service_environment(services["scheduler"], migrated_url),
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert "refresh_ads for" in done.stderr and "attempt 1/3 succeeded" in done.stderr
@@ -173,7 +187,10 @@ def test_a_scheduled_settlement_is_served_to_operators(services, migrated_url):
     settle = subprocess.run(
         [*local_command(services["scheduler"]["command"]), "--run", "settle-yesterday"],
         env=service_environment(services["scheduler"], migrated_url),
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert settle.returncode == 0, settle.stderr
     platform_zone = ZoneInfo(Settings.model_fields["time_zone"].default)  # the services set no time zone
@@ -215,8 +232,12 @@ def test_sigterm_during_a_scheduled_settlement_finishes_the_day_and_exits_prompt
     migrations.upgrade(migrated_url)
     settings = Settings(_env_file=None, database_url=migrated_url)
     yesterday = clock.today(settings.zone) - dt.timedelta(days=1)
-    generate(migrated_url, GenerateConfig(videos=30, users=300, days=3, events_per_day=3_000, seed=7,
-                                          first_day=yesterday - dt.timedelta(days=2)), progress=False, settings=settings)
+    generate(
+        migrated_url,
+        GenerateConfig(videos=30, users=300, days=3, events_per_day=3_000, seed=7, first_day=yesterday - dt.timedelta(days=2)),
+        progress=False,
+        settings=settings,
+    )
     settle_at = (clock.now().astimezone(settings.zone) + dt.timedelta(seconds=20)).strftime("%H:%M:%S")
     environment = {**service_environment(services["scheduler"], migrated_url), "SETTLEMENT_SCHEDULER_SETTLE_AT": settle_at}
     scheduler = Process(services["scheduler"]["command"], environment)

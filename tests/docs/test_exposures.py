@@ -96,9 +96,7 @@ FORMATTED = "SELECT * FROM {platform_table}".format(platform_table="videos")
 def f():
     """Reads analytics.documented_only (a docstring, not SQL)."""
 '''
-    [(line, text), (composed_line, composed)] = [
-        (line, text) for line, text in sql_literals(module) if "analytics" in text
-    ]
+    [(line, text), (composed_line, composed)] = [(line, text) for line, text in sql_literals(module) if "analytics" in text]
     assert line == 2
     analytics, platform = statement_reads(text, {"videos", "users", "ads"})
     assert analytics == {"fct_video_ad_payouts", "new_mart"}
@@ -117,12 +115,11 @@ def manifest(database_url):
 
 def test_every_read_of_the_api_is_in_an_exposure(manifest):
     analytics_nodes = {
-        node.alias.lower(): uid for uid, node in manifest.nodes.items()
+        node.alias.lower(): uid
+        for uid, node in manifest.nodes.items()
         if node.resource_type == "model" and node.schema == warehouse.ANALYTICS_SCHEMA
     }
-    source_nodes = {
-        source.identifier.lower(): uid for uid, source in manifest.sources.items() if source.schema == "public"
-    }
+    source_nodes = {source.identifier.lower(): uid for uid, source in manifest.sources.items() if source.schema == "public"}
     exposures = {exposure.name: set(exposure.depends_on.nodes) for exposure in manifest.exposures.values()}
     reads = api_reads(set(source_nodes))
     assert reads, "no read of schema analytics found under api/: the scan is broken"

@@ -55,7 +55,7 @@ def age_events(conn, age: dt.timedelta) -> None:
     [
         (dt.timedelta(minutes=5), "pass"),
         (dt.timedelta(hours=23), "pass"),
-        (dt.timedelta(days=2), "warn"),   # a whole platform day without one event arriving
+        (dt.timedelta(days=2), "warn"),  # a whole platform day without one event arriving
         (dt.timedelta(days=4), "error"),  # past the API's 72 h: what clients held back is lost
     ],
     ids=["fresh", "a-day-old", "two-days-old", "four-days-old"],

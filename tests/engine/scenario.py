@@ -107,11 +107,24 @@ class Platform:
         return ad_id
 
     def event(
-        self, kind: str, user_id: int, video_id: int, occurred_at: dt.datetime, watched_seconds: int = 0,
-        position_seconds: int = 0, event_id: uuid.UUID | None = None, received_at: dt.datetime | None = None,
+        self,
+        kind: str,
+        user_id: int,
+        video_id: int,
+        occurred_at: dt.datetime,
+        watched_seconds: int = 0,
+        position_seconds: int = 0,
+        event_id: uuid.UUID | None = None,
+        received_at: dt.datetime | None = None,
     ) -> uuid.UUID:
         event = Event(
-            event_id or uuid.uuid4(), kind, user_id, video_id, occurred_at, position_seconds, watched_seconds,
+            event_id or uuid.uuid4(),
+            kind,
+            user_id,
+            video_id,
+            occurred_at,
+            position_seconds,
+            watched_seconds,
             received_at or clock.now(),
         )
         self.conn.execute(
@@ -122,13 +135,17 @@ class Platform:
         return event.event_id
 
     def impression(
-        self, user_id: int, video_id: int, ad_id: int, slot: int, occurred_at: dt.datetime, times: int = 1,
+        self,
+        user_id: int,
+        video_id: int,
+        ad_id: int,
+        slot: int,
+        occurred_at: dt.datetime,
+        times: int = 1,
         event_id: uuid.UUID | None = None,
     ) -> None:
         for _ in range(times):
-            impression = Impression(
-                event_id or uuid.uuid4(), user_id, video_id, ad_id, slot, occurred_at, clock.now()
-            )
+            impression = Impression(event_id or uuid.uuid4(), user_id, video_id, ad_id, slot, occurred_at, clock.now())
             self.conn.execute(
                 "SELECT record_ad_impression(%s, %s, %s, %s, %s, %s, %s)",
                 (impression.event_id, user_id, video_id, ad_id, slot, occurred_at, impression.received_at),
@@ -449,9 +466,22 @@ class PaymentsReference:
                 reasons.add("threshold")
             payable = not reasons
             statement = RefStatement(
-                seller, len(self.statements[seller]) + 1, month, carried_in, returned_in, payouts[seller],
-                adjustments[seller], gross, income_tax, local_tax, income_tax + local_tax, net, payable,
-                net if payable else 0, 0 if payable else net, frozenset(reasons),
+                seller,
+                len(self.statements[seller]) + 1,
+                month,
+                carried_in,
+                returned_in,
+                payouts[seller],
+                adjustments[seller],
+                gross,
+                income_tax,
+                local_tax,
+                income_tax + local_tax,
+                net,
+                payable,
+                net if payable else 0,
+                0 if payable else net,
+                frozenset(reasons),
             )
             self.statements[seller].append(statement)
             issued.append(statement)

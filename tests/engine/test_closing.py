@@ -45,9 +45,7 @@ def dump(conn) -> list:
     return sorted(
         repr(row)
         for table in ("fct_video_payouts", "fct_payout_adjustments", "fct_video_daily", "closed_video_payouts")
-        for row in conn.execute(
-            f"SELECT * FROM {'public' if table.startswith('closed') else 'analytics'}.{table}"
-        ).fetchall()
+        for row in conn.execute(f"SELECT * FROM {'public' if table.startswith('closed') else 'analytics'}.{table}").fetchall()
     )
 
 

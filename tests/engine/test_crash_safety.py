@@ -53,7 +53,10 @@ def test_a_killed_run_leaves_the_day_intact_and_the_next_run_completes_it(conn, 
     env = {**os.environ, "DATABASE_URL": database_url}
     run = subprocess.Popen(
         [sys.executable, "-m", "settlement.cli", "run", "--date", D.isoformat()],
-        cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_for_a_model_mid_build(conn, conn.info.dbname, run)

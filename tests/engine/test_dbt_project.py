@@ -30,8 +30,11 @@ def test_pricing_unit_tests_pass(built, database_url):
     result = pipeline.invoke_dbt(database_url, ["test", "--select", "test_type:unit"], pipeline.dbt_vars(built, DAY))
     assert result.success, result.exception
     names = {node_result.node.name for node_result in result.result.results}
-    assert {"video_part_is_priced_position_by_position", "video_part_truncates_never_rounds",
-            "ad_part_is_priced_from_zero_each_day"} <= names
+    assert {
+        "video_part_is_priced_position_by_position",
+        "video_part_truncates_never_rounds",
+        "ad_part_is_priced_from_zero_each_day",
+    } <= names
 
 
 def test_docs_generate_and_every_model_and_column_is_described(built, database_url):
@@ -67,8 +70,14 @@ def test_docs_generate_and_every_model_and_column_is_described(built, database_u
 
     # The docs open on the project's own overview, not dbt's "Welcome!" page.
     overview = manifest["docs"]["doc.settlement.__overview__"]["block_contents"]
-    for topic in ("## Where to start", "## What a view is", "## The quality gate", "## How pricing works",
-                  "## Closed days and adjustments", "## How days are settled"):
+    for topic in (
+        "## Where to start",
+        "## What a view is",
+        "## The quality gate",
+        "## How pricing works",
+        "## Closed days and adjustments",
+        "## How days are settled",
+    ):
         assert topic in overview
 
 
@@ -95,7 +104,9 @@ def test_a_models_checks_stop_the_run_before_anything_is_published(conn, databas
     assert all(r.succeeded for r in pipeline.run_days(settings, DAY - dt.timedelta(days=1), DAY))
     published = conn.execute("SELECT * FROM analytics.fct_video_payouts ORDER BY 1, 2, 3").fetchall()
     # the day before as a broken run could leave it: lifetime views that went backwards
-    conn.execute("UPDATE analytics.int_video_lifetime_daily SET views_through = -5 WHERE settled_on = %s", (DAY - dt.timedelta(days=1),))
+    conn.execute(
+        "UPDATE analytics.int_video_lifetime_daily SET views_through = -5 WHERE settled_on = %s", (DAY - dt.timedelta(days=1),)
+    )
 
     [stopped] = pipeline.run_days(settings, DAY)
 

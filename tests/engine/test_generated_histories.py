@@ -46,9 +46,18 @@ USERS = ["u1", "u2", "u3", "seller_a", "seller_b"]
 
 ANCHORS = [dt.time(0, 0, 0), dt.time(0, 0, 4), dt.time(9, 0), dt.time(12, 0), dt.time(23, 59, 50), dt.time(23, 59, 58)]
 GAPS = [
-    MS, 5 * MS, dt.timedelta(seconds=1), dt.timedelta(seconds=9), dt.timedelta(seconds=10), dt.timedelta(seconds=11),
-    dt.timedelta(seconds=30), dt.timedelta(minutes=5), dt.timedelta(hours=23, minutes=59, seconds=59),
-    WINDOW - dt.timedelta(seconds=1), WINDOW, WINDOW + dt.timedelta(seconds=1),
+    MS,
+    5 * MS,
+    dt.timedelta(seconds=1),
+    dt.timedelta(seconds=9),
+    dt.timedelta(seconds=10),
+    dt.timedelta(seconds=11),
+    dt.timedelta(seconds=30),
+    dt.timedelta(minutes=5),
+    dt.timedelta(hours=23, minutes=59, seconds=59),
+    WINDOW - dt.timedelta(seconds=1),
+    WINDOW,
+    WINDOW + dt.timedelta(seconds=1),
 ]
 
 
@@ -85,7 +94,9 @@ def watch_history(draw, days: int):
             event["copied_by"] = draw(st.sampled_from([user, *USERS]))
         events.append(event)
         if draw(st.integers(0, 2)) == 0:  # the impression of a slot, at the event's time give or take
-            slot = draw(st.one_of(st.integers(1, 8), st.just(max(1, position // SLOT_SECONDS) if 0 <= position <= duration else 1)))
+            slot = draw(
+                st.one_of(st.integers(1, 8), st.just(max(1, position // SLOT_SECONDS) if 0 <= position <= duration else 1))
+            )
             offset = dt.timedelta(seconds=draw(st.sampled_from([-11, -10, -4, 0, 4, 10, 11])))
             event["impressions"] = [(slot, when + offset)] * draw(st.integers(1, 2))
     return events

@@ -16,8 +16,16 @@ from tests.engine.scenario import Platform, at, reference_settlement
 
 D1 = dt.date(2026, 11, 16)  # a Monday
 D2, D3 = D1 + dt.timedelta(days=1), D1 + dt.timedelta(days=2)
-RESULTS = ("fct_video_daily", "fct_video_ad_daily", "fct_video_payable_daily", "fct_video_ad_payable_daily",
-           "fct_payout_adjustments", "fct_video_payouts", "fct_video_ad_payouts", "rpt_top_videos")
+RESULTS = (
+    "fct_video_daily",
+    "fct_video_ad_daily",
+    "fct_video_payable_daily",
+    "fct_video_ad_payable_daily",
+    "fct_payout_adjustments",
+    "fct_video_payouts",
+    "fct_video_ad_payouts",
+    "rpt_top_videos",
+)
 
 
 @pytest.fixture
@@ -49,7 +57,10 @@ def published(conn, day: dt.date) -> dict:
     shown = {}
     for table in RESULTS:
         if table in ("fct_video_payouts", "fct_video_ad_payouts", "rpt_top_videos"):
-            where, params = "period = 'day' AND period_start = %s OR period = 'week' AND period_start = %s OR period = 'month' AND period_start = %s", (day, week, month)
+            where, params = (
+                "period = 'day' AND period_start = %s OR period = 'week' AND period_start = %s OR period = 'month' AND period_start = %s",
+                (day, week, month),
+            )
         else:
             where, params = f"{'booked_on' if table == 'fct_payout_adjustments' else 'settled_on'} = %s", (day,)
         shown[table] = sorted(map(repr, conn.execute(f"SELECT * FROM analytics.{table} WHERE {where}", params).fetchall()))
@@ -62,7 +73,10 @@ def assert_settled(results, days) -> None:
 
 def assert_reference(conn, p: Platform, days) -> None:
     expected, _ = reference_settlement(p, days)
-    actual = {(day, video): payout for day, video, payout in conn.execute("SELECT settled_on, video_id, payout FROM analytics.fct_video_daily")}
+    actual = {
+        (day, video): payout
+        for day, video, payout in conn.execute("SELECT settled_on, video_id, payout FROM analytics.fct_video_daily")
+    }
     assert actual == {key: row["payout"] for key, row in expected.items()}
 
 
@@ -86,7 +100,9 @@ def test_a_failed_full_refresh_changes_nothing_readers_see_and_loses_nothing(pla
     assert_settled(pipeline.run_days(settings, D1, D2), [D1, D2])
     closing.close_days(settings, [D1])
     before = {day: published(conn, day) for day in (D1, D2)}
-    pairs_before = conn.execute("SELECT count(*), sum(views) FROM analytics.int_pair_daily WHERE settled_on = %s", (D1,)).fetchone()
+    pairs_before = conn.execute(
+        "SELECT count(*), sum(views) FROM analytics.int_pair_daily WHERE settled_on = %s", (D1,)
+    ).fetchone()
 
     # A plain `dbt build --full-refresh` of D2 that stops half way: a model waits on a table an operator
     # holds, past its lock timeout (the models before it are built, the ones after it skipped).
@@ -97,7 +113,10 @@ def test_a_failed_full_refresh_changes_nothing_readers_see_and_loses_nothing(pla
         holder.rollback()
     assert not failed.success
     assert {day: published(conn, day) for day in (D1, D2)} == before
-    assert conn.execute("SELECT count(*), sum(views) FROM analytics.int_pair_daily WHERE settled_on = %s", (D1,)).fetchone() == pairs_before
+    assert (
+        conn.execute("SELECT count(*), sum(views) FROM analytics.int_pair_daily WHERE settled_on = %s", (D1,)).fetchone()
+        == pairs_before
+    )
 
     # ... and one that succeeds changes nothing either: a run builds its day whole anyway.
     done = invoke_dbt(database_url, ["build", "--full-refresh"], {"run_date": D2.isoformat()})
@@ -143,7 +162,9 @@ def test_a_rule_changed_on_the_command_line_is_refused_and_recorded(platform, co
     assert_settled(pipeline.run_days(settings, D1, D2), [D1, D2])
     before = published(conn, D2)
 
-    changed = invoke_dbt(database_url, ["build"], {"run_date": D2.isoformat(), "view_window_hours": 1, "watched_slack_seconds": 100_000})
+    changed = invoke_dbt(
+        database_url, ["build"], {"run_date": D2.isoformat(), "view_window_hours": 1, "watched_slack_seconds": 100_000}
+    )
     assert not changed.success
     error = str(changed.exception)
     assert "view_window_hours" in error and "cannot be set on the command line" in error

@@ -13,10 +13,13 @@ D = dt.date(2026, 11, 23)
 
 
 def columns(conn, table: str) -> list[str]:
-    return [row[0] for row in conn.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'analytics' AND table_name = %s",
-        (table,),
-    )]
+    return [
+        row[0]
+        for row in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'analytics' AND table_name = %s",
+            (table,),
+        )
+    ]
 
 
 @pytest.mark.parametrize("table", ["fct_video_daily", "fct_video_payouts"])  # day_partition, period_slice

@@ -113,7 +113,13 @@ def test_the_slack_is_granted_once_not_per_event(attacked):
     """287 events 1 ms apart earn what 0.29 s of real time (and the slack, once) allows: 10 s watched and
     the one slot that those 10 s crossed; the 60 quick events earn 10 s and no slot."""
     conn, _, named = attacked
-    assert video_day(conn, named["marathon"], D) == {"views": 1, "watch_seconds": 10, "ad_views": 1, "ad_payout": 10, "payout": 11}
+    assert video_day(conn, named["marathon"], D) == {
+        "views": 1,
+        "watch_seconds": 10,
+        "ad_views": 1,
+        "ad_payout": 10,
+        "payout": 11,
+    }
     assert video_day(conn, named["normal"], D)["watch_seconds"] == 10  # quick: the first 10 s; the extreme claims: nothing
     turned_down = conn.execute(
         """SELECT count(*) FROM analytics.fct_quarantined_events q JOIN users u ON u.id = q.user_id
@@ -178,8 +184,7 @@ def test_every_verdict_and_payout_is_the_references(attacked):
     watch = judge_watch_events(p)
     ads = judge_ad_impressions(p, watch.counted)
     expected_quarantine = sorted(
-        (source, str(event.event_id), event.user_id, reason)
-        for source, event, reason in watch.quarantined + ads.quarantined
+        (source, str(event.event_id), event.user_id, reason) for source, event, reason in watch.quarantined + ads.quarantined
     )
     quarantined = sorted(
         (source, str(event_id), user_id, reason)

@@ -84,7 +84,9 @@ def operator_machine(database_url: str):
             seller = self.p.user("seller", "SELLER")
             self.videos = [self.p.video(seller, 900) for _ in range(2)]
             self.ad = self.p.ad(D0 - dt.timedelta(days=10), LAST + dt.timedelta(days=10))
-            self.conn.execute("INSERT INTO video_ads (video_id, ad_id, slot) SELECT unnest(%s::bigint[]), %s, 1", (self.videos, self.ad))
+            self.conn.execute(
+                "INSERT INTO video_ads (video_id, ad_id, slot) SELECT unnest(%s::bigint[]), %s, 1", (self.videos, self.ad)
+            )
             self.viewers = 0
             for day in (D0, D0 + dt.timedelta(days=1)):
                 self.views(day, 2)
@@ -116,17 +118,22 @@ def operator_machine(database_url: str):
         def check_fresh(self) -> None:
             settled = [day for (day,) in self.conn.execute("SELECT day FROM settled_days ORDER BY day")]
             expected, _ = reference_settlement(self.p, settled)
-            actual = {(day, video): payout for day, video, payout in self.conn.execute("SELECT settled_on, video_id, payout FROM analytics.fct_video_daily")}
+            actual = {
+                (day, video): payout
+                for day, video, payout in self.conn.execute("SELECT settled_on, video_id, payout FROM analytics.fct_video_daily")
+            }
             assert actual == {key: row["payout"] for key, row in expected.items()}
             totals = defaultdict(lambda: [0, 0])
             for video, amount in self.conn.execute("SELECT video_id, sum(payout) FROM closed_video_payouts GROUP BY 1"):
                 totals[video][0] += amount
             for video, amount in self.conn.execute(
-                "SELECT video_id, sum(payout_delta) FROM analytics.fct_payout_adjustments WHERE belongs_to = ANY(%s) GROUP BY 1", (self.closed,)
+                "SELECT video_id, sum(payout_delta) FROM analytics.fct_payout_adjustments WHERE belongs_to = ANY(%s) GROUP BY 1",
+                (self.closed,),
             ):
                 totals[video][0] += amount
             for video, amount in self.conn.execute(
-                "SELECT video_id, sum(payout) FROM analytics.fct_video_daily WHERE settled_on = ANY(%s) GROUP BY 1", (self.closed,)
+                "SELECT video_id, sum(payout) FROM analytics.fct_video_daily WHERE settled_on = ANY(%s) GROUP BY 1",
+                (self.closed,),
             ):
                 totals[video][1] += amount
             assert all(paid == now for paid, now in totals.values()), dict(totals)
@@ -169,7 +176,9 @@ def operator_machine(database_url: str):
             day = max(D0, self.last - dt.timedelta(days=day_back))
             self.settle(lambda: pipeline.run_days(self.settings, day, self.last if through_last else day))
 
-        @precondition(lambda self: any(day not in self.closed for day in pipeline.days_from(D0, self.last - dt.timedelta(days=1))))
+        @precondition(
+            lambda self: any(day not in self.closed for day in pipeline.days_from(D0, self.last - dt.timedelta(days=1)))
+        )
         @rule()
         def close_the_first_open_day(self):
             day = next(day for day in pipeline.days_from(D0, self.last - dt.timedelta(days=1)) if day not in self.closed)

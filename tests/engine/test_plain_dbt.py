@@ -22,8 +22,15 @@ from settlement.generate import GenerateConfig, generate
 # plain dbt, as a user types it, writes the project's one target/ folder: tests/conftest.py's
 # ONE_AT_A_TIME runs this file and the other such on one worker
 
-PUBLISHED = ("fct_video_daily", "fct_video_ad_daily", "fct_payout_adjustments", "fct_event_intake_daily",
-             "fct_video_payouts", "fct_video_ad_payouts", "rpt_top_videos")
+PUBLISHED = (
+    "fct_video_daily",
+    "fct_video_ad_daily",
+    "fct_payout_adjustments",
+    "fct_event_intake_daily",
+    "fct_video_payouts",
+    "fct_video_ad_payouts",
+    "rpt_top_videos",
+)
 DBT = str(Path(sys.executable).with_name("dbt"))
 
 
@@ -33,8 +40,11 @@ def dbt(database_url: str, *args: str, wait: bool = True):
     env = {key: value for key, value in os.environ.items() if not key.startswith(("SETTLEMENT_", "DATABASE_URL", "PG"))}
     # the suite's clock (settlement.clock): the variable, and the database option libpq passes on
     env |= {name: os.environ[name] for name in (clock.SHIFT_VARIABLE, "PGOPTIONS") if name in os.environ}
-    env.update(SETTLEMENT_DBT_DBNAME=params["dbname"], SETTLEMENT_DBT_HOST=params.get("host", "127.0.0.1"),
-               SETTLEMENT_DBT_PORT=str(params.get("port", 5432)))
+    env.update(
+        SETTLEMENT_DBT_DBNAME=params["dbname"],
+        SETTLEMENT_DBT_HOST=params.get("host", "127.0.0.1"),
+        SETTLEMENT_DBT_PORT=str(params.get("port", 5432)),
+    )
     command = [DBT, *args]
     if wait:
         return subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
@@ -55,8 +65,14 @@ def twin_databases(fresh_database):
         migrations.upgrade(url)
         settings = Settings(_env_file=None, database_url=url)
         yesterday = clock.today(settings.zone) - dt.timedelta(days=1)
-        generate(url, GenerateConfig(videos=40, users=400, days=2, events_per_day=4_000, seed=11,
-                                     first_day=yesterday - dt.timedelta(days=1)), progress=False, settings=settings)
+        generate(
+            url,
+            GenerateConfig(
+                videos=40, users=400, days=2, events_per_day=4_000, seed=11, first_day=yesterday - dt.timedelta(days=1)
+            ),
+            progress=False,
+            settings=settings,
+        )
         urls.append(url)
     return urls, yesterday
 

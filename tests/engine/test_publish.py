@@ -33,9 +33,17 @@ from settlement.config import Settings
 from tests.engine.scenario import Platform, at
 
 D = dt.date(2026, 11, 20)
-PUBLISHED = ("fct_video_daily", "fct_video_ad_daily", "fct_payout_adjustments", "fct_event_intake_daily",
-             "fct_video_payouts", "fct_video_ad_payouts", "rpt_top_videos", "fct_video_payable_daily",
-             "fct_video_ad_payable_daily")
+PUBLISHED = (
+    "fct_video_daily",
+    "fct_video_ad_daily",
+    "fct_payout_adjustments",
+    "fct_event_intake_daily",
+    "fct_video_payouts",
+    "fct_video_ad_payouts",
+    "rpt_top_videos",
+    "fct_video_payable_daily",
+    "fct_video_ad_payable_daily",
+)
 PUBLISH = "publish"  # the kill point of the run's publish (its on-run-end)
 ATTEMPTS = 8  # a node may slip past the gate while another is let through: more likely on a loaded machine
 
@@ -75,9 +83,7 @@ def published_state(conn) -> dict:
     shared, first; then every statement, READ COMMITTED, sees one published state."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock_shared(settlement_lock_key('publish'))")
-        state = {
-            name: sorted(map(repr, conn.execute(f"SELECT * FROM analytics.{name}").fetchall())) for name in PUBLISHED
-        }
+        state = {name: sorted(map(repr, conn.execute(f"SELECT * FROM analytics.{name}").fetchall())) for name in PUBLISHED}
         state["settled_days"] = conn.execute("SELECT day, run_id FROM settled_days ORDER BY day").fetchall()
         state["consistency"] = inconsistencies(conn)
     return state
@@ -86,30 +92,45 @@ def published_state(conn) -> dict:
 def inconsistencies(conn) -> list[str]:
     """Cross-mart checks on one snapshot; an empty list when the marts agree."""
     problems = []
-    daily = dict(conn.execute(
-        "SELECT video_id, payout FROM analytics.fct_video_daily WHERE settled_on = %s", (D,)).fetchall())
-    period = dict(conn.execute(
-        "SELECT video_id, payout FROM analytics.fct_video_payouts WHERE period = 'day' AND period_start = %s", (D,)).fetchall())
+    daily = dict(conn.execute("SELECT video_id, payout FROM analytics.fct_video_daily WHERE settled_on = %s", (D,)).fetchall())
+    period = dict(
+        conn.execute(
+            "SELECT video_id, payout FROM analytics.fct_video_payouts WHERE period = 'day' AND period_start = %s", (D,)
+        ).fetchall()
+    )
     if daily != period:
         problems.append(f"daily {daily} != day slice {period}")
     ads = defaultdict(int)
-    for video, amount in conn.execute(
-            "SELECT video_id, ad_payout FROM analytics.fct_video_ad_daily WHERE settled_on = %s", (D,)):
+    for video, amount in conn.execute("SELECT video_id, ad_payout FROM analytics.fct_video_ad_daily WHERE settled_on = %s", (D,)):
         ads[video] += amount
-    video_ads = dict(conn.execute(
-        "SELECT video_id, ad_payout FROM analytics.fct_video_daily WHERE settled_on = %s AND ad_payout > 0", (D,)).fetchall())
+    video_ads = dict(
+        conn.execute(
+            "SELECT video_id, ad_payout FROM analytics.fct_video_daily WHERE settled_on = %s AND ad_payout > 0", (D,)
+        ).fetchall()
+    )
     if dict(ads) != video_ads:
         problems.append(f"ad rows {dict(ads)} != videos' ad payouts {video_ads}")
-    top = [video for (video,) in conn.execute(
-        """SELECT video_id FROM analytics.rpt_top_videos WHERE period = 'day' AND period_start = %s
-           AND scope = 'platform' AND metric = 'views' ORDER BY rank""", (D,))]
-    expected_top = [video for (video,) in conn.execute(
-        """SELECT video_id FROM analytics.fct_video_payouts WHERE period = 'day' AND period_start = %s AND views > 0
-           ORDER BY views DESC, video_id LIMIT 5""", (D,))]
+    top = [
+        video
+        for (video,) in conn.execute(
+            """SELECT video_id FROM analytics.rpt_top_videos WHERE period = 'day' AND period_start = %s
+           AND scope = 'platform' AND metric = 'views' ORDER BY rank""",
+            (D,),
+        )
+    ]
+    expected_top = [
+        video
+        for (video,) in conn.execute(
+            """SELECT video_id FROM analytics.fct_video_payouts WHERE period = 'day' AND period_start = %s AND views > 0
+           ORDER BY views DESC, video_id LIMIT 5""",
+            (D,),
+        )
+    ]
     if top != expected_top:
         problems.append(f"top {top} != {expected_top}")
     for source, ingested, counted, quarantined in conn.execute(
-            "SELECT source, ingested, counted, quarantined FROM analytics.fct_event_intake_daily WHERE settled_on = %s", (D,)):
+        "SELECT source, ingested, counted, quarantined FROM analytics.fct_event_intake_daily WHERE settled_on = %s", (D,)
+    ):
         if ingested != counted + quarantined:
             problems.append(f"{source}: {ingested} != {counted} + {quarantined}")
     return problems
@@ -236,8 +257,13 @@ def model_names(settings: Settings, database_url: str) -> list[str]:
     """The models a day's run builds: every one but the staging views, which it leaves out once they are
     deployed (pipeline.selector_for)."""
     manifest = pipeline.parsed_project(database_url, pipeline.dbt_vars(settings, D))
-    return sorted(node.name for node in manifest.nodes.values() if node.resource_type == "model"
-                  and "source_contract" not in node.tags and not pipeline.DEPLOYED_FOLDERS & set(node.fqn[1:-1]))
+    return sorted(
+        node.name
+        for node in manifest.nodes.values()
+        if node.resource_type == "model"
+        and "source_contract" not in node.tags
+        and not pipeline.DEPLOYED_FOLDERS & set(node.fqn[1:-1])
+    )
 
 
 def test_a_run_killed_at_any_model_boundary_leaves_the_previous_state_whole(conn, database_url, settings):
@@ -278,8 +304,7 @@ def test_a_run_killed_at_any_model_boundary_leaves_the_previous_state_whole(conn
             process.join(60)
             assert not process.is_alive()
             after = published_state(conn)
-            published = conn.execute(
-                "SELECT status = 'SUCCEEDED' FROM pipeline_runs WHERE id = %s", (last_run,)).fetchone()[0]
+            published = conn.execute("SELECT status = 'SUCCEEDED' FROM pipeline_runs WHERE id = %s", (last_run,)).fetchone()[0]
             if point == PUBLISH and published:
                 # killed after its publish was sent: the server completed it, whole (the commit point)
                 assert after["consistency"] == [] and after["settled_days"][-1][1] == last_run, kill
@@ -290,8 +315,10 @@ def test_a_run_killed_at_any_model_boundary_leaves_the_previous_state_whole(conn
             tried[kill].append(point)
     finally:
         gate.finish()
-    print(f"\nkill matrix: {len(points)} points, {sum(map(len, tried.values()))} kills; "
-          f"published state unchanged and consistent after each; runs that slipped past their point: {dict(slipped)}")
+    print(
+        f"\nkill matrix: {len(points)} points, {sum(map(len, tried.values()))} kills; "
+        f"published state unchanged and consistent after each; runs that slipped past their point: {dict(slipped)}"
+    )
     assert sorted((kill, point) for kill, done in tried.items() for point in done) == sorted(kills)
 
     results = pipeline.run_days(settings, D)  # the next run takes over at once and completes the day

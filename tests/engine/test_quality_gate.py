@@ -29,10 +29,26 @@ def gated(gate_conn, database_url):
     """A platform with one case per rule, settled for D-1 and D. Returns (platform, named ids)."""
     p = Platform(gate_conn)
     seller = p.user("seller", "SELLER")
-    viewers = {name: p.user(name) for name in (
-        "honest", "copier", "other", "early", "future", "negative", "too_long", "elapsed", "no_start",
-        "window", "seeker", "late_slot", "ads", "replayer", "resumer",
-    )}
+    viewers = {
+        name: p.user(name)
+        for name in (
+            "honest",
+            "copier",
+            "other",
+            "early",
+            "future",
+            "negative",
+            "too_long",
+            "elapsed",
+            "no_start",
+            "window",
+            "seeker",
+            "late_slot",
+            "ads",
+            "replayer",
+            "resumer",
+        )
+    }
     good = p.video(seller, 900)  # 2 ad slots
     born_on_d = p.video(seller, 900, created_at=at(D, 12))
     ad = p.ad(dt.date(2026, 11, 1), dt.date(2026, 11, 30))
@@ -120,25 +136,37 @@ def reason_of(conn, named: dict, name: str) -> str | None:
     return row[0] if row else None
 
 
-@pytest.mark.parametrize(("name", "reason"), [
-    ("copier:copy", "duplicate_event"),
-    ("early:unknown", "unknown_video"),
-    ("early:before", "video_not_live"),
-    ("future:start", "future_timestamp"),
-    ("negative:progress", "implausible_watch"),
-    ("too_long:progress", "implausible_watch"),
-    ("elapsed:progress", "implausible_watch"),
-    ("no_start:progress", "implausible_watch"),
-])
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("copier:copy", "duplicate_event"),
+        ("early:unknown", "unknown_video"),
+        ("early:before", "video_not_live"),
+        ("future:start", "future_timestamp"),
+        ("negative:progress", "implausible_watch"),
+        ("too_long:progress", "implausible_watch"),
+        ("elapsed:progress", "implausible_watch"),
+        ("no_start:progress", "implausible_watch"),
+    ],
+)
 def test_each_rule_quarantines_its_event(gated, gate_conn, name, reason):
     _, named, _ = gated
     assert reason_of(gate_conn, named, name) == reason
 
 
-@pytest.mark.parametrize("name", [
-    "honest:start", "honest:progress", "copier:original", "other:same_id", "early:after", "elapsed:after",
-    "no_start:small", "window:start",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "honest:start",
+        "honest:progress",
+        "copier:original",
+        "other:same_id",
+        "early:after",
+        "elapsed:after",
+        "no_start:small",
+        "window:start",
+    ],
+)
 def test_what_breaks_no_rule_counts(gated, gate_conn, name):
     _, named, _ = gated
     assert reason_of(gate_conn, named, name) is None
@@ -162,14 +190,21 @@ def test_ad_impressions_count_only_when_played_across_their_slot(gated, gate_con
         (D,),
     ).fetchall()
     verdicts = sorted((user, slot, reason) for user, _, slot, reason in rows)
-    assert verdicts == sorted([
-        ("honest", 1, "counts"),
-        ("seeker", 1, "slot_not_played"), ("seeker", 2, "slot_not_played"),
-        ("late_slot", 1, "slot_not_played"),
-        ("ads", 1, "unknown_ad"), ("ads", 1, "ad_not_active"), ("ads", 3, "unknown_slot"), ("ads", 2, "counts"),
-        ("replayer", 1, "counts"), ("replayer", 1, "repeat_ad_view"),
-        ("resumer", 2, "slot_not_played"),
-    ])
+    assert verdicts == sorted(
+        [
+            ("honest", 1, "counts"),
+            ("seeker", 1, "slot_not_played"),
+            ("seeker", 2, "slot_not_played"),
+            ("late_slot", 1, "slot_not_played"),
+            ("ads", 1, "unknown_ad"),
+            ("ads", 1, "ad_not_active"),
+            ("ads", 3, "unknown_slot"),
+            ("ads", 2, "counts"),
+            ("replayer", 1, "counts"),
+            ("replayer", 1, "repeat_ad_view"),
+            ("resumer", 2, "slot_not_played"),
+        ]
+    )
 
 
 def test_results_and_intake_match_the_reference(gated, gate_conn):
@@ -186,7 +221,9 @@ def test_results_and_intake_match_the_reference(gated, gate_conn):
             source: (ingested, counted, by_reason)
             for source, ingested, counted, by_reason in gate_conn.execute(
                 "SELECT source, ingested, counted, quarantined_by_reason FROM analytics.fct_event_intake_daily "
-                "WHERE settled_on = %s", (day,))
+                "WHERE settled_on = %s",
+                (day,),
+            )
         }
         assert engine == reference_intake(p, day), day
     run = gate_conn.execute(
@@ -199,13 +236,9 @@ def test_results_and_intake_match_the_reference(gated, gate_conn):
 def test_a_take_down_keeps_what_the_video_earned_while_live(gated, gate_conn):
     """Taking the video down today, then settling D again, changes nothing of D."""
     p, named, settings = gated
-    before = gate_conn.execute(
-        "SELECT * FROM analytics.fct_video_daily WHERE settled_on = %s ORDER BY video_id", (D,)
-    ).fetchall()
+    before = gate_conn.execute("SELECT * FROM analytics.fct_video_daily WHERE settled_on = %s ORDER BY video_id", (D,)).fetchall()
     p.take_down(named["good"])
     results = pipeline.run_days(settings, D)
     assert results[-1].succeeded, results[-1].error
-    after = gate_conn.execute(
-        "SELECT * FROM analytics.fct_video_daily WHERE settled_on = %s ORDER BY video_id", (D,)
-    ).fetchall()
+    after = gate_conn.execute("SELECT * FROM analytics.fct_video_daily WHERE settled_on = %s ORDER BY video_id", (D,)).fetchall()
     assert after == before and any(row[1] == named["good"] and row[-1] > 0 for row in after)

@@ -31,7 +31,9 @@ def build_platform(conn) -> tuple[Platform, dict]:
     p = Platform(conn)
     seller1, seller2 = p.user("seller1", "SELLER"), p.user("seller2", "SELLER")
     u = {n: p.user(f"u{n}") for n in range(1, 9)}
-    extra = {name: p.user(name) for name in ("q", "m", "r", "a1", "x1", "n1", "n2", "c1", "c2", "c3", *(f"s{n}" for n in range(7)))}
+    extra = {
+        name: p.user(name) for name in ("q", "m", "r", "a1", "x1", "n1", "n2", "c1", "c2", "c3", *(f"s{n}" for n in range(7)))
+    }
     v = {
         1: p.video(seller1, 600),  # one ad slot (at 300 s)
         2: p.video(seller1, 200),  # too short for an ad slot
@@ -157,8 +159,17 @@ def engine_videos(conn) -> dict:
                   cumulative_views_through, ad_views, video_payout, ad_payout, payout
            FROM analytics.fct_video_daily"""
     ).fetchall()
-    names = ["seller_id", "views", "watch_seconds", "cumulative_views_before", "cumulative_views_through",
-             "ad_views", "video_payout", "ad_payout", "payout"]
+    names = [
+        "seller_id",
+        "views",
+        "watch_seconds",
+        "cumulative_views_before",
+        "cumulative_views_through",
+        "ad_views",
+        "video_payout",
+        "ad_payout",
+        "payout",
+    ]
     return {(row[0], row[1]): dict(zip(names, row[2:])) for row in rows}
 
 
@@ -197,7 +208,10 @@ def conn(scenario_conn):
 def test_days_before_the_asked_day_are_settled_first(settled):
     _, _, results = settled
     assert [(r.run_date, r.status) for r in results] == [
-        (D - 3 * DAY, "SUCCEEDED"), (D - 2 * DAY, "SUCCEEDED"), (D - DAY, "SUCCEEDED"), (D, "SUCCEEDED"),
+        (D - 3 * DAY, "SUCCEEDED"),
+        (D - 2 * DAY, "SUCCEEDED"),
+        (D - DAY, "SUCCEEDED"),
+        (D, "SUCCEEDED"),
         (D + DAY, "SUCCEEDED"),
     ]
 
@@ -241,9 +255,14 @@ def test_the_attacks_earn_nothing(settled, conn):
     assert rows[(D, v[9])]["views"] == 1  # the view after it went live, not the one before
     assert rows[(D, v[10])]["views"] == 2  # two users, one nil UUID
     assert rows[(D, v[4])]["views"] == 3 and rows[(D + DAY, v[4])]["views"] == 1  # the copy on D: not counted
-    top_watch = [r[0] for r in conn.execute(
-        "SELECT video_id FROM analytics.rpt_top_videos WHERE period = 'day' AND period_start = %s "
-        "AND scope = 'platform' AND metric = 'watch_time' ORDER BY rank", (D,))]
+    top_watch = [
+        r[0]
+        for r in conn.execute(
+            "SELECT video_id FROM analytics.rpt_top_videos WHERE period = 'day' AND period_start = %s "
+            "AND scope = 'platform' AND metric = 'watch_time' ORDER BY rank",
+            (D,),
+        )
+    ]
     assert top_watch == [v[6], v[1], v[5], v[4], v[3]]
 
 
@@ -259,9 +278,13 @@ def test_every_event_is_counted_or_quarantined_with_its_reason(settled, conn):
             )
         }
         assert engine == reference_intake(p, day), day
-    by_reason = dict(conn.execute(
-        """SELECT source || ' ' || reason, count(*) FROM analytics.fct_quarantined_events
-           WHERE settled_on = %s GROUP BY 1""", (D,)).fetchall())
+    by_reason = dict(
+        conn.execute(
+            """SELECT source || ' ' || reason, count(*) FROM analytics.fct_quarantined_events
+           WHERE settled_on = %s GROUP BY 1""",
+            (D,),
+        ).fetchall()
+    )
     assert by_reason == {
         "watch_events implausible_watch": 9,  # u2 x 2, r x 2, the 1,000 s second, 3 x 86,400 s, x1's 500 s
         "watch_events video_not_live": 1,
@@ -326,8 +349,11 @@ def test_top_five_by_views_and_watch_time(settled, conn):
     p, v, _ = settled
     expected_videos, _ = reference_settlement(p, [D - 3 * DAY + n * DAY for n in range(5)])
     sellers = {row["seller_id"] for row in expected_videos.values()}
-    cases = [("day", D, lambda day: day == D), ("week", D, lambda day: day >= D),
-             ("month", dt.date(2026, 11, 1), lambda day: day.month == 11)]
+    cases = [
+        ("day", D, lambda day: day == D),
+        ("week", D, lambda day: day >= D),
+        ("month", dt.date(2026, 11, 1), lambda day: day.month == 11),
+    ]
     for period, start, in_period in cases:
         for metric, measure in (("views", "views"), ("watch_time", "watch_seconds")):
             for seller in [None, *sellers]:
@@ -341,9 +367,14 @@ def test_top_five_by_views_and_watch_time(settled, conn):
                     )
                 ]
                 assert actual == expected_top(expected_videos, in_period, measure, seller), (period, metric, seller)
-    day_by_views = [r[0] for r in conn.execute(
-        "SELECT video_id FROM analytics.rpt_top_videos WHERE period='day' AND period_start=%s "
-        "AND scope='platform' AND metric='views' ORDER BY rank", (D,))]
+    day_by_views = [
+        r[0]
+        for r in conn.execute(
+            "SELECT video_id FROM analytics.rpt_top_videos WHERE period='day' AND period_start=%s "
+            "AND scope='platform' AND metric='views' ORDER BY rank",
+            (D,),
+        )
+    ]
     assert day_by_views == [v[3], v[1], v[4], v[5], v[2]]  # v4 before v5: equal views, lower id
 
 

@@ -107,9 +107,7 @@ def test_every_slot_of_every_video_is_filled_with_an_active_ad(generated_conn):
     slots = scalar(conn, SLOTS)
     assert slots > 0
     assert scalar(conn, "SELECT count(*) FROM video_ads") == slots
-    assert scalar(
-        conn, "SELECT count(*) FROM video_ads va JOIN ads a ON a.id = va.ad_id WHERE a.status <> 'ACTIVE'"
-    ) == 0
+    assert scalar(conn, "SELECT count(*) FROM video_ads va JOIN ads a ON a.id = va.ad_id WHERE a.status <> 'ACTIVE'") == 0
 
 
 def test_ads_have_contracts_around_the_days_mostly_active(generated_conn):
@@ -218,8 +216,9 @@ def test_every_event_key_is_registered_once(generated_conn):
     for table, registry in (("watch_events", "watch_event_ids"), ("ad_impressions", "ad_impression_ids")):
         assert scalar(conn, f"SELECT count(*) FROM {registry}") == scalar(conn, f"SELECT count(*) FROM {table}")
         unregistered = scalar(
-            conn, f"SELECT count(*) FROM {table} e WHERE NOT EXISTS (SELECT 1 FROM {registry} r "
-            "WHERE r.event_id = e.event_id AND r.user_id = e.user_id)"
+            conn,
+            f"SELECT count(*) FROM {table} e WHERE NOT EXISTS (SELECT 1 FROM {registry} r "
+            "WHERE r.event_id = e.event_id AND r.user_id = e.user_id)",
         )
         assert unregistered == 0
 
@@ -247,9 +246,12 @@ def test_viewers_come_back_on_later_days(generated_conn):
 
 def test_popularity_and_catalogs_are_skewed(generated_conn):
     conn = generated_conn
-    starts = [n for (n,) in conn.execute(
-        "SELECT count(*) FROM watch_events WHERE kind = 'START' GROUP BY video_id ORDER BY 1 DESC"
-    ).fetchall()]
+    starts = [
+        n
+        for (n,) in conn.execute(
+            "SELECT count(*) FROM watch_events WHERE kind = 'START' GROUP BY video_id ORDER BY 1 DESC"
+        ).fetchall()
+    ]
     assert starts[0] >= 5 * starts[len(starts) // 2]
     catalogs = [n for (n,) in conn.execute("SELECT count(*) FROM videos GROUP BY seller_id ORDER BY 1 DESC")]
     assert catalogs[0] >= 3 * catalogs[len(catalogs) // 2]
@@ -276,14 +278,16 @@ def test_event_ids_are_version_7_uuids_never_shared_between_the_tables(generated
     conn = generated_conn
     for table in ("watch_events", "ad_impressions"):
         malformed = scalar(
-            conn, f"SELECT count(*) FROM {table} WHERE substr(event_id::text, 15, 1) <> '7'"
-            "   OR substr(event_id::text, 20, 1) NOT IN ('8', '9', 'a', 'b')"
+            conn,
+            f"SELECT count(*) FROM {table} WHERE substr(event_id::text, 15, 1) <> '7'"
+            "   OR substr(event_id::text, 20, 1) NOT IN ('8', '9', 'a', 'b')",
         )
         assert malformed == 0
         id_times_off = scalar(
-            conn, f"""SELECT count(*) FROM {table}
+            conn,
+            f"""SELECT count(*) FROM {table}
                       WHERE ('x' || substr(replace(event_id::text, '-', ''), 1, 12))::bit(48)::bigint
-                            <> floor(extract(epoch FROM occurred_at) * 1000)"""
+                            <> floor(extract(epoch FROM occurred_at) * 1000)""",
         )
         assert id_times_off == 0
     assert scalar(conn, "SELECT count(*) FROM watch_events JOIN ad_impressions USING (event_id)") == 0
@@ -307,9 +311,7 @@ def test_appending_twice_gives_new_ids_and_no_conflicts(migrated_database):
 def test_appends_to_a_database_with_users_of_its_own(migrated_database):
     url = migrated_database()
     with psycopg.connect(url) as conn:
-        conn.execute(
-            "INSERT INTO users (email, username, password_hash) VALUES ('someone@example.com', 'someone', 'x')"
-        )
+        conn.execute("INSERT INTO users (email, username, password_hash) VALUES ('someone@example.com', 'someone', 'x')")
     report = generate(url, dataclasses.replace(SMALL, days=1, events_per_day=200), progress=False, settings=settings_for(url))
     assert report.user_ids[0] > 1 and report.rows["watch_events"] == 200
 
@@ -392,7 +394,7 @@ def cli_database(migrated_database, monkeypatch):
 
 def test_the_command_loads_and_prints_the_report(cli_database, capsys):
     code = cli.main(["generate", "--videos", "30", "--users", "2k", "--days", "2", "--events-per-day", "1_000",
-                     "--seed", "5", "--first-day", "2026-02-01", "--quiet"])
+                     "--seed", "5", "--first-day", "2026-02-01", "--quiet"])  # fmt: skip
     assert code == 0
     out = capsys.readouterr().out
     assert "days 2026-02-01 .. 2026-02-02" in out and "events/s" in out

@@ -19,10 +19,12 @@ DAY = dt.date(2026, 3, 1)
 DUMPS = {**TABLE_DUMPS, "duplicate_events": "SELECT * FROM duplicate_events ORDER BY id"}
 
 FEW_VIDEOS = GenerateConfig(videos=3, users=3_000, days=2, events_per_day=4_000, seed=21, first_day=DAY)
-MANY_VIDEOS = GenerateConfig(videos=50_000, users=2_000, days=1, events_per_day=3_000, seed=22, first_day=DAY,
-                             popularity_exponent=0.3)
-IMPRESSION_HEAVY = GenerateConfig(videos=40, users=500, days=2, events_per_day=3_000, seed=23, first_day=DAY,
-                                  min_video_minutes=30)
+MANY_VIDEOS = GenerateConfig(
+    videos=50_000, users=2_000, days=1, events_per_day=3_000, seed=22, first_day=DAY, popularity_exponent=0.3
+)
+IMPRESSION_HEAVY = GenerateConfig(
+    videos=40, users=500, days=2, events_per_day=3_000, seed=23, first_day=DAY, min_video_minutes=30
+)
 ATTACKED = GenerateConfig(videos=60, users=400, days=1, events_per_day=3_000, seed=24, first_day=DAY, attack_share=0.2)
 
 
@@ -105,11 +107,14 @@ def test_attack_traffic_is_deterministic_and_its_share_of_the_events(migrated_da
         copies = scalar(conn, "SELECT count(*) FROM duplicate_events WHERE source = 'watch_events'")
         assert (stored, copies) == (3_000 - counts["copy"], counts["copy"])
         # every copy repeats a recorded key of the same user (the registry's semantics), none is stored twice
-        assert scalar(
-            conn,
-            """SELECT count(*) FROM duplicate_events d
+        assert (
+            scalar(
+                conn,
+                """SELECT count(*) FROM duplicate_events d
                JOIN watch_event_ids r ON r.event_id = d.event_id AND r.user_id = (d.raw_row ->> 'user_id')::bigint""",
-        ) == copies
+            )
+            == copies
+        )
         assert scalar(conn, "SELECT count(*) FROM watch_event_ids") == stored
         attackers = scalar(conn, "SELECT count(*) FROM users WHERE username LIKE 'attacker-%%'")
         assert attackers > 0 and scalar(conn, "SELECT count(*) FROM users") == ATTACKED.users + attackers
@@ -176,11 +181,15 @@ def test_attack_traffic_earns_nothing_once_settled(attacked_and_honest):
     """Payouts, views and ad views of the attacked day are the honest events' own; the watch time only
     gains what the watch credit grants a burst once: the slack, per pair."""
     with psycopg.connect(attacked_and_honest["attacked"]) as attacked, psycopg.connect(attacked_and_honest["honest"]) as honest:
-        earned = {label: conn.execute(EARNINGS, (DAY,)).fetchall() for label, conn in (("attacked", attacked), ("honest", honest))}
+        earned = {
+            label: conn.execute(EARNINGS, (DAY,)).fetchall() for label, conn in (("attacked", attacked), ("honest", honest))
+        }
         assert earned["honest"] and [row[:-1] for row in earned["attacked"]] == [row[:-1] for row in earned["honest"]]
         assert attacked.execute(AD_EARNINGS, (DAY,)).fetchall() == honest.execute(AD_EARNINGS, (DAY,)).fetchall()
-        watched = {label: scalar(conn, "SELECT sum(watch_seconds) FROM analytics.fct_video_daily WHERE settled_on = %s", (DAY,))
-                   for label, conn in (("attacked", attacked), ("honest", honest))}
+        watched = {
+            label: scalar(conn, "SELECT sum(watch_seconds) FROM analytics.fct_video_daily WHERE settled_on = %s", (DAY,))
+            for label, conn in (("attacked", attacked), ("honest", honest))
+        }
         attackers_watched, most_per_pair, attackers_views = attacked.execute(
             """SELECT coalesce(sum(p.watched_seconds), 0), coalesce(max(p.watched_seconds), 0), coalesce(sum(p.views), 0)
                FROM analytics.int_pair_daily p JOIN users u ON u.id = p.user_id
@@ -197,10 +206,13 @@ def test_attack_traffic_earns_nothing_once_settled(attacked_and_honest):
 def test_attack_traffic_is_turned_down_event_by_event(attacked_and_honest):
     counts = attack_counts(ATTACKED.attack_share, ATTACKED.events_per_day)
     with psycopg.connect(attacked_and_honest["attacked"]) as conn:
-        reasons = dict(conn.execute(
-            """SELECT reason, count(*) FROM analytics.fct_quarantined_events
-               WHERE settled_on = %s AND source = 'watch_events' GROUP BY 1""", (DAY,)
-        ).fetchall())
+        reasons = dict(
+            conn.execute(
+                """SELECT reason, count(*) FROM analytics.fct_quarantined_events
+               WHERE settled_on = %s AND source = 'watch_events' GROUP BY 1""",
+                (DAY,),
+            ).fetchall()
+        )
         assert reasons["duplicate_event"] == counts["copy"]
         assert reasons["self_view"] >= counts["self_view"]
         assert reasons["unknown_video"] > 0
@@ -212,16 +224,22 @@ def test_attack_traffic_is_turned_down_event_by_event(attacked_and_honest):
         ).fetchone()
         assert ingested == ATTACKED.events_per_day == counted + quarantined
         # no impression of an attacker account is an ad view
-        assert scalar(
-            conn,
-            """SELECT count(*) FROM analytics.int_ad_impressions_daily i JOIN users u ON u.id = i.user_id
+        assert (
+            scalar(
+                conn,
+                """SELECT count(*) FROM analytics.int_ad_impressions_daily i JOIN users u ON u.id = i.user_id
                WHERE i.settled_on = %s AND u.username LIKE 'attacker-%%' AND i.reason IS NULL""",
-            (DAY,),
-        ) == 0
-        turned_down = dict(conn.execute(
-            """SELECT reason, count(*) FROM analytics.int_ad_impressions_daily i JOIN users u ON u.id = i.user_id
-               WHERE i.settled_on = %s AND u.username LIKE 'attacker-%%' GROUP BY 1""", (DAY,)
-        ).fetchall())
+                (DAY,),
+            )
+            == 0
+        )
+        turned_down = dict(
+            conn.execute(
+                """SELECT reason, count(*) FROM analytics.int_ad_impressions_daily i JOIN users u ON u.id = i.user_id
+               WHERE i.settled_on = %s AND u.username LIKE 'attacker-%%' GROUP BY 1""",
+                (DAY,),
+            ).fetchall()
+        )
         assert {"slot_not_played", "unknown_slot", "unknown_ad", "unknown_video"} <= turned_down.keys()
 
 

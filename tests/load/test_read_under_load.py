@@ -135,8 +135,14 @@ def add_late_views(conn, day: dt.date, zone, video_id: int) -> int:
            UNION ALL
            SELECT gen_random_uuid(), 'STOP', u, %(ad_video)s, %(played_out)s, %(length)s, %(length)s
            FROM unnest(%(viewers)s::bigint[]) AS u""",
-        {"video": video_id, "evening": evening, "viewers": viewers, "ad_video": ad_video, "played_out": played_out,
-         "length": length},
+        {
+            "video": video_id,
+            "evening": evening,
+            "viewers": viewers,
+            "ad_video": ad_video,
+            "played_out": played_out,
+            "length": length,
+        },
     )
     return conn.execute(
         """INSERT INTO ad_impressions (event_id, user_id, video_id, ad_id, slot, occurred_at)
@@ -283,9 +289,7 @@ def summary(answers: list[Answer], elapsed: float, rerun: Rerun, totals: tuple[i
     )
 
 
-async def test_payouts_stay_whole_and_available_while_the_day_is_settled_again(
-    conn, database_url, tmp_path, report_load
-):
+async def test_payouts_stay_whole_and_available_while_the_day_is_settled_again(conn, database_url, tmp_path, report_load):
     settings = Settings(_env_file=None, database_url=database_url)
     day = platform_clock.yesterday(settings.zone)
     seller, first_video = load_day(conn, day, settings.zone)

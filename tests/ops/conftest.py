@@ -23,8 +23,16 @@ def runs(conn):
     """pipeline_runs, emptied; add(...) inserts a run and returns its id."""
     conn.execute("TRUNCATE pipeline_runs, settled_days RESTART IDENTITY")
 
-    def add(run_date, status="SUCCEEDED", started_at="2026-03-02 00:30:00+09", seconds=12.5, row_counts="{}",
-            error=None, trigger="scheduler", quarantined="{}"):
+    def add(
+        run_date,
+        status="SUCCEEDED",
+        started_at="2026-03-02 00:30:00+09",
+        seconds=12.5,
+        row_counts="{}",
+        error=None,
+        trigger="scheduler",
+        quarantined="{}",
+    ):
         return conn.execute(
             """INSERT INTO pipeline_runs
                    (run_date, trigger, started_at, finished_at, status, row_counts, error, quarantined)

@@ -9,11 +9,21 @@ AUTH = {"Authorization": f"Bearer {OPS_TOKEN}"}
 
 
 async def test_runs_are_listed_newest_first_with_duration_rows_and_error(client, runs):
-    older = runs("2026-03-01", started_at="2026-03-02 00:30:00+09", seconds=12.5,
-                 row_counts='{"fct_video_daily": 40, "fct_video_ad_daily": 2}',
-                 quarantined='{"watch_events": {"future_timestamp": 3}}')
-    newer = runs("2026-03-02", status="FAILED", started_at="2026-03-03 00:30:00+09", seconds=3,
-                 error="fct_video_daily: division by zero", trigger="manual")
+    older = runs(
+        "2026-03-01",
+        started_at="2026-03-02 00:30:00+09",
+        seconds=12.5,
+        row_counts='{"fct_video_daily": 40, "fct_video_ad_daily": 2}',
+        quarantined='{"watch_events": {"future_timestamp": 3}}',
+    )
+    newer = runs(
+        "2026-03-02",
+        status="FAILED",
+        started_at="2026-03-03 00:30:00+09",
+        seconds=3,
+        error="fct_video_daily: division by zero",
+        trigger="manual",
+    )
     running = runs("2026-03-03", status="RUNNING", started_at="2026-03-04 00:30:00+09")
 
     response = await client.get("/ops/runs", headers=AUTH)
@@ -25,8 +35,16 @@ async def test_runs_are_listed_newest_first_with_duration_rows_and_error(client,
     running_run, failed, succeeded = page["items"]
     assert (running_run["status"], running_run["finished_at"], running_run["seconds"]) == ("RUNNING", None, None)
     assert failed | {"started_at": None, "finished_at": None} == {
-        "id": newer, "run_date": "2026-03-02", "trigger": "manual", "status": "FAILED", "started_at": None,
-        "finished_at": None, "seconds": 3.0, "rows": 0, "row_counts": {}, "quarantined": {},
+        "id": newer,
+        "run_date": "2026-03-02",
+        "trigger": "manual",
+        "status": "FAILED",
+        "started_at": None,
+        "finished_at": None,
+        "seconds": 3.0,
+        "rows": 0,
+        "row_counts": {},
+        "quarantined": {},
         "error": "fct_video_daily: division by zero",
     }
     assert (succeeded["seconds"], succeeded["rows"]) == (12.5, 42)
@@ -53,16 +71,15 @@ async def test_runs_filter_by_date_and_status_and_paginate(client, runs):
     assert await ids_of(date="2026-03-01", limit=2, offset=6) == (6, [])
 
 
-@pytest.mark.parametrize(
-    "params", [{"status": "DONE"}, {"date": "yesterday"}, {"limit": 0}, {"limit": 201}, {"offset": -1}]
-)
+@pytest.mark.parametrize("params", [{"status": "DONE"}, {"date": "yesterday"}, {"limit": 0}, {"limit": 201}, {"offset": -1}])
 async def test_bad_filters_are_rejected(client, params):
     response = await client.get("/ops/runs", params=params, headers=AUTH)
     assert response.status_code == 422
 
 
 @pytest.mark.parametrize(
-    "headers", [{}, {"Authorization": "Bearer wrong-token"}, {"Authorization": f"Basic {OPS_TOKEN}"}, {"Authorization": OPS_TOKEN}]
+    "headers",
+    [{}, {"Authorization": "Bearer wrong-token"}, {"Authorization": f"Basic {OPS_TOKEN}"}, {"Authorization": OPS_TOKEN}],
 )
 async def test_runs_need_the_operator_token(client, runs, headers):
     runs("2026-03-01")
@@ -84,7 +101,10 @@ async def test_a_user_login_token_is_not_an_operator_token(client, conn):
 @pytest.mark.parametrize("configured", [{}, {"ops_token": ""}], ids=["unset", "empty"])
 async def test_without_a_configured_token_the_endpoint_is_off(database_url, runs, configured):
     app = create_app(settings_for(database_url, **configured))
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
+    ):
         for headers in ({}, AUTH):
             response = await http.get("/ops/runs", headers=headers)
             assert response.status_code == 403

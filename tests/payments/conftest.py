@@ -132,9 +132,7 @@ class Books:
     def close_month(self, month: dt.date, payouts: dict[int, int], adjustments: dict[int, int] | None = None) -> None:
         """Every day of the month closed; the month's payouts on its first day, adjustments booked on its last."""
         for day in days_of(month):
-            self.close_day(
-                day, payouts if day == month else {}, (adjustments or {}) if day == payments.month_end(month) else {}
-            )
+            self.close_day(day, payouts if day == month else {}, (adjustments or {}) if day == payments.month_end(month) else {})
 
     def issue(self, month: dt.date) -> payments.IssueReport:
         report = payments.issue_statements(self.settings, month)

@@ -56,13 +56,15 @@ def test_a_run_pays_each_payable_statement_once_and_writes_the_transfer_file(boo
 
 def test_no_cell_of_the_file_is_a_formula(books):
     sellers = [books.seller() for _ in range(4)]
-    for seller, holder in zip(sellers, ["=HYPERLINK(\"http://evil.example\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)"], strict=True):
+    for seller, holder in zip(
+        sellers, ['=HYPERLINK("http://evil.example")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)"], strict=True
+    ):
         books.account(seller, holder)
     books.close_month(AUG, dict.fromkeys(sellers, 200_000))
     books.issue(AUG)
     rows = read_file(books.pay(AUG).file)
     holders = [row[2] for row in rows[1:-1]]
-    assert holders == ["'=HYPERLINK(\"http://evil.example\")", "'+1+cmd|' /C calc'!A0", "'-2+3", "'@SUM(A1)"]
+    assert holders == ['\'=HYPERLINK("http://evil.example")', "'+1+cmd|' /C calc'!A0", "'-2+3", "'@SUM(A1)"]
     assert not any(starts_a_formula(cell) for row in rows for cell in row)
 
 

@@ -159,7 +159,9 @@ def test_two_schedulers_never_run_the_same_job_at_once(settings):
         first.join(timeout=30)
     assert outcomes["first"].status == "SUCCEEDED"
     # the lock is released with the job: the next run gets it
-    assert scheduler.settle_yesterday_job(settings, clock=at(SETTLE_TIME), run_days=FakeRunDays("SUCCEEDED")).status == "SUCCEEDED"
+    assert (
+        scheduler.settle_yesterday_job(settings, clock=at(SETTLE_TIME), run_days=FakeRunDays("SUCCEEDED")).status == "SUCCEEDED"
+    )
 
 
 def test_refresh_job_moves_ads_for_today_in_the_platform_time_zone(settings, conn):
@@ -226,7 +228,10 @@ def test_the_jobs_fire_at_their_platform_time_on_the_platform_clock(settings):
     now = clock.now().astimezone(settings.zone)
     real_now = dt.datetime.now(dt.UTC).astimezone(settings.zone)
     built = {job.id: job for job in scheduler.build_scheduler(settings).get_jobs()}
-    for job, at_time in ((scheduler.REFRESH_ADS, settings.scheduler_ads_refresh_at), (scheduler.SETTLE_YESTERDAY, settings.scheduler_settle_at)):
+    for job, at_time in (
+        (scheduler.REFRESH_ADS, settings.scheduler_ads_refresh_at),
+        (scheduler.SETTLE_YESTERDAY, settings.scheduler_settle_at),
+    ):
         next_at = dt.datetime.combine(now.date(), at_time, tzinfo=settings.zone)
         if next_at <= now:
             next_at = dt.datetime.combine(now.date() + dt.timedelta(days=1), at_time, tzinfo=settings.zone)

@@ -5,9 +5,7 @@ import pytest
 
 from tests.api.conftest import OPS_TOKEN, add_ads, api_settings, app, client, kakao_server, make_account  # noqa: F401
 
-WATCHED_TABLES = (
-    "users", "videos", "watch_events", "ad_impressions", "duplicate_events", "video_ads", "playback_positions"
-)
+WATCHED_TABLES = ("users", "videos", "watch_events", "ad_impressions", "duplicate_events", "video_ads", "playback_positions")
 
 
 def row_counts(conn: psycopg.Connection) -> dict[str, int]:

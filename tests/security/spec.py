@@ -57,9 +57,7 @@ class Operation:
 
 def operations() -> list[Operation]:
     return [
-        Operation(method, path, operation)
-        for path, methods in SPEC["paths"].items()
-        for method, operation in methods.items()
+        Operation(method, path, operation) for path, methods in SPEC["paths"].items() for method, operation in methods.items()
     ]
 
 

@@ -98,10 +98,15 @@ async def test_bad_tokens_are_refused_on_every_operation_that_needs_a_login(clie
     problems = []
     for operation in guarded:
         request, _ = build(operation, platform["known"])
+
         def send(token, request=request):
             return client.request(
-                request.method, request.url, content=request.content, headers={**request.headers, "authorization": f"Bearer {token}"}
+                request.method,
+                request.url,
+                content=request.content,
+                headers={**request.headers, "authorization": f"Bearer {token}"},
             )
+
         # a session of its own for each operation: one of them (POST /auth/logout) ends the token it is sent
         login = await client.post("/auth/login", json={"email": seller.email, "password": "correct horse"})
         accepted = await send(login.json()["access_token"])
@@ -144,7 +149,9 @@ async def test_kakao_state_that_expired_or_is_not_a_state_is_refused(client, app
         "expired": issue_token(secret, KAKAO_STATE_PURPOSE, nonce, dt.timedelta(seconds=-1)),
         "an access token": issue_token(secret, ACCESS_PURPOSE, nonce, dt.timedelta(minutes=5)),
         "unsigned": unsigned({"sub": nonce, "purpose": KAKAO_STATE_PURPOSE, "exp": now + 300}),
-        "signed elsewhere": issue_token("another secret, just as long as the real one", KAKAO_STATE_PURPOSE, nonce, dt.timedelta(minutes=5)),
+        "signed elsewhere": issue_token(
+            "another secret, just as long as the real one", KAKAO_STATE_PURPOSE, nonce, dt.timedelta(minutes=5)
+        ),
     }
     for name, state in states.items():
         response = await callback(app, state, nonce.encode())

@@ -86,5 +86,13 @@ def echo_problems(target: tuple[str, str], value, answer, where: str) -> list[st
 async def test_the_tables_survive(conn):
     """Runs after the hostile requests of this module: the tables are all still there."""
     counts = row_counts(conn)
-    assert set(counts) == {"users", "videos", "watch_events", "ad_impressions", "duplicate_events", "video_ads", "playback_positions"}
+    assert set(counts) == {
+        "users",
+        "videos",
+        "watch_events",
+        "ad_impressions",
+        "duplicate_events",
+        "video_ads",
+        "playback_positions",
+    }
     assert conn.execute("SELECT to_regclass('users') IS NOT NULL").fetchone()[0]

@@ -10,8 +10,15 @@ OPERATIONS = operations()
 # A body over the 128 KiB limit, on every operation: a GET's too (issue 22: a 200 KB GET body answered an
 # undocumented 413).
 # over every operation's limit (a batch of playback events has a larger one of its own)
-OVERSIZED = b"x" * (max(Settings(_env_file=None).max_request_body_bytes, Settings(_env_file=None).playback_batch_max_body_bytes) + 1)
-MONEY = ("/sellers/{seller_id}/payouts", "/videos/{video_id}/stats", "/sellers/{seller_id}/rankings", "/sellers/{seller_id}/not-counted")
+OVERSIZED = b"x" * (
+    max(Settings(_env_file=None).max_request_body_bytes, Settings(_env_file=None).playback_batch_max_body_bytes) + 1
+)
+MONEY = (
+    "/sellers/{seller_id}/payouts",
+    "/videos/{video_id}/stats",
+    "/sellers/{seller_id}/rankings",
+    "/sellers/{seller_id}/not-counted",
+)
 
 
 def credentials(operation, platform) -> dict[str, str]:
@@ -38,7 +45,9 @@ async def test_no_answer_of_the_api_may_be_cached(client, platform):
     for operation in OPERATIONS:
         request, _ = build(operation, platform["known"])
         for headers in (credentials(operation, platform), {}):
-            response = await client.request(request.method, request.url, content=request.content, headers={**request.headers, **headers})
+            response = await client.request(
+                request.method, request.url, content=request.content, headers={**request.headers, **headers}
+            )
             if response.headers.get("cache-control") != "no-store":
                 problems.append(f"{operation} ({response.status_code}): Cache-Control {response.headers.get('cache-control')!r}")
     assert not problems, "\n".join(problems)

@@ -58,7 +58,12 @@ def is_analytics_sql(node: ast.expr) -> bool:
     func = node.func
     if isinstance(func, ast.Name):
         return func.id == "analytics_sql"
-    return isinstance(func, ast.Attribute) and func.attr == "analytics_sql" and isinstance(func.value, ast.Name) and func.value.id == "warehouse"
+    return (
+        isinstance(func, ast.Attribute)
+        and func.attr == "analytics_sql"
+        and isinstance(func.value, ast.Name)
+        and func.value.id == "warehouse"
+    )
 
 
 class StaticText:
@@ -159,9 +164,9 @@ def test_the_check_tells_pasted_values_from_fixed_text():
         'async def f(conn, x):\n    query = "SELECT 1"\n    query = query + x\n    await conn.execute(query)',
         'COLUMNS = "a"\nasync def f(conn, x):\n    await conn.execute(f"SELECT {COLUMNS:{x}}")',
         'async def f(cursor, x):\n    await cursor.executemany(query=f"INSERT INTO t VALUES ({x})", params_seq=[])',
-        'async def f(conn, self):\n    await conn.execute(self.query)',
+        "async def f(conn, self):\n    await conn.execute(self.query)",
         'async def f(conn, x):\n    await conn.execute(analytics_sql(f"SELECT * FROM t WHERE a = {x}"))',
-        'async def f(conn, q):\n    await conn.execute(analytics_sql(q))',
+        "async def f(conn, q):\n    await conn.execute(analytics_sql(q))",
     ]
     assert [snippet for snippet in fixed if flagged(snippet)] == []
     assert [snippet for snippet in pasted if not flagged(snippet)] == []
