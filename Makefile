@@ -39,6 +39,7 @@ chromium:
 # Each pytest fails when no test ran.
 test: install chromium
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(MAKE) --no-print-directory sqlfluff
 	$(BIN)/pytest -n 2 --dist loadfile -m "not serial" --durations=20
@@ -46,6 +47,7 @@ test: install chromium
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(MAKE) --no-print-directory sqlfluff
 
