@@ -9,6 +9,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from settlement import pipeline
 from settlement.config import PROJECT_ROOT, Settings
+from tests.engine.published import PUBLISHED
 
 DAY = dt.date(2026, 11, 23)
 
@@ -121,3 +122,11 @@ def test_the_configured_checks_are_data_tests_too(built, database_url):
     assert result.success, result.exception
     tested = {r.node.attached_node.split(".")[-1] for r in result.result.results if r.node.resource_type == "test"}
     assert {"int_pair_daily_shard_0", "fct_video_daily", "rpt_top_videos"} <= tested
+
+
+def test_the_published_models_the_tests_compare_are_the_projects(database_url):
+    """tests/engine/published.py reads the model files; dbt's parse is what a run publishes."""
+    settings = Settings(_env_file=None, database_url=database_url)
+    manifest = pipeline.parsed_project(database_url, pipeline.dbt_vars(settings, None))
+    published = {node.name for node in manifest.nodes.values() if node.resource_type == "model" and node.config.get("publish")}
+    assert set(PUBLISHED) == published and len(PUBLISHED) == len(published)

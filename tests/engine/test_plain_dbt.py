@@ -18,19 +18,11 @@ from psycopg.conninfo import conninfo_to_dict
 from settlement import clock, migrations, pipeline
 from settlement.config import PROJECT_ROOT, Settings
 from settlement.generate import GenerateConfig, generate
+from tests.engine.published import PUBLISHED
 
 # plain dbt, as a user types it, writes the project's one target/ folder: tests/conftest.py's
 # ONE_AT_A_TIME runs this file and the other such on one worker
 
-PUBLISHED = (
-    "fct_video_daily",
-    "fct_video_ad_daily",
-    "fct_payout_adjustments",
-    "fct_event_intake_daily",
-    "fct_video_payouts",
-    "fct_video_ad_payouts",
-    "rpt_top_videos",
-)
 DBT = str(Path(sys.executable).with_name("dbt"))
 
 

@@ -30,20 +30,10 @@ import pytest
 
 from settlement import pipeline
 from settlement.config import Settings
+from tests.engine.published import PUBLISHED
 from tests.engine.scenario import Platform, at
 
 D = dt.date(2026, 11, 20)
-PUBLISHED = (
-    "fct_video_daily",
-    "fct_video_ad_daily",
-    "fct_payout_adjustments",
-    "fct_event_intake_daily",
-    "fct_video_payouts",
-    "fct_video_ad_payouts",
-    "rpt_top_videos",
-    "fct_video_payable_daily",
-    "fct_video_ad_payable_daily",
-)
 PUBLISH = "publish"  # the kill point of the run's publish (its on-run-end)
 ATTEMPTS = 8  # a node may slip past the gate while another is let through: more likely on a loaded machine
 
