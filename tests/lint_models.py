@@ -8,6 +8,7 @@ what a demo or a test left somewhere."""
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from settlement import db, pipeline
 from settlement.config import PROJECT_ROOT, Settings
@@ -21,7 +22,7 @@ def main(args: list[str]) -> int:
     server, _source = db.server_url(Settings())
     db.create_database_if_missing(server, DATABASE)
     env = {**os.environ, **pipeline.dbt_environment(db.with_database(server, DATABASE))}
-    sqlfluff = os.path.join(os.path.dirname(sys.executable), "sqlfluff")
+    sqlfluff = str(Path(sys.executable).with_name("sqlfluff"))  # the venv's, beside this Python
     return subprocess.run([sqlfluff, *(args or COMMAND)], cwd=PROJECT_ROOT, env=env, check=False).returncode
 
 

@@ -244,15 +244,13 @@ def run_stopped_at(
 
 
 def model_names(settings: Settings, database_url: str) -> list[str]:
-    """The models a day's run builds: every one but the staging views, which it leaves out once they are
-    deployed (pipeline.selector_for)."""
+    """The models a day's run builds: every one but the deployed views (staging, payments), which it leaves
+    out once they are as deployed (pipeline.deployed_group, pipeline.selector_for)."""
     manifest = pipeline.parsed_project(database_url, pipeline.dbt_vars(settings, D))
     return sorted(
         node.name
         for node in manifest.nodes.values()
-        if node.resource_type == "model"
-        and "source_contract" not in node.tags
-        and not pipeline.DEPLOYED_FOLDERS & set(node.fqn[1:-1])
+        if node.resource_type == "model" and "source_contract" not in node.tags and pipeline.deployed_group(node) is None
     )
 
 
