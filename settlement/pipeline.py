@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from settlement import clock, db, migrations, warehouse
+from settlement import clock, db, manifests, migrations, warehouse
 from settlement.config import PROJECT_ROOT, Settings
 from settlement.warehouse import DayNotEnded as DayNotEnded  # re-exported: part of this module's API
 from settlement.warehouse import PipelineBusy as PipelineBusy  # re-exported: part of this module's API
@@ -131,11 +131,7 @@ def invoke_dbt(
             os.environ[variable] = str(value)
     # One target folder per database (and per schema the models are built in: a rebuild's own), so runs
     # against different databases never share dbt's state.
-    target = (
-        PROJECT_ROOT
-        / "target"
-        / "-".join([str(conninfo_to_dict(database_url)["dbname"]), *filter(None, [variables.get("analytics_schema")])])
-    )
+    target = PROJECT_ROOT / "target" / "-".join([_database_of(database_url), *filter(None, [variables.get("analytics_schema")])])
     common = [
         "--project-dir", str(PROJECT_ROOT),
         "--profiles-dir", str(PROJECT_ROOT),
@@ -155,20 +151,38 @@ def invoke_dbt(
 PER_RUN_VARIABLES = {"run_date": "SETTLEMENT_RUN_DATE", "run_id": "SETTLEMENT_RUN_ID"}
 
 
-# Parsed dbt projects, per database (the manifest names the database) and schema of the models (fixed
-# when the project is parsed). Other vars are applied when a model is compiled, so one parse serves
-# every run date.
+# Parsed dbt projects in this process, per database (the manifest names the database) and schema of the
+# models (fixed when the project is parsed). Other vars are applied when a model is compiled, so one
+# parse serves every run date.
 _manifests: "dict[tuple[str, str | None], Manifest]" = {}
+# The same parses by what they were parsed from (settlement.manifests): the database each names, serialized.
+_parses: dict[str, tuple[str, bytes]] = {}
 
 
 def parsed_project(database_url: str, variables: dict[str, Any]) -> "Manifest":
     key = (database_url, variables.get("analytics_schema"))
     if key not in _manifests:
+        _manifests[key] = _manifest_for(database_url, variables)
+    return _manifests[key]
+
+
+def _manifest_for(database_url: str, variables: dict[str, Any]) -> "Manifest":
+    """A parse of the project for this database: this process's, a stored one, or a new one."""
+    fingerprint = manifests.fingerprint({k: v for k, v in variables.items() if k not in PER_RUN_VARIABLES})
+    parsed = _parses.get(fingerprint) or manifests.load(fingerprint)
+    if parsed is None:
         result = invoke_dbt(database_url, ["parse"], variables)
         if not result.success:
             raise PipelineError(f"the dbt project does not parse: {result.exception}")
-        _manifests[key] = cast("Manifest", result.result)  # what `dbt parse` results in
-    return _manifests[key]
+        manifest = cast("Manifest", result.result)  # what `dbt parse` results in
+        _parses[fingerprint] = manifests.store(fingerprint, _database_of(database_url), manifest)
+        return manifest
+    _parses[fingerprint] = parsed
+    return manifests.bound(parsed[1], parsed[0], _database_of(database_url))
+
+
+def _database_of(database_url: str) -> str:
+    return str(conninfo_to_dict(database_url)["dbname"])
 
 
 def _summarise(dbt_result: "dbtRunnerResult") -> str:
