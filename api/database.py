@@ -13,7 +13,7 @@ from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from settlement.config import Settings
+from api.config import ApiSettings
 from settlement.db import resolve_database
 from settlement.warehouse import Lock
 
@@ -32,7 +32,7 @@ async def one_row(cursor: AsyncCursor[Row]) -> Row:
 
 
 @asynccontextmanager
-async def open_pool(settings: Settings, database_url: str | None = None) -> AsyncIterator[ConnectionPool]:
+async def open_pool(settings: ApiSettings, database_url: str | None = None) -> AsyncIterator[ConnectionPool]:
     """A pool against database_url, or the database the settings resolve to."""
     pool: ConnectionPool = AsyncConnectionPool(
         database_url or resolve_database(settings).url,

@@ -4,12 +4,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from settlement.config import Settings
+from api.config import ApiSettings
 
 
-async def app_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
+async def app_settings(request: Request) -> ApiSettings:
+    settings: ApiSettings = request.app.state.settings
     return settings
 
 
-AppSettings = Annotated[Settings, Depends(app_settings)]
+AppSettings = Annotated[ApiSettings, Depends(app_settings)]

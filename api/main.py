@@ -13,6 +13,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from api.auth.passwords import Passwords
 from api.auth.router import router as auth_router
 from api.auth.throttle import Throttle
+from api.config import ApiSettings, get_api_settings
 from api.database import open_pool
 from api.email.outbox import OutboxDispatcher
 from api.email.senders import load_sender
@@ -29,13 +30,12 @@ from api.stats.router import router as stats_router
 from api.studio.accounts import router as account_pages_router
 from api.studio.router import router as studio_router
 from api.videos.router import router as videos_router
-from settlement.config import Settings, get_settings
 from settlement.migrations import code_heads
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
+def create_app(settings: ApiSettings | None = None, database_url: str | None = None) -> FastAPI:
     """The app; its connection pool opens with the lifespan (see configure). The docs pages
     (/docs, /redoc) load their scripts from the fastapi-offline package, not from a CDN."""
     app = FastAPIOffline(
@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         version="0.1.0",
         lifespan=lifespan,
     )
-    settings = settings or get_settings()
+    settings = settings or get_api_settings()
     configure(app, settings, database_url)
     register_error_handlers(app)
     # The last added runs first: headers go on every answer, the 413 included.
@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     return app
 
 
-def configure(app: FastAPI, settings: Settings, database_url: str | None = None) -> None:
+def configure(app: FastAPI, settings: ApiSettings, database_url: str | None = None) -> None:
     """Sets what the app runs with; before it starts, so its pool opens against database_url if
     given, else the database the settings resolve to."""
     app.state.settings = settings
@@ -101,7 +101,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             app.state.passwords.close()
 
 
-def jwt_secret(settings: Settings) -> str:
+def jwt_secret(settings: ApiSettings) -> str:
     if settings.jwt_secret:
         return settings.jwt_secret.get_secret_value()
     log.warning("SETTLEMENT_JWT_SECRET is not set: using a random secret, tokens end with this process")

@@ -20,7 +20,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from settlement import ads, db, migrations
-from settlement.config import Settings
+from settlement.config import EngineSettings
 
 BENCH_DATABASE = "settlement_bench_ads"
 CONTRACT_START, EARLY_END, LATE_END = dt.date(2026, 1, 1), dt.date(2026, 6, 1), dt.date(2026, 12, 31)
@@ -29,7 +29,7 @@ CONTRACT_START, EARLY_END, LATE_END = dt.date(2026, 1, 1), dt.date(2026, 6, 1), 
 def bench_database(url: str | None) -> str:
     if url:
         return url
-    server, _ = db.server_url(Settings())
+    server, _ = db.server_url(EngineSettings())
     db.drop_database(server, BENCH_DATABASE)
     db.create_database_if_missing(server, BENCH_DATABASE)
     return db.with_database(server, BENCH_DATABASE)

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.run import load_average, machine, server_summary, settle
 from settlement import clock, db, migrations
 from settlement.commands.generate import count
-from settlement.config import Settings
+from settlement.config import EngineSettings
 from settlement.generate import GenerateConfig, generate
 from tests.citus.cluster import CitusCluster
 
@@ -32,7 +32,7 @@ TOTALS = """SELECT count(*), sum(views), sum(watch_seconds), sum(ad_views), sum(
 
 
 def measure(label: str, url: str, config: GenerateConfig) -> dict:
-    settings = Settings(database_url=url)
+    settings = EngineSettings(database_url=url)
     started = time.perf_counter()
     migrations.upgrade(url)
     report = generate(url, config, progress=False, settings=settings)
@@ -64,7 +64,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args(argv)
 
-    settings = Settings()
+    settings = EngineSettings()
     config = GenerateConfig(
         videos=args.videos,
         users=args.users,

@@ -44,11 +44,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import contextlib
 
 from api.auth.service import access_token
+from api.config import ApiSettings
 from bench.run import load_average, machine, server_summary
 from settlement import clock, db, migrations
 from settlement import generate as generator
 from settlement.commands.generate import count
-from settlement.config import PROJECT_ROOT, Settings
+from settlement.config import PROJECT_ROOT, EngineSettings
 from tests.servers import free_port, wait_until_serving
 
 BENCH_DATABASE = "settlement_bench_ingest"
@@ -71,7 +72,7 @@ def percentile(values: list[float], share: float) -> float:
 
 def prepare(url: str, viewers: int) -> tuple[list[int], list[int]]:
     """(videos, viewers): one-hour videos live for a week with an ad in every slot, and viewer accounts."""
-    today = clock.today(Settings().time_zone)
+    today = clock.today(EngineSettings().time_zone)
     with psycopg.connect(url, autocommit=True) as conn:
         seller = conn.execute(
             "INSERT INTO users (email, username, password_hash, role) VALUES (%s, 'seller', 'x', 'SELLER') RETURNING id",
@@ -104,7 +105,9 @@ def prepare(url: str, viewers: int) -> tuple[list[int], list[int]]:
                 (viewers,),
             ).fetchall()
         ]
-        migrations.ensure_day_partitions(conn, today - dt.timedelta(days=4), today + dt.timedelta(days=1), Settings().time_zone)
+        migrations.ensure_day_partitions(
+            conn, today - dt.timedelta(days=4), today + dt.timedelta(days=1), EngineSettings().time_zone
+        )
     return videos, users
 
 
@@ -118,7 +121,7 @@ def time_ordered_id(at: dt.datetime) -> uuid.UUID:
 
 def session_token(url: str, user_id: int) -> str:
     """An access token of a session recorded as the API's login records it (auth_sessions, migration 0051)."""
-    settings = Settings(_env_file=None, jwt_secret=JWT_SECRET)
+    settings = ApiSettings(_env_file=None, jwt_secret=JWT_SECRET)
     with psycopg.connect(url, autocommit=True) as conn:
         session_id = conn.execute(
             "INSERT INTO auth_sessions (user_id, expires_at) VALUES (%s, settlement_now() + make_interval(mins => %s))"
@@ -363,7 +366,7 @@ def copy_floor(url: str, events: int) -> str:
         url,
         generator.GenerateConfig(videos=5_000, users=100_000, days=1, events_per_day=events, seed=23),
         progress=False,
-        settings=Settings(database_url=url),
+        settings=EngineSettings(database_url=url),
     )
     return f"COPY floor (settlement generate, {events:,} events): {report.events_per_second:,.0f} events/s (load {before} -> {load_average()})"
 
@@ -396,7 +399,7 @@ def main(argv=None) -> int:
         url = copy_url = args.database_url
         migrations.upgrade(url)
     else:
-        server, _ = db.server_url(Settings())
+        server, _ = db.server_url(EngineSettings())
         url, copy_url = fresh(server, BENCH_DATABASE), fresh(server, COPY_DATABASE)
     print(f"machine: {machine()}")
     print(f"server: {server_summary(url)}")

@@ -31,7 +31,7 @@ from bench.run import load_average, machine, server_summary
 from settlement import db, migrations
 from settlement import generate as generator
 from settlement.commands.generate import count
-from settlement.config import Settings
+from settlement.config import EngineSettings
 from settlement.generate import catalog, codec, loader, producer, rows
 
 BENCH_DATABASE = "settlement_bench_load"
@@ -54,7 +54,7 @@ def client_cpu_seconds() -> float:
 def fresh_database(args, name: str) -> str:
     if args.database_url:
         return args.database_url
-    server, _ = db.server_url(Settings())
+    server, _ = db.server_url(EngineSettings())
     db.drop_database(server, name)
     db.create_database_if_missing(server, name)
     url = db.with_database(server, name)
@@ -66,14 +66,14 @@ def end_to_end(args, events: int) -> str:
     url = fresh_database(args, BENCH_DATABASE)
     config = generator.GenerateConfig(videos=args.videos, users=args.users, days=1, events_per_day=events, seed=1, first_day=DAY)
     before = load_average()
-    report = generator.generate(url, config, progress=False, settings=Settings(database_url=url))
+    report = generator.generate(url, config, progress=False, settings=EngineSettings(database_url=url))
     return (
         f"generate {events:>11,} events: {report.events_per_second:>10,.0f} events/s "
         f"({report.event_seconds:.1f} s events, {report.seconds:.1f} s in all; load average {before})"
     )
 
 
-def generated_chunks(url: str, args, events: int, settings: Settings) -> tuple[list[bytes], list[bytes], float]:
+def generated_chunks(url: str, args, events: int, settings: EngineSettings) -> tuple[list[bytes], list[bytes], float]:
     """(the watch events' COPY data, their keys' COPY data, CPU seconds generating and encoding them)."""
     config = generator.GenerateConfig(
         videos=args.videos, users=args.users, days=1, events_per_day=events, seed=2, first_day=DAY
@@ -114,7 +114,7 @@ def timed_copies(conn: psycopg.Connection, copies: list[tuple[str, sql.Composabl
 
 def parts(args, events: int) -> list[str]:
     url = fresh_database(args, BENCH_DATABASE)
-    settings = Settings(database_url=url)
+    settings = EngineSettings(database_url=url)
     lines = []
     chunks, keys, cpu = generated_chunks(url, args, events, settings)
     lines.append(f"generate and encode only: {events / cpu:>10,.0f} events per CPU second of one process")
@@ -158,7 +158,7 @@ def main(argv=None) -> int:
     parser.add_argument("--users", type=count, default=200_000)
     parser.add_argument("--database-url", help="use this database as it is (default: a fresh settlement_bench_load)")
     args = parser.parse_args(argv)
-    server = args.database_url or db.server_url(Settings())[0]
+    server = args.database_url or db.server_url(EngineSettings())[0]
     print(f"machine: {machine()}\nserver: {server_summary(server)}", flush=True)
     for size in args.sizes.split(","):
         print(end_to_end(args, count(size)), flush=True)

@@ -53,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from settlement import db, migrations, warehouse
 from settlement.clock import yesterday
 from settlement.commands.generate import count
-from settlement.config import PROJECT_ROOT, Settings
+from settlement.config import PROJECT_ROOT, EngineSettings
 from settlement.pipeline import dbt_environment, dbt_vars
 
 BENCH_DATABASE = "settlement_bench_microbatch"
@@ -95,7 +95,7 @@ def uptime() -> str:
 def bench_database(args) -> str:
     if args.database_url:
         return args.database_url
-    server, _ = db.server_url(Settings())
+    server, _ = db.server_url(EngineSettings())
     db.drop_database(server, BENCH_DATABASE)
     db.create_database_if_missing(server, BENCH_DATABASE)
     return db.with_database(server, BENCH_DATABASE)
@@ -387,7 +387,7 @@ def main(argv=None) -> int:
     parser.add_argument("--database-url", help="use this database as it is, already settled (default: a fresh one)")
     args = parser.parse_args(argv)
 
-    settings = Settings()
+    settings = EngineSettings()
     print(uptime(), flush=True)
     url = bench_database(args)
     print(f"database: {db.describe(url)}", flush=True)

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.run import load_average, machine
 from settlement import db, migrations
-from settlement.config import PROJECT_ROOT, Settings
+from settlement.config import PROJECT_ROOT, EngineSettings
 from tests.servers import free_port
 
 BENCH_DATABASE = "settlement_bench_playback"
@@ -129,7 +129,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     url = args.database_url
     if not url:
-        server, _ = db.server_url(Settings())
+        server, _ = db.server_url(EngineSettings())
         db.drop_database(server, BENCH_DATABASE)
         db.create_database_if_missing(server, BENCH_DATABASE)
         url = db.with_database(server, BENCH_DATABASE)

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from settlement import clock, db, migrations, pipeline
 from settlement.commands.generate import count
-from settlement.config import PROJECT_ROOT, Settings
+from settlement.config import PROJECT_ROOT, EngineSettings
 from settlement.generate import GenerateConfig, day_partitions, generate
 
 BENCH_DATABASE = "settlement_bench"
@@ -187,7 +187,7 @@ def slowest_nodes(database_url: str, top: int = 6) -> list[tuple[str, float]]:
 
 def settle_in_child(url: str, first: dt.date, last: dt.date, results) -> None:
     """In a fresh process: parse the dbt project, then settle first..last; report back through `results`."""
-    settings = Settings(database_url=url)
+    settings = EngineSettings(database_url=url)
     pipeline.parsed_project(url, pipeline.dbt_vars(settings, first))
     started = time.perf_counter()
     runs = pipeline.run_days(settings, first, last)
@@ -236,14 +236,14 @@ def settle(url: str, first: dt.date, last: dt.date | None = None) -> dict:
     return outcome
 
 
-def load(url: str, settings: Settings, label: str, config: GenerateConfig) -> float:
+def load(url: str, settings: EngineSettings, label: str, config: GenerateConfig) -> float:
     print(f"\n== {label}: generating {config.days} day(s) x {config.events_per_day:,} events from {config.first_day}", flush=True)
     report = generate(url, config, progress=True, settings=settings)
     print("  " + "\n  ".join(report.lines()), flush=True)
     return report.events_per_second
 
 
-def measure_day(url: str, settings: Settings, label: str, day: dt.date, events: int, load_rate: float) -> Measured:
+def measure_day(url: str, settings: EngineSettings, label: str, day: dt.date, events: int, load_rate: float) -> Measured:
     measured = Measured(label, day, events, load_rate=load_rate, load_average=load_average())
     measured.vacuum_seconds = vacuum_day(url, day)
     measured.floors, measured.videos = measure_floors(url, day, settings.time_zone)
@@ -269,7 +269,7 @@ def measure_day(url: str, settings: Settings, label: str, day: dt.date, events: 
 # The run
 
 
-def bench_database(args, settings: Settings) -> str:
+def bench_database(args, settings: EngineSettings) -> str:
     if args.database_url:
         return args.database_url
     server, _ = db.server_url(settings)
@@ -315,7 +315,7 @@ class Timeline:
         )
 
 
-def bench_history(url: str, settings: Settings, args, timeline: Timeline, catalog) -> dict:
+def bench_history(url: str, settings: EngineSettings, args, timeline: Timeline, catalog) -> dict:
     rate = load(
         url,
         settings,
@@ -403,7 +403,7 @@ def print_results(
     if size_rows:
         print(
             f"\npair floor plan at {size_rows[-1].events:,} events:\n"
-            f"{explain_floor(url, size_rows[-1].day, Settings(database_url=url).time_zone)}"
+            f"{explain_floor(url, size_rows[-1].day, EngineSettings(database_url=url).time_zone)}"
         )
     if args.json:
         args.json.write_text(
@@ -439,9 +439,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     sizes = [count(size) for size in args.sizes.split(",") if size.strip()]
 
-    url = bench_database(args, Settings())
+    url = bench_database(args, EngineSettings())
     migrations.upgrade(url)
-    settings = Settings(database_url=url)
+    settings = EngineSettings(database_url=url)
     print(f"machine: {machine()}\nserver: {server_summary(url)}\ndatabase: {db.describe(url)}", flush=True)
     timeline = Timeline.ending(clock.yesterday(settings.time_zone), args.video_day_events > 0, args.days, len(sizes))
     started = time.perf_counter()

@@ -69,7 +69,7 @@ from bench.run import (
 )
 from settlement import clock, db, migrations, pipeline
 from settlement.commands.generate import count
-from settlement.config import PROJECT_ROOT, Settings
+from settlement.config import PROJECT_ROOT, EngineSettings
 from settlement.generate import GenerateConfig, generate
 
 SHAPES = {
@@ -191,7 +191,7 @@ def settled(url: str, first: dt.date, last: dt.date | None = None, timeout: floa
 
 
 def fresh_database(name: str) -> str:
-    server, _ = db.server_url(Settings())
+    server, _ = db.server_url(EngineSettings())
     db.drop_database(server, name)
     db.create_database_if_missing(server, name)
     url = db.with_database(server, name)
@@ -201,7 +201,7 @@ def fresh_database(name: str) -> str:
 
 def drop_database(url: str) -> None:
     """The database, and dbt's target directory of it."""
-    server, _ = db.server_url(Settings())
+    server, _ = db.server_url(EngineSettings())
     name = conninfo_to_dict(url)["dbname"]
     db.drop_database(server, name)
     shutil.rmtree(PROJECT_ROOT / "target" / name, ignore_errors=True)
@@ -210,7 +210,7 @@ def drop_database(url: str) -> None:
 def measure(shape: str, events: int, history: int, args) -> Measured:
     name = f"scaling_{shape.replace('-', '_')}_{size_label(events).lower().replace('.', '_')}_h{history}"
     url = fresh_database(name)
-    settings = Settings(database_url=url)
+    settings = EngineSettings(database_url=url)
     day = clock.yesterday(settings.time_zone)
     first = day - dt.timedelta(days=history)
     history_events = min(events, args.history_events) if history else 0
@@ -423,7 +423,7 @@ def main(argv=None) -> int:
         parser.error(f"unknown shapes {unknown}; there are {', '.join(SHAPES)}")
     histories = [int(days) for days in args.history.split(",")]
 
-    server, _ = db.server_url(Settings())
+    server, _ = db.server_url(EngineSettings())
     started, begun = time.perf_counter(), dt.datetime.now(dt.UTC)
     print(
         f"machine: {machine()}\nserver: {server_summary(server)}\nstarted {begun:%Y-%m-%d %H:%M} UTC, "

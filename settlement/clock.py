@@ -46,7 +46,7 @@ def day_of(instant: dt.datetime, time_zone: str | ZoneInfo) -> dt.date:
 
 
 def today(time_zone: str | ZoneInfo) -> dt.date:
-    """The calendar day it is now in time_zone (the platform's: Settings.time_zone)."""
+    """The calendar day it is now in time_zone (the platform's: CommonSettings.time_zone)."""
     return day_of(now(), time_zone)
 
 

@@ -8,7 +8,7 @@ import datetime as dt
 import psycopg
 
 from settlement import clock, db, warehouse
-from settlement.config import Settings
+from settlement.config import CommonSettings
 
 
 class CannotClose(ValueError):
@@ -24,7 +24,7 @@ def days_of_month(month: str) -> list[dt.date]:
     return [dt.date(year, number, day) for day in range(1, last + 1)]
 
 
-def close_days(settings: Settings, days: list[dt.date]) -> None:
+def close_days(settings: CommonSettings, days: list[dt.date]) -> None:
     """Freezes the published results of settled days, all or none, while no settlement runs."""
     database = db.resolve_database(settings)
     with psycopg.connect(database.url, autocommit=True) as conn, conn.transaction():

@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from settlement.config import Settings
+from settlement.config import CommonSettings
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def drop_database(server_url: str, dbname: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
 
 
-def local_server_url(settings: Settings) -> str:
+def local_server_url(settings: CommonSettings) -> str:
     return to_url({"host": settings.local_server_host, "port": settings.local_server_port, "user": settings.local_server_user})
 
 
@@ -121,7 +121,7 @@ def stop_embedded_server(data_dir: Path) -> None:
 LOCAL_SERVER_SETTINGS = {"local_server_host": "SETTLEMENT_LOCAL_SERVER_HOST", "local_server_port": "SETTLEMENT_LOCAL_SERVER_PORT"}
 
 
-def server_url(settings: Settings) -> tuple[str, str]:
+def server_url(settings: CommonSettings) -> tuple[str, str]:
     """(URL of a maintenance database on the chosen server, which source chose it)."""
     if settings.database_url:
         return settings.database_url, "DATABASE_URL"
@@ -136,7 +136,7 @@ def server_url(settings: Settings) -> tuple[str, str]:
     return embedded_server_url(settings.embedded_data_dir), "embedded"
 
 
-def resolve_database(settings: Settings) -> Database:
+def resolve_database(settings: CommonSettings) -> Database:
     url, source = server_url(settings)
     if source == "DATABASE_URL":
         return Database(url=url, source=source)

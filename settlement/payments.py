@@ -30,7 +30,7 @@ import psycopg
 from psycopg import sql
 
 from settlement import clock, db, warehouse
-from settlement.config import Settings
+from settlement.config import CommonSettings
 
 STATEMENT_REF = re.compile(r"^([1-9][0-9]{0,18})-([1-9][0-9]{0,8})$")
 CSV_COLUMNS = ("statement", "seller", "holder", "bank", "account", "amount")
@@ -125,7 +125,7 @@ def _require_models(conn: psycopg.Connection) -> None:
         )
 
 
-def _connect(settings: Settings) -> psycopg.Connection:
+def _connect(settings: CommonSettings) -> psycopg.Connection:
     return psycopg.connect(db.resolve_database(settings).url, autocommit=True)
 
 
@@ -187,7 +187,7 @@ SELECT
 """)
 
 
-def issue_statements(settings: Settings, month: dt.date) -> IssueReport:
+def issue_statements(settings: CommonSettings, month: dt.date) -> IssueReport:
     """Issues every seller's statement for `month`, all or none: the month must have ended, every day of
     it be closed (from the platform's first settled day), and the months before it be issued."""
     today = clock.today(settings.time_zone)
@@ -304,7 +304,7 @@ ORDER BY s.month, s.seller_id
 """
 
 
-def pay(settings: Settings, month: dt.date, out_dir: Path = DEFAULT_FILES_DIR) -> PayReport:
+def pay(settings: CommonSettings, month: dt.date, out_dir: Path = DEFAULT_FILES_DIR) -> PayReport:
     """Pays every payable statement of `month` and earlier months not paid yet, once: the payments and
     the run's record (with its transfer file) in one transaction, then the file on disk. A statement
     whose seller is on hold, or has no payout account now (or one the bank returned a transfer to),
@@ -423,7 +423,7 @@ class ReturnReport:
     paid_at: dt.datetime
 
 
-def mark_returned(settings: Settings, statement_ref: str, reason: str) -> ReturnReport:
+def mark_returned(settings: CommonSettings, statement_ref: str, reason: str) -> ReturnReport:
     """Marks the transfer that paid a statement as returned by the bank, once: its amount goes back into
     the seller's balance, onto their next statement."""
     seller_id, number = parse_statement_ref(statement_ref)
@@ -456,7 +456,7 @@ def mark_returned(settings: Settings, statement_ref: str, reason: str) -> Return
 # Holds
 
 
-def set_hold(settings: Settings, seller_id: int, hold: bool, reason: str) -> None:
+def set_hold(settings: CommonSettings, seller_id: int, hold: bool, reason: str) -> None:
     """Puts a seller's payments on hold (or takes them off): their statements carry the balance over,
     and payment runs skip them, until released."""
     with _connect(settings) as conn, conn.transaction():

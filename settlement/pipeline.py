@@ -18,7 +18,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from settlement import clock, db, manifests, migrations, warehouse
-from settlement.config import PROJECT_ROOT, Settings
+from settlement.config import PROJECT_ROOT, EngineSettings
 from settlement.warehouse import DayNotEnded as DayNotEnded  # re-exported: part of this module's API
 from settlement.warehouse import PipelineBusy as PipelineBusy  # re-exported: part of this module's API
 
@@ -82,14 +82,14 @@ def dbt_environment(database_url: str) -> dict[str, str]:
 RULE_NAMES = ("time_zone", "view_window_hours", "ad_slot_seconds", "watched_slack_seconds", "clock_skew_seconds")
 
 
-def rules(settings: Settings) -> dict[str, Any]:
+def rules(settings: EngineSettings) -> dict[str, Any]:
     """The rules a day is settled under, as the dbt project's vars name them (macros/pipeline/rules.sql;
     the price tiers are the seed's unless a closed day's own are given)."""
     return {name: getattr(settings, name) for name in RULE_NAMES}
 
 
 def dbt_vars(
-    settings: Settings, day: dt.date | None, run_id: int | None = None, day_rules: dict[str, Any] | None = None
+    settings: EngineSettings, day: dt.date | None, run_id: int | None = None, day_rules: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """The settings the engine runs with, as the dbt project's vars (dbt_project.yml names them); day_rules:
     the rules a closed day was settled under, when it is settled again (it keeps them)."""
@@ -224,7 +224,7 @@ class Heartbeat:
 
 
 def settle_day(
-    settings: Settings,
+    settings: EngineSettings,
     database_url: str,
     conn: psycopg.Connection,
     day: dt.date,
@@ -296,7 +296,7 @@ def selector_for(undeployed_groups: set[str]) -> str:
     return SETTLEMENT_SELECTOR
 
 
-def plan_days(conn: psycopg.Connection, first: dt.date, last: dt.date, settings: Settings) -> list[dt.date]:
+def plan_days(conn: psycopg.Connection, first: dt.date, last: dt.date, settings: EngineSettings) -> list[dt.date]:
     """first..last, after the days that must be settled before first (days_to_settle_before), and then
     again every day settled after last: their numbers follow from the days before them."""
     before = warehouse.days_to_settle_before(
@@ -324,7 +324,7 @@ class RulesRefused(ValueError):
     """A day cannot be settled under the configuration's rules (settlement_rules_problem, migration 0033)."""
 
 
-def refuse_other_rules(conn: psycopg.Connection, days: list[dt.date], settings: Settings) -> None:
+def refuse_other_rules(conn: psycopg.Connection, days: list[dt.date], settings: EngineSettings) -> None:
     """Before anything runs: every day of the plan can be settled under its rules (the settings', or a
     closed day's own)."""
     for day in days:
@@ -335,7 +335,7 @@ def refuse_other_rules(conn: psycopg.Connection, days: list[dt.date], settings: 
 
 
 def run_days(
-    settings: Settings,
+    settings: EngineSettings,
     first: dt.date,
     last: dt.date | None = None,
     trigger: str = "manual",
@@ -355,7 +355,7 @@ def run_days(
         return settle_days(settings, database.url, conn, days, trigger, on_day, should_stop)
 
 
-def refuse_unsettleable(first: dt.date, last: dt.date, settings: Settings) -> None:
+def refuse_unsettleable(first: dt.date, last: dt.date, settings: EngineSettings) -> None:
     if first > last:
         raise ValueError(f"the range {first} .. {last} is empty: the first day is after the last")
     if last >= clock.today(settings.time_zone):
@@ -366,7 +366,7 @@ def refuse_unsettleable(first: dt.date, last: dt.date, settings: Settings) -> No
 
 
 def settle_days(
-    settings: Settings,
+    settings: EngineSettings,
     database_url: str,
     conn: psycopg.Connection,
     days: list[dt.date],

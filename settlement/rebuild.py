@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 
 from settlement import db, pipeline, warehouse
-from settlement.config import Settings
+from settlement.config import EngineSettings
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class RebuildConflict(RuntimeError):
     """Another run settled days, or a day was closed, while the rebuild ran."""
 
 
-def plan(conn: psycopg.Connection, first: dt.date, last: dt.date, settings: Settings) -> list[dt.date]:
+def plan(conn: psycopg.Connection, first: dt.date, last: dt.date, settings: EngineSettings) -> list[dt.date]:
     """Every day from the first settled or with events (or first) through last, or the last settled day
     if later: the rebuild replaces all of them."""
     settled = warehouse.settled_days(conn)
@@ -40,7 +40,7 @@ def plan(conn: psycopg.Connection, first: dt.date, last: dt.date, settings: Sett
 
 
 def rebuild_days(
-    settings: Settings,
+    settings: EngineSettings,
     days: list[dt.date],
     trigger: str = "manual",
     on_day: Callable[[int, int, pipeline.RunResult], None] | None = None,

@@ -23,7 +23,7 @@ from psycopg import sql
 
 from settlement import ads, clock, db, pipeline, warehouse
 from settlement.clock import day_of
-from settlement.config import Settings
+from settlement.config import EngineSettings
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def job_lock(database_url: str, job: str) -> Iterator[bool]:
                 conn.execute(sql.SQL("SELECT pg_advisory_unlock({})").format(key))
 
 
-def backoff_seconds(settings: Settings, failed_attempt: int) -> float:
+def backoff_seconds(settings: EngineSettings, failed_attempt: int) -> float:
     factor: float = 2 ** (failed_attempt - 1)  # (int ** int is typed Any: a negative exponent makes a float)
     return settings.scheduler_retry_base_seconds * factor
 
@@ -84,7 +84,7 @@ def describe_rows(row_counts: dict[str, int]) -> str:
     return "rows: " + (", ".join(f"{name} {count}" for name, count in row_counts.items()) or "none")
 
 
-def run_job(settings: Settings, job: str, day: dt.date, work: Callable[[], dict[str, int]], sleep: Sleep) -> JobOutcome:
+def run_job(settings: EngineSettings, job: str, day: dt.date, work: Callable[[], dict[str, int]], sleep: Sleep) -> JobOutcome:
     """Runs work() under the job's lock, retrying failures with backoff; logs every attempt."""
     database_url = db.resolve_database(settings).url
     attempts = settings.scheduler_retry_attempts
@@ -144,7 +144,7 @@ def run_job(settings: Settings, job: str, day: dt.date, work: Callable[[], dict[
     raise AssertionError("unreachable: the last attempt returns")
 
 
-def refresh_ads_job(settings: Settings, *, clock: Clock = utc_now, sleep: Sleep = time.sleep) -> JobOutcome:
+def refresh_ads_job(settings: EngineSettings, *, clock: Clock = utc_now, sleep: Sleep = time.sleep) -> JobOutcome:
     """Moves the ads to their status for today (platform time) and refills freed slots."""
     day = day_of(clock(), settings.zone)
 
@@ -156,7 +156,7 @@ def refresh_ads_job(settings: Settings, *, clock: Clock = utc_now, sleep: Sleep 
 
 
 def settle_yesterday_job(
-    settings: Settings,
+    settings: EngineSettings,
     *,
     clock: Clock = utc_now,
     sleep: Sleep = time.sleep,
@@ -184,7 +184,7 @@ def settle_yesterday_job(
 JOBS: dict[str, Callable[..., JobOutcome]] = {REFRESH_ADS: refresh_ads_job, SETTLE_YESTERDAY: settle_yesterday_job}
 
 
-def job_triggers(settings: Settings) -> dict[str, CronTrigger]:
+def job_triggers(settings: EngineSettings) -> dict[str, CronTrigger]:
     def daily_at(at: dt.time) -> CronTrigger:
         return CronTrigger(hour=at.hour, minute=at.minute, second=at.second, timezone=settings.zone)
 
@@ -204,11 +204,11 @@ class OnPlatformClock(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 has n
         return fire and fire - shift
 
 
-def next_runs(settings: Settings, now: dt.datetime) -> dict[str, dt.datetime]:
+def next_runs(settings: EngineSettings, now: dt.datetime) -> dict[str, dt.datetime]:
     return {job: trigger.get_next_fire_time(None, now) for job, trigger in job_triggers(settings).items()}
 
 
-def build_scheduler(settings: Settings, now: dt.datetime | None = None) -> BlockingScheduler:
+def build_scheduler(settings: EngineSettings, now: dt.datetime | None = None) -> BlockingScheduler:
     """The scheduler; the ad refresh also runs once at start (cheap and idempotent), so the ads are right
     for today even when the scheduler was down at midnight. A settlement missed while it was down is
     made up by the next night's run: the pipeline settles earlier unsettled days first."""

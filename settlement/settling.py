@@ -8,12 +8,14 @@ from psycopg import sql
 
 from settlement import pipeline
 from settlement import rebuild as rebuilding
-from settlement.config import Settings
+from settlement.config import EngineSettings
 from settlement.db import one_row
 from settlement.warehouse import relation
 
 
-def planned_days(conn: psycopg.Connection, first: dt.date, last: dt.date, settings: Settings, rebuild: bool) -> list[dt.date]:
+def planned_days(
+    conn: psycopg.Connection, first: dt.date, last: dt.date, settings: EngineSettings, rebuild: bool
+) -> list[dt.date]:
     """The days the run will settle, in order: a rebuild settles every day, from the first with events."""
     if rebuild:
         return rebuilding.plan(conn, first, last, settings)

@@ -22,7 +22,7 @@ import pytest
 from psycopg import sql
 
 from settlement import clock, db, migrations, pipeline, warehouse
-from settlement.config import PROJECT_ROOT, Settings
+from settlement.config import PROJECT_ROOT, EngineSettings
 
 # A Wednesday in the middle of a month, mid-afternoon in Seoul: an ordinary day.
 SUITE_NOW = dt.datetime(2026, 11, 25, 15, 0, tzinfo=ZoneInfo("Asia/Seoul"))
@@ -118,7 +118,7 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 def _test_server_url() -> tuple[str, object | None]:
-    settings = Settings(_env_file=None)
+    settings = EngineSettings(_env_file=None)
     if settings.database_url:
         return settings.database_url, None
     if db.server_answers(settings.local_server_host, settings.local_server_port):
@@ -194,5 +194,5 @@ def empty_database(connection: psycopg.Connection) -> None:
 
 
 @pytest.fixture
-def test_settings(database_url, tmp_path: Path) -> Settings:
-    return Settings(_env_file=None, database_url=database_url, embedded_data_dir=tmp_path / "pg")
+def test_settings(database_url, tmp_path: Path) -> EngineSettings:
+    return EngineSettings(_env_file=None, database_url=database_url, embedded_data_dir=tmp_path / "pg")

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from settlement import db, pipeline
-from settlement.config import PROJECT_ROOT, Settings
+from settlement.config import PROJECT_ROOT, EngineSettings
 
 DATABASE = "sqlfluff_lint"
 # Two processes (the machine's cores): about 12 s instead of 19 for one.
@@ -19,7 +19,7 @@ COMMAND = ["lint", "models", "--processes", "2"]
 
 
 def main(args: list[str]) -> int:
-    server, _source = db.server_url(Settings())
+    server, _source = db.server_url(EngineSettings())
     db.create_database_if_missing(server, DATABASE)
     env = {**os.environ, **pipeline.dbt_environment(db.with_database(server, DATABASE))}
     sqlfluff = str(Path(sys.executable).with_name("sqlfluff"))  # the venv's, beside this Python

@@ -6,7 +6,7 @@ import psycopg
 import pytest
 
 from settlement import db
-from settlement.config import Settings
+from settlement.config import EngineSettings
 
 
 def closed_port() -> int:
@@ -21,7 +21,9 @@ def query_server_version(url: str) -> str:
 
 
 def test_database_url_wins(database_url, tmp_path):
-    settings = Settings(_env_file=None, database_url=database_url, local_server_port=closed_port(), embedded_data_dir=tmp_path)
+    settings = EngineSettings(
+        _env_file=None, database_url=database_url, local_server_port=closed_port(), embedded_data_dir=tmp_path
+    )
     database = db.resolve_database(settings)
     assert (database.url, database.source) == (database_url, "DATABASE_URL")
     assert not any(tmp_path.iterdir())  # no embedded server was started
@@ -32,7 +34,7 @@ def test_local_server_gets_its_own_database(server_url, tmp_path):
         pytest.skip("no server on 127.0.0.1:5432 here")
     name = "settlement_bootstrap_probe"
     db.drop_database(server_url, name)
-    settings = Settings(_env_file=None, database_url=None, database_name=name, embedded_data_dir=tmp_path)
+    settings = EngineSettings(_env_file=None, database_url=None, database_name=name, embedded_data_dir=tmp_path)
     try:
         database = db.resolve_database(settings)
         assert database.source == "local"
@@ -46,7 +48,7 @@ def test_local_server_gets_its_own_database(server_url, tmp_path):
 def test_embedded_server_starts_when_nothing_is_configured_and_nothing_answers(tmp_path, monkeypatch):
     data_dir = tmp_path / "pg"
     monkeypatch.setattr(db, "server_answers", lambda host, port, timeout=1.0: False)  # nothing on 127.0.0.1:5432
-    settings = Settings(_env_file=None, database_url=None, embedded_data_dir=data_dir)
+    settings = EngineSettings(_env_file=None, database_url=None, embedded_data_dir=data_dir)
     database = db.resolve_database(settings)
     try:
         assert database.source == "embedded"
@@ -60,7 +62,7 @@ def test_embedded_server_starts_when_nothing_is_configured_and_nothing_answers(t
 
 def test_a_configured_local_server_that_does_not_answer_is_an_error(tmp_path):
     port = closed_port()
-    settings = Settings(_env_file=None, database_url=None, local_server_port=port, embedded_data_dir=tmp_path / "pg")
+    settings = EngineSettings(_env_file=None, database_url=None, local_server_port=port, embedded_data_dir=tmp_path / "pg")
     with pytest.raises(db.DatabaseUnavailable, match=f"nothing answers on 127.0.0.1:{port}.*SETTLEMENT_LOCAL_SERVER_PORT"):
         db.resolve_database(settings)
     assert not (tmp_path / "pg").exists()  # no embedded server instead

@@ -13,7 +13,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from settlement import db, migrations
 from settlement.commands.demo import demo_last_day
-from settlement.config import PROJECT_ROOT, Settings
+from settlement.config import PROJECT_ROOT, EngineSettings
 from tests.cli.conftest import DATABASE_VARIABLES, SETTLEMENT_BIN
 from tests.engine.scenario import Event, Impression, Platform, Video, reference_intake, reference_settlement
 
@@ -69,7 +69,7 @@ def demo(fresh_database):
 
 def last_demo_day() -> dt.date:
     """The demo's last day: the last day of last month (so that its month is over, closed and paid)."""
-    return demo_last_day(Settings(_env_file=None))
+    return demo_last_day(EngineSettings(_env_file=None))
 
 
 def test_demo_settles_its_days_and_prints_the_results(demo):

@@ -17,7 +17,7 @@ from pwdlib import PasswordHash
 from pwdlib.exceptions import UnknownHashError
 from pwdlib.hashers.argon2 import Argon2Hasher
 
-from settlement.config import Settings
+from api.config import ApiSettings
 
 Result = TypeVar("Result")
 
@@ -32,7 +32,7 @@ def _encoded(password: str) -> bytes:
 
 
 class Passwords:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ApiSettings) -> None:
         hasher = Argon2Hasher(
             time_cost=settings.password_hash_time_cost,
             memory_cost=settings.password_hash_memory_kib,

@@ -25,11 +25,11 @@ from api.auth.schemas import (
     VerifyEmailIn,
 )
 from api.auth.throttle import client_address
+from api.config import ApiSettings
 from api.database import Connection, ConnectionPool, Pool
 from api.dependencies import AppSettings
 from api.errors import Responses, conflict, error_responses, forbidden, not_found
 from api.studio.session import KAKAO_LANDING_COOKIE, KAKAO_LANDS_IN_STUDIO, land_in_studio
-from settlement.config import Settings
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["auth"])
@@ -55,7 +55,7 @@ def no_store(response: Response) -> None:
     response.headers["Pragma"] = "no-cache"
 
 
-async def token_for(pool: ConnectionPool, settings: Settings, secret: str, user: DictRow, response: Response) -> TokenOut:
+async def token_for(pool: ConnectionPool, settings: ApiSettings, secret: str, user: DictRow, response: Response) -> TokenOut:
     """A new session's access token for the user."""
     async with pool.connection() as conn:
         token, expires_in = await service.start_session(conn, settings, secret, user["id"])

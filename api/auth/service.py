@@ -20,13 +20,13 @@ from pydantic import BaseModel
 from api.auth.passwords import HashingBusy, Passwords
 from api.auth.schemas import USERNAME_MAX_LENGTH, KakaoTokenIn, KakaoUserInfoIn
 from api.auth.throttle import Throttle, client_address
+from api.config import ApiSettings
 from api.database import ConnectionPool, one_row
 from api.email.outbox import enqueue
 from api.email.senders import OutgoingEmail
 from api.errors import conflict, forbidden, not_found, unauthorized
 from api.schemas import BIGINT_MAX
 from settlement import clock
-from settlement.config import Settings
 
 log = logging.getLogger(__name__)
 Answer = TypeVar("Answer", bound=BaseModel)
@@ -94,7 +94,7 @@ def read_claims(secret: str, purpose: str, token: str) -> dict[str, Any]:
     return claims
 
 
-def access_token(settings: Settings, secret: str, user_id: int, session_id: str) -> tuple[str, int]:
+def access_token(settings: ApiSettings, secret: str, user_id: int, session_id: str) -> tuple[str, int]:
     """(token, seconds it lasts) for a session already recorded in auth_sessions (start_session records it)."""
     ttl = dt.timedelta(minutes=settings.jwt_ttl_minutes)
     now = clock.now()
@@ -117,7 +117,7 @@ def session_of(secret: str, token: str) -> tuple[int, str]:
 # Sessions (migration 0051): a token is good while its row is there -----------------------------
 
 
-async def start_session(conn: AsyncConnection[DictRow], settings: Settings, secret: str, user_id: int) -> tuple[str, int]:
+async def start_session(conn: AsyncConnection[DictRow], settings: ApiSettings, secret: str, user_id: int) -> tuple[str, int]:
     """A new session for the user, recorded until its token expires: (access token, seconds it lasts).
     Clears a batch of expired sessions (anyone's) on the way."""
     await conn.execute(
@@ -252,7 +252,7 @@ def token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
-async def send_verification_link(conn: AsyncConnection[DictRow], settings: Settings, user: DictRow) -> None:
+async def send_verification_link(conn: AsyncConnection[DictRow], settings: ApiSettings, user: DictRow) -> None:
     """A one-time link for this signup, queued in the outbox in the signup's transaction. Also
     clears signups whose links expired unused."""
     await conn.execute(
@@ -275,7 +275,7 @@ async def send_verification_link(conn: AsyncConnection[DictRow], settings: Setti
     await enqueue(conn, OutgoingEmail(user["email"], "Confirm your email address", verification_mail(settings, link)))
 
 
-def verification_mail(settings: Settings, link: str) -> str:
+def verification_mail(settings: ApiSettings, link: str) -> str:
     """The mail's text: our words and our link only. Nothing the signup sent (a username can say anything,
     "Go to http://evil.example/verify," included) goes into a message to an address that may not be theirs."""
     return (
@@ -342,7 +342,7 @@ async def verify_email(conn: AsyncConnection[DictRow], token: str) -> DictRow | 
 # Password resets (migration 0052): the owner of an address takes its account back ---------------
 
 
-async def send_password_reset_link(conn: AsyncConnection[DictRow], settings: Settings, email: str) -> bool:
+async def send_password_reset_link(conn: AsyncConnection[DictRow], settings: ApiSettings, email: str) -> bool:
     """A one-time reset link mailed to email, when a verified account has it (replacing the account's
     earlier link); False, and nothing sent, otherwise."""
     cursor = await conn.execute("SELECT id FROM users WHERE email = %s AND email_verified", (email,))
@@ -363,7 +363,7 @@ async def send_password_reset_link(conn: AsyncConnection[DictRow], settings: Set
     return True
 
 
-def password_reset_mail(settings: Settings, link: str) -> str:
+def password_reset_mail(settings: ApiSettings, link: str) -> str:
     """Our words and our link only, as verification_mail: nothing of the account (its username is whatever
     its maker chose)."""
     return (
@@ -417,7 +417,7 @@ class KakaoState:
     expires_at: dt.datetime
 
 
-def new_kakao_state(settings: Settings, secret: str) -> tuple[str, str]:
+def new_kakao_state(settings: ApiSettings, secret: str) -> tuple[str, str]:
     """(state for the authorize URL, nonce for the browser's cookie): the callback needs both."""
     nonce = secrets.token_urlsafe(16)
     state = issue_token(secret, KAKAO_STATE_PURPOSE, nonce, dt.timedelta(seconds=settings.kakao_state_ttl_seconds))
@@ -454,7 +454,7 @@ async def use_kakao_state(conn: AsyncConnection[DictRow], state: KakaoState) -> 
     return await cursor.fetchone() is not None
 
 
-def kakao_authorize_url(settings: Settings, state: str) -> str:
+def kakao_authorize_url(settings: ApiSettings, state: str) -> str:
     query = {
         "response_type": "code",
         "client_id": settings.kakao_client_id,
@@ -464,7 +464,7 @@ def kakao_authorize_url(settings: Settings, state: str) -> str:
     return f"{settings.kakao_authorize_url}?{urlencode(query)}"
 
 
-async def kakao_profile_for_code(settings: Settings, code: str) -> KakaoProfile:
+async def kakao_profile_for_code(settings: ApiSettings, code: str) -> KakaoProfile:
     """Code -> access token -> user info, each answer size-bounded and checked against its schema."""
     form = {
         "grant_type": "authorization_code",
@@ -486,7 +486,7 @@ async def kakao_profile_for_code(settings: Settings, code: str) -> KakaoProfile:
 
 
 async def _kakao_answer(
-    client: httpx.AsyncClient, request: httpx.Request, step: str, schema: type[Answer], settings: Settings
+    client: httpx.AsyncClient, request: httpx.Request, step: str, schema: type[Answer], settings: ApiSettings
 ) -> Answer:
     try:
         response = await client.send(request, stream=True)
@@ -579,7 +579,7 @@ NOT_THIS_SIGNUPS_PASSWORD = (
 )
 
 
-async def confirm_signup(pool: ConnectionPool, settings: Settings, passwords: Passwords, token: str, password: str) -> DictRow:
+async def confirm_signup(pool: ConnectionPool, settings: ApiSettings, passwords: Passwords, token: str, password: str) -> DictRow:
     """The account a verification link and its signup's password confirm, for the API and the link's page.
     Raises HTTPException: 404 no such live link, 403 another password, 409 taken meanwhile, 503 busy."""
     async with pool.connection() as conn:
@@ -608,7 +608,7 @@ RESET_LINK_GONE = "unknown, used, expired or replaced password reset link: ask f
 
 
 async def request_password_reset(
-    request: Request, pool: ConnectionPool, settings: Settings, throttle: Throttle, email: str
+    request: Request, pool: ConnectionPool, settings: ApiSettings, throttle: Throttle, email: str
 ) -> None:
     """For the API and the page: throttled (429), then the link mailed if a verified account has the email."""
     email = email.lower()
@@ -621,7 +621,7 @@ async def request_password_reset(
 
 
 async def reset_password(
-    pool: ConnectionPool, settings: Settings, passwords: Passwords, throttle: Throttle, token: str, password: str
+    pool: ConnectionPool, settings: ApiSettings, passwords: Passwords, throttle: Throttle, token: str, password: str
 ) -> DictRow:
     """For the API and the link's page. Raises HTTPException: 404 no such live link, 503 busy."""
     async with pool.connection() as conn:  # a dead link costs no hash
@@ -643,7 +643,7 @@ async def reset_password(
 async def authenticate(
     request: Request,
     pool: ConnectionPool,
-    settings: Settings,
+    settings: ApiSettings,
     passwords: Passwords,
     throttle: Throttle,
     email: str,

@@ -15,9 +15,9 @@ import logging
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
+from api.config import ApiSettings
 from api.database import ConnectionPool
 from api.email.senders import EmailSender, OutgoingEmail
-from settlement.config import Settings
 
 log = logging.getLogger(__name__)
 BATCH = 20
@@ -31,7 +31,7 @@ async def enqueue(conn: AsyncConnection[DictRow], message: OutgoingEmail) -> Non
 
 
 class OutboxDispatcher:
-    def __init__(self, pool: ConnectionPool, sender: EmailSender, settings: Settings) -> None:
+    def __init__(self, pool: ConnectionPool, sender: EmailSender, settings: ApiSettings) -> None:
         self._pool = pool
         self._sender = sender
         self._poll_seconds = settings.email_outbox_poll_seconds

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-from settlement.config import Settings
+from api.config import ApiSettings
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +26,14 @@ class EmailSender(Protocol):
 class LogSender:
     """Development: writes each message to the log instead of sending it."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ApiSettings) -> None:
         pass
 
     async def send(self, message: OutgoingEmail) -> None:
         log.info("email to %s: %s\n%s", message.recipient, message.subject, message.body)
 
 
-def load_sender(settings: Settings) -> EmailSender:
+def load_sender(settings: ApiSettings) -> EmailSender:
     module_name, _, class_name = settings.email_sender.partition(":")
     sender_class = getattr(importlib.import_module(module_name), class_name)
     sender: EmailSender = sender_class(settings)

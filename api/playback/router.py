@@ -9,6 +9,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
 from api.auth.dependencies import Session, SessionCheckedRoute, TokenSession
+from api.config import ApiSettings
 from api.database import Connection
 from api.dependencies import AppSettings
 from api.errors import error_responses
@@ -23,7 +24,6 @@ from api.playback.schemas import (
     StartOut,
 )
 from api.schemas import BIGINT_MAX
-from settlement.config import Settings
 
 # The viewer's session is checked by the recording statement itself (TokenSession, SessionCheckedRoute):
 # one round trip to the database for a request, not one for the check and another for the events.
@@ -51,7 +51,7 @@ async def start(video_id: VideoId, body: StartIn, session: TokenSession, conn: C
 
 
 async def _move(
-    kind: service.Kind, video_id: int, body: PositionIn, session: Session, conn: AsyncConnection[DictRow], settings: Settings
+    kind: service.Kind, video_id: int, body: PositionIn, session: Session, conn: AsyncConnection[DictRow], settings: ApiSettings
 ) -> PositionOut:
     event = service.Event(video_id, kind, body.event_id, body.occurred_at, body.position_seconds, body.watched_seconds)
     outcome = await service.record_one(conn, settings, session, event)

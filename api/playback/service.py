@@ -25,10 +25,10 @@ from pydantic import TypeAdapter
 
 from api.auth.dependencies import INVALID_TOKEN, Session
 from api.auth.service import LIVE_SESSION_USER, session_is_live
+from api.config import ApiSettings
 from api.errors import conflict, invalid, not_found, unauthorized
 from api.playback.schemas import AdImpressionOut
 from settlement import clock
-from settlement.config import Settings
 
 Kind = Literal["START", "PROGRESS", "PAUSE", "STOP"]
 
@@ -63,7 +63,7 @@ class TimeWindow:
     """The times an event may have happened at, as of now: up to the allowed clock skew ahead of the
     server's clock, and no older than the maximum age."""
 
-    def __init__(self, settings: Settings, now: dt.datetime) -> None:
+    def __init__(self, settings: ApiSettings, now: dt.datetime) -> None:
         self.now, self.max_age_hours = now, settings.playback_max_event_age_hours
         self.latest = now + dt.timedelta(seconds=settings.clock_skew_seconds)
         self.earliest = now - dt.timedelta(hours=settings.playback_max_event_age_hours)
@@ -202,7 +202,9 @@ def max_candidates(events: int) -> int:
     return 4 * events + 16
 
 
-async def record(conn: AsyncConnection[DictRow], settings: Settings, session: Session, events: Sequence[Event]) -> list[Outcome]:
+async def record(
+    conn: AsyncConnection[DictRow], settings: ApiSettings, session: Session, events: Sequence[Event]
+) -> list[Outcome]:
     """The outcome of each event, in order, recorded and committed on conn (outside a transaction: the
     recording statement is one); raises 401 when the caller's session has ended (and records nothing)."""
     window = TimeWindow(settings, clock.now())
@@ -284,7 +286,7 @@ async def record(conn: AsyncConnection[DictRow], settings: Settings, session: Se
     return outcomes
 
 
-async def record_one(conn: AsyncConnection[DictRow], settings: Settings, session: Session, event: Event) -> Outcome:
+async def record_one(conn: AsyncConnection[DictRow], settings: ApiSettings, session: Session, event: Event) -> Outcome:
     """A single event endpoint's event: a batch of one; a refusal is raised as that endpoint's answer."""
     (outcome,) = await record(conn, settings, session, [event])
     if outcome.refusal:

@@ -7,7 +7,7 @@ import psycopg
 from psycopg import sql
 
 from api.auth.passwords import Passwords
-from settlement.config import get_settings
+from api.config import get_api_settings
 from settlement.warehouse import relation
 
 DEMO_SELLER_PASSWORD = "studio-demo"  # noqa: S105 (the demo database's published sign-in, printed by `make demo`)
@@ -16,7 +16,7 @@ DEMO_SELLER_PASSWORD = "studio-demo"  # noqa: S105 (the demo database's publishe
 def seller_login(database_url: str, password: str = DEMO_SELLER_PASSWORD) -> tuple[str, str]:
     """(email, password) of the seller who earned most over the settled days, after setting that
     password on them (hashed as /auth/signup hashes one)."""
-    passwords = Passwords(get_settings())
+    passwords = Passwords(get_api_settings())
     try:
         password_hash = asyncio.run(passwords.hash(password))
     finally:

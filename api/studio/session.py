@@ -8,7 +8,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
 from api.auth import service as auth
-from settlement.config import Settings
+from api.config import ApiSettings
 
 STUDIO_PATH = "/studio"
 SESSION_COOKIE = "studio_session"
@@ -18,7 +18,7 @@ KAKAO_LANDS_IN_STUDIO = "studio"
 
 
 async def start_session(
-    conn: AsyncConnection[DictRow], response: Response, settings: Settings, secret: str, user_id: int, secure: bool
+    conn: AsyncConnection[DictRow], response: Response, settings: ApiSettings, secret: str, user_id: int, secure: bool
 ) -> None:
     """A new session (api.auth.service.start_session), its token in the cookie."""
     token, ttl = await auth.start_session(conn, settings, secret, user_id)
@@ -57,7 +57,7 @@ def comes_from_this_site(request: Request) -> bool:
     return origin is None or origin == f"{request.url.scheme}://{request.url.netloc}"
 
 
-async def land_in_studio(conn: AsyncConnection[DictRow], settings: Settings, secret: str, user: DictRow) -> HTMLResponse:
+async def land_in_studio(conn: AsyncConnection[DictRow], settings: ApiSettings, secret: str, user: DictRow) -> HTMLResponse:
     """The end of a Kakao login started from the studio: the session cookie, then the studio. The page
     moves on by itself (a meta refresh) rather than by a redirect, so the next request is made by our own
     page and carries the SameSite=Strict cookie (after a redirect chain begun on Kakao's site it would not)."""

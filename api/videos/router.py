@@ -7,19 +7,19 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
 from api.auth.dependencies import CurrentSeller
+from api.config import ApiSettings
 from api.database import Connection
 from api.dependencies import AppSettings
 from api.errors import error_responses, not_found
 from api.schemas import BIGINT_MAX, Offset
 from api.videos import service
 from api.videos.schemas import VideoIn, VideoOut, VideoPage, VideoStatus
-from settlement.config import Settings
 
 router = APIRouter(prefix="/videos", tags=["videos"])
 VideoId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
 
 
-async def video_with_ads(conn: AsyncConnection[DictRow], settings: Settings, video: DictRow) -> VideoOut:
+async def video_with_ads(conn: AsyncConnection[DictRow], settings: ApiSettings, video: DictRow) -> VideoOut:
     ads = await service.video_ads(conn, video["id"], settings.ad_slot_seconds)
     return VideoOut.model_validate({**video, "ads": ads})
 

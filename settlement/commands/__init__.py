@@ -9,13 +9,13 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from settlement import pipeline
 from settlement import rebuild as rebuilding
-from settlement.config import Settings
+from settlement.config import CommonSettings, EngineSettings
 
 # Names, not the module `db`: the subcommand module settlement.commands.db would shadow it here.
 from settlement.db import Database, describe, ensure_reachable, resolve_database
@@ -92,7 +92,7 @@ def cli_state() -> CliState:
     return state if state is not None else CliState()
 
 
-def open_database(settings: Settings, needs_schema: bool = True) -> Database:
+def open_database(settings: CommonSettings, needs_schema: bool = True) -> Database:
     """The database the app uses, reachable, and (needs_schema) migrated to the code's schema."""
     database = resolve_database(settings)
     cli_state().database = database
@@ -104,13 +104,16 @@ def open_database(settings: Settings, needs_schema: bool = True) -> Database:
     return database
 
 
-def settings_on(settings: Settings, database: Database) -> Settings:
+AnySettings = TypeVar("AnySettings", bound=CommonSettings)
+
+
+def settings_on(settings: AnySettings, database: Database) -> AnySettings:
     """The settings, pinned to a database found once (the engine does not look for it again)."""
     return settings.model_copy(update={"database_url": database.url})
 
 
 def settle_with_progress(
-    settings: Settings, first: dt.date, last: dt.date, plan: list[dt.date], rebuild: bool = False, trigger: str = "manual"
+    settings: EngineSettings, first: dt.date, last: dt.date, plan: list[dt.date], rebuild: bool = False, trigger: str = "manual"
 ) -> None:
     """Settles the plan, a line per day; a failed day ends the command (the days before it stay settled,
     or, in a rebuild, nothing changes)."""

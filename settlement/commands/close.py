@@ -6,7 +6,7 @@ import click
 
 from settlement import clock, closing, warehouse
 from settlement.commands import DATE, CommandError, UsageProblem, open_database, settings_on
-from settlement.config import Settings, get_settings
+from settlement.config import EngineSettings, get_settings
 
 
 @click.command(
@@ -33,7 +33,7 @@ def command(date: dt.date | None, month: str | None) -> None:
     click.echo(f"closed {closing.describe_days(days)}")
 
 
-def refuse_unended(days: list[dt.date], settings: Settings) -> None:
+def refuse_unended(days: list[dt.date], settings: EngineSettings) -> None:
     today = clock.today(settings.time_zone)
     if days[-1] >= today:
         what = "today" if days[-1] == today else "in the future"

@@ -21,7 +21,7 @@ from psycopg.conninfo import conninfo_to_dict
 from api.studio import demo_login
 from settlement import clock, closing, db, generate, migrations, payments, pipeline, settling, warehouse
 from settlement.commands import CommandError, cli_state, settings_on, settle_with_progress
-from settlement.config import PROJECT_ROOT, Settings, get_settings
+from settlement.config import PROJECT_ROOT, EngineSettings, get_settings
 
 DEMO_MARK = "made by `settlement demo`, which may drop and recreate it"
 DERIVED_SCHEMAS = (warehouse.ANALYTICS_SCHEMA, warehouse.BUILD_SCHEMA)  # rebuilt by every run: not data
@@ -72,7 +72,7 @@ def command(database_name: str | None) -> None:
     print_next_steps(database, settings, name, last_day)
 
 
-def demo_last_day(settings: Settings) -> dt.date:
+def demo_last_day(settings: EngineSettings) -> dt.date:
     """The last day of the month before this one (platform time): a month that is over."""
     return clock.today(settings.time_zone).replace(day=1) - dt.timedelta(days=1)
 
@@ -80,7 +80,7 @@ def demo_last_day(settings: Settings) -> dt.date:
 PAYMENT_FILES = PROJECT_ROOT / ".data" / "payment-files"
 
 
-def pay_the_month(settings: Settings, url: str, last_day: dt.date) -> None:
+def pay_the_month(settings: EngineSettings, url: str, last_day: dt.date) -> None:
     """Closes the demo's days, registers payout accounts for most sellers (every seventh has none, to
     show a balance carried over for it), issues the month's statements and makes one payment run."""
     month = last_day.replace(day=1)
@@ -109,7 +109,7 @@ def pay_the_month(settings: Settings, url: str, last_day: dt.date) -> None:
         )
 
 
-def default_database_name(settings: Settings) -> str:
+def default_database_name(settings: EngineSettings) -> str:
     if settings.database_url:
         return str(conninfo_to_dict(settings.database_url)["dbname"])
     return settings.database_name
@@ -163,7 +163,7 @@ def tables_with_rows(url: str) -> list[str]:
         return [table for table in tables if db.one_row(conn.execute(f"SELECT EXISTS (SELECT FROM {table})"))[0]]
 
 
-def print_next_steps(database: db.Database, settings: Settings, name: str, last_day: dt.date) -> None:
+def print_next_steps(database: db.Database, settings: EngineSettings, name: str, last_day: dt.date) -> None:
     """The next commands as they can be typed, from the project root, on the demo's database."""
     bin_prefix = command_prefix()
     app_env = "" if name == default_database_name(settings) else app_environment(database, name)

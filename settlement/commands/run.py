@@ -10,7 +10,7 @@ import psycopg
 
 from settlement import clock, settling
 from settlement.commands import DATE, UsageProblem, open_database, settings_on, settle_with_progress
-from settlement.config import Settings, get_settings
+from settlement.config import EngineSettings, get_settings
 
 
 @click.command(
@@ -52,7 +52,7 @@ def command(date: dt.date | None, first: dt.date | None, last: dt.date | None, r
 
 
 def requested_range(
-    date: dt.date | None, first: dt.date | None, last: dt.date | None, settings: Settings
+    date: dt.date | None, first: dt.date | None, last: dt.date | None, settings: EngineSettings
 ) -> tuple[dt.date, dt.date]:
     """The days asked for, checked: one range, in order, of days that have ended."""
     if date and (first or last):
@@ -70,7 +70,7 @@ def requested_range(
     return first, last
 
 
-def refuse_unended(first: dt.date, last: dt.date, settings: Settings) -> None:
+def refuse_unended(first: dt.date, last: dt.date, settings: EngineSettings) -> None:
     today = clock.today(settings.time_zone)
     if last < today:
         return

@@ -12,16 +12,16 @@ import secrets
 
 import click
 
+from api.config import ApiSettings, get_api_settings
 from settlement import db
 from settlement.commands import open_database
-from settlement.config import Settings, get_settings
 
 
 def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def worker_environment(settings: Settings, database_url: str) -> list[str]:
+def worker_environment(settings: ApiSettings, database_url: str) -> list[str]:
     """Sets what each worker process (a fresh interpreter that builds its app from the environment)
     must share with the others; returns warnings to print."""
     warnings = []
@@ -61,7 +61,7 @@ def command(host: str, port: int, workers: int | None, log_level: str) -> None:
 
     from api.main import create_app
 
-    settings = get_settings()
+    settings = get_api_settings()
     database = open_database(settings)
     workers = workers or settings.api_workers or usable_cores()
     click.echo(f"database: {db.describe(database.url)} ({database.source})", err=True)

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import numpy as np
 import psycopg
 
-from settlement.config import Settings
+from settlement.config import CommonSettings
 from settlement.generate.catalog import PLACEHOLDER_PASSWORD_HASH, Attackers, Catalog, draw, reserve_ids
 from settlement.generate.codec import encode_watch_rows, numbered_uuids
 from settlement.generate.config import GenerateConfig
@@ -80,7 +80,7 @@ def attack_counts(share: float, events: int) -> dict[str, int]:
 # The accounts
 
 
-def create_attackers(conn: psycopg.Connection, config: GenerateConfig, settings: Settings, catalog: Catalog) -> None:
+def create_attackers(conn: psycopg.Connection, config: GenerateConfig, settings: CommonSettings, catalog: Catalog) -> None:
     """Inserts the accounts the attack needs on its busiest day into catalog.attackers. Bursts take turns
     by day in groups, one group more than the view window has days, and no account bursts on a video
     twice in a day: every burst meets a pair with no counted event within the window."""

@@ -8,7 +8,7 @@ import numpy as np
 import psycopg
 
 from settlement import ads, db
-from settlement.config import Settings
+from settlement.config import CommonSettings
 from settlement.generate.config import GenerateConfig, filled_in
 
 # What the catalog looks like. Shapes of made-up data, not product rules.
@@ -46,7 +46,7 @@ class Catalog:
     attackers: Attackers | None = None
 
 
-def create_catalog(conn: psycopg.Connection, config: GenerateConfig, settings: Settings) -> Catalog:
+def create_catalog(conn: psycopg.Connection, config: GenerateConfig, settings: CommonSettings) -> Catalog:
     rng = np.random.default_rng([config.seed, 0])
     first_day_start = db.one_row(
         conn.execute("SELECT %s::date::timestamp AT TIME ZONE %s", (config.first_day, settings.time_zone))

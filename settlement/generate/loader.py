@@ -13,7 +13,7 @@ import psycopg
 from psycopg import sql
 
 from settlement import migrations, warehouse
-from settlement.config import Settings, get_settings
+from settlement.config import CommonSettings, get_settings
 from settlement.generate.attacks import create_attackers
 from settlement.generate.catalog import Catalog, create_catalog
 from settlement.generate.codec import COPY_SIGNATURE, COPY_TRAILER, copy_statement, registry_copy_statement
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 def generate(
-    database_url: str, config: GenerateConfig, progress: bool = True, settings: Settings | None = None
+    database_url: str, config: GenerateConfig, progress: bool = True, settings: CommonSettings | None = None
 ) -> GenerateReport:
     """Appends synthetic users, videos, ads, slots and `config.days` days of events to a migrated database."""
     settings = settings or get_settings()

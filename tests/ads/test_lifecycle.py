@@ -5,7 +5,7 @@ import psycopg
 import pytest
 
 from settlement import ads, clock, migrations
-from settlement.config import PROJECT_ROOT, Settings
+from settlement.config import PROJECT_ROOT, EngineSettings
 
 START, END = dt.date(2026, 3, 10), dt.date(2026, 3, 20)
 
@@ -84,10 +84,12 @@ def test_refresh_of_a_null_day_is_an_error(conn):
 
 
 def test_the_platform_day_of_an_instant_is_its_day_in_the_platform_time_zone():
-    seoul = Settings(_env_file=None, time_zone="Asia/Seoul")
+    seoul = EngineSettings(_env_file=None, time_zone="Asia/Seoul")
     just_after_midnight_in_seoul = dt.datetime(2026, 3, 9, 15, 0, tzinfo=dt.UTC)
     assert clock.day_of(just_after_midnight_in_seoul, seoul.zone) == dt.date(2026, 3, 10)
-    assert clock.day_of(just_after_midnight_in_seoul, Settings(_env_file=None, time_zone="UTC").time_zone) == dt.date(2026, 3, 9)
+    assert clock.day_of(just_after_midnight_in_seoul, EngineSettings(_env_file=None, time_zone="UTC").time_zone) == dt.date(
+        2026, 3, 9
+    )
     with pytest.raises(ValueError, match="aware"):
         clock.day_of(dt.datetime(2026, 3, 9), seoul.zone)
 

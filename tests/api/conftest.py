@@ -15,9 +15,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
+from api.config import ApiSettings
 from api.main import create_app
 from settlement import clock
-from settlement.config import Settings
 
 BASE_URL = "http://test"
 # Events are dated at noon of the platform's yesterday, so a scenario's events fall on one day.
@@ -159,8 +159,8 @@ def fake_kakao(kakao_server):
 
 
 @pytest.fixture(scope="session")
-def api_settings(database_url, kakao_server) -> Settings:
-    return Settings(
+def api_settings(database_url, kakao_server) -> ApiSettings:
+    return ApiSettings(
         _env_file=None,
         database_url=database_url,
         jwt_secret="test-jwt-secret-of-at-least-32-bytes",

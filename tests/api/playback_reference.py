@@ -13,15 +13,15 @@ from fastapi import HTTPException
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
+from api.config import ApiSettings
 from api.errors import conflict, invalid, not_found
 from api.playback.schemas import AdImpressionOut, EventIn, PositionIn, PositionOut, StartIn, StartOut
 from settlement import clock
-from settlement.config import Settings
 
 PositionKind = Literal["PROGRESS", "PAUSE", "STOP"]
 
 
-def check_event_time(settings: Settings, occurred_at: dt.datetime) -> None:
+def check_event_time(settings: ApiSettings, occurred_at: dt.datetime) -> None:
     now = clock.now()
     skew = dt.timedelta(seconds=settings.clock_skew_seconds)
     max_age = dt.timedelta(hours=settings.playback_max_event_age_hours)
@@ -109,7 +109,7 @@ async def save_position(
 
 
 async def start(
-    conn: AsyncConnection[DictRow], settings: Settings, user_id: int, video_id: int, event: EventIn, own_video: bool = False
+    conn: AsyncConnection[DictRow], settings: ApiSettings, user_id: int, video_id: int, event: EventIn, own_video: bool = False
 ) -> StartOut:
     await require_live_at(conn, video_id, event.occurred_at)
     saved = await lock_saved_position(conn, user_id, video_id, event.occurred_at)
@@ -126,7 +126,7 @@ async def start(
 
 async def move(
     conn: AsyncConnection[DictRow],
-    settings: Settings,
+    settings: ApiSettings,
     kind: PositionKind,
     user_id: int,
     video: DictRow,
@@ -161,7 +161,7 @@ async def move(
 
 
 async def record_ad_impressions(
-    conn: AsyncConnection[DictRow], settings: Settings, user_id: int, video_id: int, event: PositionIn
+    conn: AsyncConnection[DictRow], settings: ApiSettings, user_id: int, video_id: int, event: PositionIn
 ) -> list[AdImpressionOut]:
     """The impressions of the slots k the event's playing moved the playhead across: position -
     watched_seconds < k * interval <= position. Each impression's id derives from the event's, so a
@@ -205,7 +205,7 @@ async def playable_video(conn, video_id: int) -> DictRow:
     return video
 
 
-async def record(conn: AsyncConnection[DictRow], settings: Settings, user_id: int, item: dict) -> dict:
+async def record(conn: AsyncConnection[DictRow], settings: ApiSettings, user_id: int, item: dict) -> dict:
     """One event of a batch (its JSON) as its single endpoint recorded it, in a transaction of its own
     on conn; the answer in the batch's form."""
     answer = {

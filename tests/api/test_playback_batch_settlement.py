@@ -20,7 +20,7 @@ from psycopg.rows import dict_row
 from api.auth.service import start_session
 from api.main import create_app
 from settlement import migrations, pipeline
-from settlement.config import Settings
+from settlement.config import EngineSettings
 from tests.api import playback_reference
 from tests.api.conftest import BASE_URL
 from tests.api.test_playback_batch import send_batch, send_one
@@ -231,7 +231,7 @@ async def recorded(fresh_database, api_settings, event_day):
 async def test_the_engine_settles_batches_as_the_same_events_one_by_one(recorded, event_day):
     *urls, sent = recorded
     for url in urls:
-        results = pipeline.run_days(Settings(_env_file=None, database_url=url), event_day)
+        results = pipeline.run_days(EngineSettings(_env_file=None, database_url=url), event_day)
         assert [(r.run_date, r.status) for r in results] == [
             (event_day - dt.timedelta(days=1), "SUCCEEDED"),
             (event_day, "SUCCEEDED"),

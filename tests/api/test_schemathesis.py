@@ -20,8 +20,8 @@ from schemathesis.python.asgi import shutdown_lifespans
 from schemathesis.specs.openapi.checks import negative_data_rejection as schemathesis_negative_data_rejection
 
 from api.auth.service import access_token
+from api.config import ApiSettings
 from api.main import configure, create_app
-from settlement.config import Settings
 from tests.api.conftest import OPS_TOKEN
 from tests.security.spec import SPEC, Operation, body_conforms
 
@@ -34,7 +34,7 @@ EXAMPLES_PER_OPERATION = 25  # about 500 requests over the spec's operations
 STATEFUL_SEQUENCES, STATEFUL_STEPS = 25, 6
 ACCEPTED_POSITIVE_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]  # schemathesis' default
 
-app = create_app(Settings(_env_file=None, jwt_secret="configured by the fixture below"))
+app = create_app(ApiSettings(_env_file=None, jwt_secret="configured by the fixture below"))
 schema = schemathesis.openapi.from_dict(
     app.openapi(),
     config=SchemathesisConfig.from_dict(

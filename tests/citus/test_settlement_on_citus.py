@@ -18,7 +18,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from settlement import closing, migrations, pipeline
-from settlement.config import PROJECT_ROOT, Settings
+from settlement.config import PROJECT_ROOT, EngineSettings
 from tests.conftest import SOURCE_TABLES
 from tests.engine.scenario import Platform, at, reference_settlement
 from tests.engine.test_settlement_e2e import DAY, D, build_platform
@@ -91,7 +91,7 @@ def assert_same_tables(single: psycopg.Connection, citus: psycopg.Connection) ->
     assert sum(len(rows) for rows in expected.values()) > 500  # the comparison compared something
 
 
-def settle(settings: Settings, day: dt.date) -> list[pipeline.RunResult]:
+def settle(settings: EngineSettings, day: dt.date) -> list[pipeline.RunResult]:
     results = pipeline.run_days(settings, day)
     assert all(result.succeeded for result in results), [(r.run_date, r.error) for r in results]
     return results
@@ -123,7 +123,7 @@ def settled(databases, connections):
     timings = {}
     for name, url in zip(("single", "citus"), databases):
         started = time.monotonic()
-        settings = Settings(_env_file=None, database_url=url)
+        settings = EngineSettings(_env_file=None, database_url=url)
         results = settle(settings, D) + settle(settings, D + DAY)
         timings[name] = time.monotonic() - started
         assert [r.run_date for r in results] == [D - 3 * DAY + n * DAY for n in range(5)]
@@ -223,7 +223,7 @@ def test_a_closed_day_and_late_events_give_the_same_adjustments(settled, connect
     single, citus = connections
     p, v = settled
     for url in databases:
-        closing.close_days(Settings(_env_file=None, database_url=url), [D])
+        closing.close_days(EngineSettings(_env_file=None, database_url=url), [D])
     late = Platform(Twin(single, citus))
     late.videos, late.ads = p.videos, p.ads
     viewer = late.user("late viewer")
@@ -235,7 +235,7 @@ def test_a_closed_day_and_late_events_give_the_same_adjustments(settled, connect
     copy = late.event("START", viewer, v[4], at(D, 23))
     late.event("START", viewer, v[4], at(D, 23), event_id=copy)  # a copy
     for url in databases:
-        results = settle(Settings(_env_file=None, database_url=url), D + DAY)
+        results = settle(EngineSettings(_env_file=None, database_url=url), D + DAY)
         assert [r.run_date for r in results] == [D, D + DAY]
     assert_same_tables(single, citus)
     adjustments = citus.execute(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from api.config import get_api_settings
 from settlement import cli, migrations
 from settlement.config import PROJECT_ROOT, get_settings
 
@@ -54,11 +55,13 @@ def settlement(monkeypatch, capsys, tmp_path):
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
         get_settings.cache_clear()
+        get_api_settings.cache_clear()  # `settlement serve` reads the API's settings
         capsys.readouterr()
         try:
             code = cli.main(list(args))
         finally:
             get_settings.cache_clear()
+            get_api_settings.cache_clear()
         captured = capsys.readouterr()
         return Outcome(code, captured.out, captured.err)
 

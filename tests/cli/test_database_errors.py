@@ -5,7 +5,7 @@ import pytest
 
 from settlement import db, pipeline
 from settlement.commands import EXIT_FAILED
-from settlement.config import ENGINE_DEFAULTS, Settings
+from settlement.config import ENGINE_DEFAULTS, EngineSettings
 from tests.cli.conftest import assert_one_error_line, closed_port, run_settlement_process
 
 
@@ -108,11 +108,12 @@ def test_a_rule_setting_has_its_dbt_var_name_and_its_old_variable_still_works(na
     old_variable, value = RENAMED[name]
     assert name in pipeline.RULE_NAMES and name in ENGINE_DEFAULTS
     monkeypatch.setenv(f"SETTLEMENT_{name.upper()}", str(value))
-    assert pipeline.rules(Settings(_env_file=None))[name] == value
+    assert pipeline.rules(EngineSettings(_env_file=None))[name] == value
     monkeypatch.delenv(f"SETTLEMENT_{name.upper()}")
     monkeypatch.setenv(old_variable, str(value))
     assert (
-        getattr(Settings(_env_file=None), name) == value and Settings(_env_file=None, **{name: value}).model_dump()[name] == value
+        getattr(EngineSettings(_env_file=None), name) == value
+        and EngineSettings(_env_file=None, **{name: value}).model_dump()[name] == value
     )
 
 

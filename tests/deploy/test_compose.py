@@ -15,7 +15,7 @@ from alembic.script import ScriptDirectory
 from psycopg.conninfo import conninfo_to_dict
 
 from settlement import cli, clock, migrations
-from settlement.config import PROJECT_ROOT, Settings
+from settlement.config import PROJECT_ROOT, EngineSettings
 from settlement.generate import GenerateConfig, generate
 from settlement.migrations import alembic_config
 from tests.deploy.compose import MissingVariable, Process, load_compose, local_command, service_environment
@@ -193,7 +193,7 @@ def test_a_scheduled_settlement_is_served_to_operators(services, migrated_url):
         timeout=300,
     )
     assert settle.returncode == 0, settle.stderr
-    platform_zone = ZoneInfo(Settings.model_fields["time_zone"].default)  # the services set no time zone
+    platform_zone = ZoneInfo(EngineSettings.model_fields["time_zone"].default)  # the services set no time zone
     yesterday = clock.yesterday(platform_zone)
 
     port = free_port()
@@ -230,7 +230,7 @@ def test_sigterm_during_a_scheduled_settlement_finishes_the_day_and_exits_prompt
     published, no further day is begun, nothing is retried, and the process exits at once after it."""
     migrated_url = fresh_database("settlement_deploy")
     migrations.upgrade(migrated_url)
-    settings = Settings(_env_file=None, database_url=migrated_url)
+    settings = EngineSettings(_env_file=None, database_url=migrated_url)
     yesterday = clock.today(settings.zone) - dt.timedelta(days=1)
     generate(
         migrated_url,

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from settlement import pipeline, warehouse
-from settlement.config import PROJECT_ROOT, Settings
+from settlement.config import PROJECT_ROOT, EngineSettings
 
 API = PROJECT_ROOT / "api"
 NAME = r'"?([A-Za-z_][A-Za-z0-9_]*)"?'
@@ -107,7 +107,7 @@ def f():
 
 @pytest.fixture(scope="module")
 def manifest(database_url):
-    settings = Settings(_env_file=None, database_url=database_url)
+    settings = EngineSettings(_env_file=None, database_url=database_url)
     result = pipeline.invoke_dbt(database_url, ["parse"], pipeline.dbt_vars(settings, None))
     assert result.success, result.exception
     return result.result

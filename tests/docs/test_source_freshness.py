@@ -7,14 +7,14 @@ import uuid
 import pytest
 
 from settlement import clock, pipeline
-from settlement.config import Settings
+from settlement.config import EngineSettings
 
 EVENT_TABLES = ("watch_events", "ad_impressions")
 
 
 def source_freshness(database_url: str) -> dict[str, str]:
     """{source table: pass | warn | error} for the tables dbt checked."""
-    settings = Settings(_env_file=None, database_url=database_url)
+    settings = EngineSettings(_env_file=None, database_url=database_url)
     result = pipeline.invoke_dbt(database_url, ["source", "freshness"], pipeline.dbt_vars(settings, None))
     assert result.exception is None, result.exception
     return {

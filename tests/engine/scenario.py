@@ -21,8 +21,8 @@ VIDEO_TIERS = [(0, Decimal("1.0")), (100_000, Decimal("1.1")), (500_000, Decimal
 AD_TIERS = [(0, Decimal("10")), (100_000, Decimal("12")), (500_000, Decimal("15")), (1_000_000, Decimal("20"))]
 SEOUL = ZoneInfo("Asia/Seoul")
 WINDOW = dt.timedelta(hours=48)
-SLACK = dt.timedelta(seconds=10)  # Settings.watched_slack_seconds
-CLOCK_SKEW = dt.timedelta(seconds=300)  # Settings.clock_skew_seconds
+SLACK = dt.timedelta(seconds=10)  # CommonSettings.watched_slack_seconds
+CLOCK_SKEW = dt.timedelta(seconds=300)  # CommonSettings.clock_skew_seconds
 SLOT_SECONDS = 300  # slot k plays at k * 300 s
 LONG_AGO = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)  # when the scenario's videos went live, unless told
 

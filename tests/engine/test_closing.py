@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from settlement import closing, pipeline
-from settlement.config import Settings
+from settlement.config import EngineSettings
 from tests.engine.scenario import Platform, at
 
 D1 = dt.date(2026, 11, 23)  # a Monday
@@ -13,8 +13,8 @@ D2 = D1 + dt.timedelta(days=1)
 
 
 @pytest.fixture
-def settings(database_url) -> Settings:
-    return Settings(_env_file=None, database_url=database_url)
+def settings(database_url) -> EngineSettings:
+    return EngineSettings(_env_file=None, database_url=database_url)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from settlement import pipeline
-from settlement.config import PROJECT_ROOT, Settings
+from settlement.config import PROJECT_ROOT, EngineSettings
 from tests.engine.scenario import Platform, at
 
 D = dt.date(2026, 11, 23)
@@ -43,7 +43,7 @@ def test_a_killed_run_leaves_the_day_intact_and_the_next_run_completes_it(conn, 
     seller, viewer = p.user("seller", "SELLER"), p.user("viewer")
     video = p.video(seller, 600)
     p.event("START", viewer, video, at(D, 10))
-    settings = Settings(_env_file=None, database_url=database_url)
+    settings = EngineSettings(_env_file=None, database_url=database_url)
     [first] = pipeline.run_days(settings, D)
     assert first.succeeded
     before = dump(conn)

@@ -8,16 +8,16 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from settlement import pipeline
-from settlement.config import PROJECT_ROOT, Settings
+from settlement.config import PROJECT_ROOT, EngineSettings
 from tests.engine.published import PUBLISHED
 
 DAY = dt.date(2026, 11, 23)
 
 
 @pytest.fixture
-def built(conn, database_url) -> Settings:
+def built(conn, database_url) -> EngineSettings:
     """Every model built (on an empty day) in the session database."""
-    settings = Settings(_env_file=None, database_url=database_url)
+    settings = EngineSettings(_env_file=None, database_url=database_url)
     [result] = pipeline.run_days(settings, DAY)
     assert result.succeeded, result.error
     return settings
@@ -84,7 +84,7 @@ def test_docs_generate_and_every_model_and_column_is_described(built, database_u
 
 def test_dbt_sessions_run_without_jit(database_url):
     """The server's JIT costs more than it saves on the pipeline's statements; dbt's sessions turn it off."""
-    settings = Settings(_env_file=None, database_url=database_url)
+    settings = EngineSettings(_env_file=None, database_url=database_url)
     result = pipeline.invoke_dbt(
         database_url, ["show", "--inline", "select current_setting('jit') as jit"], pipeline.dbt_vars(settings, None)
     )
@@ -101,7 +101,7 @@ def test_a_models_checks_stop_the_run_before_anything_is_published(conn, databas
     video = p.video(p.user("seller", "SELLER"), 600)
     p.event("START", p.user("viewer"), video, at(DAY - dt.timedelta(days=1), 10))
     p.event("START", p.user("viewer2"), video, at(DAY, 10))
-    settings = Settings(_env_file=None, database_url=database_url)
+    settings = EngineSettings(_env_file=None, database_url=database_url)
     assert all(r.succeeded for r in pipeline.run_days(settings, DAY - dt.timedelta(days=1), DAY))
     published = conn.execute("SELECT * FROM analytics.fct_video_payouts ORDER BY 1, 2, 3").fetchall()
     # the day before as a broken run could leave it: lifetime views that went backwards
@@ -126,7 +126,7 @@ def test_the_configured_checks_are_data_tests_too(built, database_url):
 
 def test_the_published_models_the_tests_compare_are_the_projects(database_url):
     """tests/engine/published.py reads the model files; dbt's parse is what a run publishes."""
-    settings = Settings(_env_file=None, database_url=database_url)
+    settings = EngineSettings(_env_file=None, database_url=database_url)
     manifest = pipeline.parsed_project(database_url, pipeline.dbt_vars(settings, None))
     published = {node.name for node in manifest.nodes.values() if node.resource_type == "model" and node.config.get("publish")}
     assert set(PUBLISHED) == published and len(PUBLISHED) == len(published)

@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 
 from settlement import pipeline
-from settlement.config import Settings
+from settlement.config import EngineSettings
 from tests.engine.scenario import Platform, at
 
 D = dt.date(2026, 11, 23)
@@ -31,7 +31,7 @@ def test_a_payments_view_gone_or_changed_is_built_again_and_a_changed_staging_vi
     p = Platform(conn)
     video = p.video(p.user("seller", "SELLER"), 600)
     p.event("START", p.user("viewer"), video, at(D, 10))
-    settings = Settings(_env_file=None, database_url=database_url)
+    settings = EngineSettings(_env_file=None, database_url=database_url)
     manifest = pipeline.parsed_project(database_url, pipeline.dbt_vars(settings, D))
     assert [r.status for r in pipeline.run_days(settings, D)] == ["SUCCEEDED"]
     assert pipeline.undeployed(conn, manifest) == set()

@@ -16,7 +16,7 @@ from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from settlement import pipeline
-from settlement.config import Settings
+from settlement.config import EngineSettings
 from tests.conftest import empty_database
 from tests.engine.scenario import (
     SLACK,
@@ -164,7 +164,7 @@ def test_every_verdict_and_payout_of_a_generated_history_is_the_references(histo
     days, pairs = generated
     p = play(history_conn, days, pairs)
     note(f"{len(p.events)} watch events, {len(p.impressions)} impressions over {days} days")
-    settings_ = Settings(_env_file=None, database_url=database_url)
+    settings_ = EngineSettings(_env_file=None, database_url=database_url)
     last = D0 + dt.timedelta(days=days - 1)
     results = pipeline.run_days(settings_, D0, last)
     assert [r.status for r in results] == ["SUCCEEDED"] * days, [r.error for r in results]

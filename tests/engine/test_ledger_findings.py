@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from settlement import closing, pipeline, rebuild
-from settlement.config import Settings
+from settlement.config import EngineSettings
 from settlement.pipeline import invoke_dbt
 from tests.engine.scenario import Platform, at, reference_settlement
 
@@ -29,8 +29,8 @@ RESULTS = (
 
 
 @pytest.fixture
-def settings(database_url) -> Settings:
-    return Settings(_env_file=None, database_url=database_url)
+def settings(database_url) -> EngineSettings:
+    return EngineSettings(_env_file=None, database_url=database_url)
 
 
 @pytest.fixture

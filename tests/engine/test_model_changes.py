@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 
 from settlement import pipeline, rebuild
-from settlement.config import Settings
+from settlement.config import EngineSettings
 from tests.engine.scenario import Platform, at
 
 D = dt.date(2026, 11, 23)
@@ -27,7 +27,7 @@ def test_a_changed_model_stops_the_run_until_rebuilt(conn, database_url, table):
     p = Platform(conn)
     video = p.video(p.user("seller", "SELLER"), 600)
     p.event("START", p.user("viewer"), video, at(D, 10))
-    settings = Settings(_env_file=None, database_url=database_url)
+    settings = EngineSettings(_env_file=None, database_url=database_url)
     assert [r.status for r in pipeline.run_days(settings, D)] == ["SUCCEEDED"]
     conn.execute(f"ALTER TABLE analytics.{table} ADD COLUMN retired_measure integer")  # as an older model had it
     before = conn.execute(f"SELECT count(*) FROM analytics.{table}").fetchone()
@@ -50,7 +50,7 @@ def test_a_day_table_dropped_by_hand_stops_the_run_instead_of_counting_its_days_
     p = Platform(conn)
     video = p.video(p.user("seller", "SELLER"), 600)
     p.event("START", p.user("viewer"), video, at(D, 10))
-    settings = Settings(_env_file=None, database_url=database_url)
+    settings = EngineSettings(_env_file=None, database_url=database_url)
     assert [r.status for r in pipeline.run_days(settings, D)] == ["SUCCEEDED"]
     conn.execute("DROP TABLE analytics.fct_video_payable_daily CASCADE")
 

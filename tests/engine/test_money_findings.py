@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from settlement import pipeline
-from settlement.config import Settings
+from settlement.config import EngineSettings
 from tests.conftest import empty_database
 from tests.engine.scenario import (
     SLOT_SECONDS,
@@ -95,7 +95,7 @@ def attacked(database_url):
             p.event("PROGRESS", extreme, named["normal"], at(D, 12, 0, 30), watched, position)
             p.impression(extreme, named["normal"], ad, 1, at(D, 12, 0, 30))
 
-        settings = Settings(_env_file=None, database_url=database_url)
+        settings = EngineSettings(_env_file=None, database_url=database_url)
         results = pipeline.run_days(settings, D - DAY, D + DAY)
         assert [r.status for r in results] == ["SUCCEEDED"] * 3, [r.error for r in results]
         yield conn, p, named

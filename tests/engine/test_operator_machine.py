@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
 
 from settlement import closing, pipeline, rebuild
-from settlement.config import Settings
+from settlement.config import EngineSettings
 from tests.conftest import empty_database
 from tests.engine.scenario import Platform, at, reference_settlement
 from tests.hypothesis_profiles import examples
@@ -79,7 +79,7 @@ def operator_machine(database_url: str):
         def a_platform_with_two_settled_days(self):
             self.conn = psycopg.connect(database_url, autocommit=True)
             empty_database(self.conn)
-            self.settings = Settings(_env_file=None, database_url=database_url)
+            self.settings = EngineSettings(_env_file=None, database_url=database_url)
             self.p = Platform(self.conn)
             seller = self.p.user("seller", "SELLER")
             self.videos = [self.p.video(seller, 900) for _ in range(2)]

@@ -7,7 +7,7 @@ import shutil
 from psycopg.conninfo import conninfo_to_dict
 
 from settlement import manifests, pipeline
-from settlement.config import Settings
+from settlement.config import EngineSettings
 
 
 def strings_in(value, seen=None):
@@ -33,7 +33,7 @@ def strings_in(value, seen=None):
 
 def test_a_parse_for_one_database_serves_another_naming_only_it(fresh_database, monkeypatch):
     first, second = fresh_database("parse_a"), fresh_database("parse_b")
-    variables = pipeline.dbt_vars(Settings(_env_file=None, database_url=first), None)
+    variables = pipeline.dbt_vars(EngineSettings(_env_file=None, database_url=first), None)
     pipeline.parsed_project(first, variables)
     parses = []
     real_invoke = pipeline.invoke_dbt

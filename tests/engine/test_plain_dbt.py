@@ -16,7 +16,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from settlement import clock, migrations, pipeline
-from settlement.config import PROJECT_ROOT, Settings
+from settlement.config import PROJECT_ROOT, EngineSettings
 from settlement.generate import GenerateConfig, generate
 from tests.engine.published import PUBLISHED
 
@@ -55,7 +55,7 @@ def twin_databases(fresh_database):
     for _ in range(2):
         url = fresh_database("settlement_dbt_cli")
         migrations.upgrade(url)
-        settings = Settings(_env_file=None, database_url=url)
+        settings = EngineSettings(_env_file=None, database_url=url)
         yesterday = clock.today(settings.zone) - dt.timedelta(days=1)
         generate(
             url,
@@ -71,7 +71,7 @@ def twin_databases(fresh_database):
 
 def test_plain_dbt_build_settles_yesterday_as_settlement_run_does(twin_databases):
     (by_pipeline, by_dbt), yesterday = twin_databases
-    results = pipeline.run_days(Settings(_env_file=None, database_url=by_pipeline), yesterday)
+    results = pipeline.run_days(EngineSettings(_env_file=None, database_url=by_pipeline), yesterday)
     assert [r.status for r in results] == ["SUCCEEDED", "SUCCEEDED"]
 
     refused = dbt(by_dbt, "build")  # the day before yesterday is not settled: named, with the command
@@ -112,7 +112,7 @@ def test_a_concurrent_run_is_refused_whichever_way_it_starts(twin_databases):
             second = dbt(url, "build", "--vars", f"{{run_date: {yesterday}}}")
             assert second.returncode != 0 and "another settlement run holds the pipeline" in second.stdout, second.stdout[-2000:]
             with pytest.raises(pipeline.PipelineBusy, match="another settlement run holds the pipeline"):
-                pipeline.run_days(Settings(_env_file=None, database_url=url), yesterday)
+                pipeline.run_days(EngineSettings(_env_file=None, database_url=url), yesterday)
         finally:
             holder.execute("SELECT pg_advisory_unlock(settlement_lock_key('publish'))")
             output, _ = running.communicate(timeout=600)

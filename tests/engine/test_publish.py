@@ -29,7 +29,7 @@ import psycopg
 import pytest
 
 from settlement import pipeline
-from settlement.config import Settings
+from settlement.config import EngineSettings
 from tests.engine.published import PUBLISHED
 from tests.engine.scenario import Platform, at
 
@@ -39,8 +39,8 @@ ATTEMPTS = 8  # a node may slip past the gate while another is let through: more
 
 
 @pytest.fixture
-def settings(database_url) -> Settings:
-    return Settings(_env_file=None, database_url=database_url)
+def settings(database_url) -> EngineSettings:
+    return EngineSettings(_env_file=None, database_url=database_url)
 
 
 def build_day(conn) -> tuple[Platform, int]:
@@ -130,7 +130,7 @@ def inconsistencies(conn) -> list[str]:
 # Running a settlement in a child process, and stopping it at a model boundary
 
 
-def _settle_in_child(settings: Settings, day: dt.date) -> None:
+def _settle_in_child(settings: EngineSettings, day: dt.date) -> None:
     try:
         results = pipeline.run_days(settings, day)
         os._exit(0 if results and results[-1].succeeded else 1)
@@ -138,7 +138,7 @@ def _settle_in_child(settings: Settings, day: dt.date) -> None:
         os._exit(2)
 
 
-def start_run(settings: Settings, day: dt.date) -> multiprocessing.Process:
+def start_run(settings: EngineSettings, day: dt.date) -> multiprocessing.Process:
     """A settlement of `day` in a forked process (it reuses this process's parsed dbt project)."""
     process = multiprocessing.get_context("fork").Process(target=_settle_in_child, args=(settings, day))
     process.start()
@@ -225,7 +225,7 @@ def stop_at(gate: Gate, conn, run_id: int, point: str, process: multiprocessing.
 
 
 def run_stopped_at(
-    gate: Gate, conn, settings: Settings, point: str, late: tuple[Platform, int]
+    gate: Gate, conn, settings: EngineSettings, point: str, late: tuple[Platform, int]
 ) -> tuple[multiprocessing.Process, int, dict]:
     """Starts a run and stops it at `point`; when the run slips past it (it may get there before the gate
     closes, on a loaded machine), the run completes, new activity arrives and another run tries. The run's
@@ -243,7 +243,7 @@ def run_stopped_at(
     raise AssertionError(f"{point} was never reached in {ATTEMPTS} runs")
 
 
-def model_names(settings: Settings, database_url: str) -> list[str]:
+def model_names(settings: EngineSettings, database_url: str) -> list[str]:
     """The models a day's run builds: every one but the deployed views (staging, payments), which it leaves
     out once they are as deployed (pipeline.deployed_group, pipeline.selector_for)."""
     manifest = pipeline.parsed_project(database_url, pipeline.dbt_vars(settings, D))

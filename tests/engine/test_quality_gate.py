@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from settlement import pipeline
-from settlement.config import Settings
+from settlement.config import EngineSettings
 from tests.conftest import empty_database
 from tests.engine.scenario import Platform, at, reference_intake, reference_settlement
 
@@ -119,7 +119,7 @@ def gated(gate_conn, database_url):
     event("resumer:claim", "PROGRESS", good, at(D, 19, 0, 2), 600, 600)
     p.impression(viewers["resumer"], good, ad, 2, at(D, 19, 0, 2))
 
-    settings = Settings(_env_file=None, database_url=database_url)
+    settings = EngineSettings(_env_file=None, database_url=database_url)
     results = pipeline.run_days(settings, D)
     assert [r.status for r in results] == ["SUCCEEDED"] * len(results), [r.error for r in results]
     return p, named, settings

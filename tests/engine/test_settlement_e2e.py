@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from settlement import pipeline
-from settlement.config import Settings
+from settlement.config import EngineSettings
 from tests.conftest import empty_database
 from tests.engine.scenario import (
     Platform,
@@ -179,8 +179,8 @@ def engine_pairs(conn) -> dict:
 
 
 @pytest.fixture(scope="module")
-def engine_settings(database_url) -> Settings:
-    return Settings(_env_file=None, database_url=database_url)
+def engine_settings(database_url) -> EngineSettings:
+    return EngineSettings(_env_file=None, database_url=database_url)
 
 
 @pytest.fixture(scope="module")

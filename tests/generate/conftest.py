@@ -4,14 +4,14 @@ import psycopg
 import pytest
 
 from settlement import migrations
-from settlement.config import Settings
+from settlement.config import EngineSettings
 from settlement.generate import GenerateConfig, generate
 
 SMALL = GenerateConfig(videos=60, users=400, days=3, events_per_day=1_500, seed=11, first_day=dt.date(2026, 3, 1))
 
 
-def settings_for(url: str) -> Settings:
-    return Settings(_env_file=None, database_url=url)
+def settings_for(url: str) -> EngineSettings:
+    return EngineSettings(_env_file=None, database_url=url)
 
 
 @pytest.fixture(scope="session")

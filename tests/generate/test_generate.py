@@ -11,7 +11,7 @@ from settlement import cli
 from settlement import generate as generate_module
 from settlement.ads import DEFAULT_SLOT_SECONDS
 from settlement.commands.generate import count
-from settlement.config import Settings, get_settings
+from settlement.config import EngineSettings, get_settings
 from settlement.generate import GenerateConfig, default_first_day, generate, producer
 from tests.generate.conftest import SMALL, settings_for
 
@@ -163,7 +163,7 @@ def test_progress_reports_come_every_half_minute_to_minute_of_play(generated_con
 
 def test_ad_impressions_only_where_the_play_passes_a_filled_slot(generated_conn):
     conn = generated_conn
-    interval = Settings(_env_file=None).ad_slot_seconds
+    interval = EngineSettings(_env_file=None).ad_slot_seconds
     # Each impression is recorded at the time of the event whose play crossed its slot (position -
     # watched < slot time <= position), for the ad in that slot of the video.
     unexplained = scalar(

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from settlement import pipeline
-from settlement.config import Settings
+from settlement.config import EngineSettings
 from settlement.generate import GenerateConfig, generate
 from settlement.generate.attacks import BURST_REPORTS, attack_counts
 from tests.generate.conftest import settings_for
@@ -136,8 +136,8 @@ def test_every_burst_meets_a_pair_with_nothing_in_the_view_window(migrated_datab
     url = migrated_database()
     config = dataclasses.replace(ATTACKED, days=5, events_per_day=2_000)
     generate(url, config, progress=False, settings=settings_for(url))
-    window = dt.timedelta(hours=Settings(_env_file=None).view_window_hours)
-    slack = Settings(_env_file=None).watched_slack_seconds  # what a burst's reports claim each
+    window = dt.timedelta(hours=EngineSettings(_env_file=None).view_window_hours)
+    slack = EngineSettings(_env_file=None).watched_slack_seconds  # what a burst's reports claim each
     with psycopg.connect(url) as conn:
         gaps = conn.execute(
             """SELECT count(*), min(first_at - previous_last_at) FROM (
@@ -196,7 +196,7 @@ def test_attack_traffic_earns_nothing_once_settled(attacked_and_honest):
                WHERE p.settled_on = %s AND u.username LIKE 'attacker-%%'""",
             (DAY,),
         ).fetchone()
-    slack = Settings(_env_file=None).watched_slack_seconds
+    slack = EngineSettings(_env_file=None).watched_slack_seconds
     bursts_at_most = attack_counts(ATTACKED.attack_share, ATTACKED.events_per_day)["burst"] // BURST_REPORTS[0] + 1
     assert attackers_views == 0 and most_per_pair <= slack
     assert watched["attacked"] - watched["honest"] == attackers_watched

@@ -26,9 +26,10 @@ import httpx
 import pytest
 
 from api.auth.service import access_token
+from api.config import ApiSettings
 from settlement import clock as platform_clock
 from settlement.ads import DEFAULT_SLOT_SECONDS
-from settlement.config import PROJECT_ROOT, Settings
+from settlement.config import PROJECT_ROOT, EngineSettings
 from settlement.pipeline import run_days
 from tests.servers import LOOPBACK, free_port, wait_until_serving
 
@@ -290,7 +291,7 @@ def summary(answers: list[Answer], elapsed: float, rerun: Rerun, totals: tuple[i
 
 
 async def test_payouts_stay_whole_and_available_while_the_day_is_settled_again(conn, database_url, tmp_path, report_load):
-    settings = Settings(_env_file=None, database_url=database_url)
+    settings = EngineSettings(_env_file=None, database_url=database_url)
     day = platform_clock.yesterday(settings.zone)
     seller, first_video = load_day(conn, day, settings.zone)
     assert all(result.succeeded for result in await asyncio.to_thread(run_days, settings, day))
@@ -309,7 +310,7 @@ async def test_payouts_stay_whole_and_available_while_the_day_is_settled_again(c
             "INSERT INTO auth_sessions (user_id, expires_at) VALUES (%s, settlement_now() + interval '1 day') RETURNING id::text",
             (seller,),
         ).fetchone()[0]
-        token, _ = access_token(settings, JWT_SECRET, seller, session_id)
+        token, _ = access_token(ApiSettings(_env_file=None, database_url=database_url), JWT_SECRET, seller, session_id)
         load_started = time.perf_counter()
         clock = lambda: time.perf_counter() - load_started  # noqa: E731
         rerun_task = asyncio.create_task(rerun_day(database_url, day, clock, rerun, tmp_path / "rerun.log"))

@@ -1,14 +1,14 @@
 import httpx
 import pytest
 
+from api.config import ApiSettings
 from api.main import create_app
-from settlement.config import Settings
 
 OPS_TOKEN = "ops-test-token-0123456789"
 
 
-def settings_for(database_url: str, **overrides) -> Settings:
-    return Settings(_env_file=None, database_url=database_url, jwt_secret="test-jwt-secret-of-at-least-32-bytes", **overrides)
+def settings_for(database_url: str, **overrides) -> ApiSettings:
+    return ApiSettings(_env_file=None, database_url=database_url, jwt_secret="test-jwt-secret-of-at-least-32-bytes", **overrides)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from settlement import migrations, payments, pipeline
-from settlement.config import Settings
+from settlement.config import EngineSettings
 from tests.engine.scenario import PaymentsReference
 
 FIRST_SETTLED = dt.date(2020, 1, 1)  # the module's one settlement, to build the models; forgotten after
@@ -27,14 +27,14 @@ PAYMENT_TABLES = (
 def payments_url(fresh_database) -> str:
     url = fresh_database("settlement_payments")
     migrations.upgrade(url)
-    [result] = pipeline.run_days(Settings(_env_file=None, database_url=url), FIRST_SETTLED)
+    [result] = pipeline.run_days(EngineSettings(_env_file=None, database_url=url), FIRST_SETTLED)
     assert result.succeeded, result
     return url
 
 
 @pytest.fixture
-def pay_settings(payments_url) -> Settings:
-    return Settings(_env_file=None, database_url=payments_url)
+def pay_settings(payments_url) -> EngineSettings:
+    return EngineSettings(_env_file=None, database_url=payments_url)
 
 
 def empty_books(conn) -> None:
@@ -59,7 +59,7 @@ def days_of(month: dt.date) -> list[dt.date]:
 class Books:
     """The database and the reference, moved together."""
 
-    def __init__(self, conn, settings: Settings, out_dir: Path):
+    def __init__(self, conn, settings: EngineSettings, out_dir: Path):
         self.conn, self.settings, self.out_dir = conn, settings, out_dir
         self.ref = PaymentsReference()
         self.videos: dict[int, list[int]] = {}

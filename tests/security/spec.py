@@ -11,11 +11,11 @@ from urllib.parse import quote
 
 from jsonschema import Draft202012Validator, FormatChecker
 
+from api.config import ApiSettings
 from api.main import create_app
 from settlement import clock
-from settlement.config import Settings
 
-SPEC = create_app(Settings(_env_file=None, jwt_secret="only the spec is read")).openapi()
+SPEC = create_app(ApiSettings(_env_file=None, jwt_secret="only the spec is read")).openapi()
 URL_PLACES = ("path", "query", "cookie")
 BODY = "body"
 ABSENT = object()  # a query parameter or cookie left out

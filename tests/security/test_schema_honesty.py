@@ -2,8 +2,8 @@
 app, so new endpoints are covered as they come): the answers a transport-level limit gives are
 documented, and no answer may be kept by a browser or a proxy (money and personal data: no-store)."""
 
+from api.config import ApiSettings
 from api.main import create_app
-from settlement.config import Settings
 from tests.security.spec import SPEC, build, operations
 
 OPERATIONS = operations()
@@ -11,7 +11,7 @@ OPERATIONS = operations()
 # undocumented 413).
 # over every operation's limit (a batch of playback events has a larger one of its own)
 OVERSIZED = b"x" * (
-    max(Settings(_env_file=None).max_request_body_bytes, Settings(_env_file=None).playback_batch_max_body_bytes) + 1
+    max(ApiSettings(_env_file=None).max_request_body_bytes, ApiSettings(_env_file=None).playback_batch_max_body_bytes) + 1
 )
 MONEY = (
     "/sellers/{seller_id}/payouts",
@@ -65,7 +65,7 @@ def test_the_spec_says_every_answer_is_no_store():
 
 def test_a_spec_built_twice_documents_the_same():
     """The transport answers are added once, not once per build."""
-    spec = create_app(Settings(_env_file=None, jwt_secret="only the spec is read")).openapi()
+    spec = create_app(ApiSettings(_env_file=None, jwt_secret="only the spec is read")).openapi()
     assert spec == SPEC
 
 
