@@ -69,16 +69,13 @@
     ({{ kind }} = 'START' and not {{ in_window(last_counted_at, occurred_at, window) }})
 {%- endmacro %}
 
-{#- The ad slots k a watch event's playing moved the playhead across (position - watched < k * interval
-    <= position): first and last k; none when the first is after the last (a seek plays nothing). In
-    bigint: a value at the limits of its type is quarantined, never an overflow that stops the day. -#}
-{% macro slots_crossed(position_seconds, watched_seconds) -%}
-    int8range({{ first_slot_crossed(position_seconds, watched_seconds) }}, {{ last_slot_crossed(position_seconds) }}, '[]')
-{%- endmacro %}
-
-{#- The slot length, a rule (var ad_slot_seconds: settlement's setting of the same name); slot k plays at
-    k times it. A video's slots: ad_slot_count(duration, length), the database's function (migration 0061),
-    the one the uploads and the daily refresh fill slots with. -#}
+{#- The slot length, a rule (var ad_slot_seconds: settlement's setting of the same name). Where slots are
+    and which a watch event's playing crossed are the database's functions (migration 0062), the ones
+    record_playback answers by: slot k plays at ad_slot_starts_at(k, length) = k times it, and the slots
+    crossed are ad_slots_crossed(position, watched, length), those k with position - watched < k * length
+    <= position (empty for a seek, which plays nothing). In bigint: a value at the limits of its type is
+    quarantined, never an overflow that stops the day. A video's slots: ad_slot_count(duration, length)
+    (migration 0061), the one the uploads and the daily refresh fill slots with. -#}
 {% macro ad_slot_seconds() -%}
     {{ var('ad_slot_seconds') | int }}
 {%- endmacro %}
@@ -87,16 +84,12 @@
     ad_slot_count({{ duration_seconds }}, {{ ad_slot_seconds() }})
 {%- endmacro %}
 
+{% macro slots_crossed(position_seconds, watched_seconds) -%}
+    ad_slots_crossed({{ position_seconds }}::bigint, {{ watched_seconds }}::bigint, {{ ad_slot_seconds() }})
+{%- endmacro %}
+
 {% macro crosses_a_slot(position_seconds, watched_seconds) -%}
-    ({{ last_slot_crossed(position_seconds) }} >= {{ first_slot_crossed(position_seconds, watched_seconds) }})
-{%- endmacro %}
-
-{% macro first_slot_crossed(position_seconds, watched_seconds) -%}
-    (greatest({{ position_seconds }}::bigint - {{ watched_seconds }}::bigint, 0) / {{ ad_slot_seconds() }} + 1)
-{%- endmacro %}
-
-{% macro last_slot_crossed(position_seconds) -%}
-    ({{ position_seconds }}::bigint / {{ ad_slot_seconds() }})
+    (not isempty({{ slots_crossed(position_seconds, watched_seconds) }}))
 {%- endmacro %}
 
 {#- The raw row of a watch event, as reported, for the quarantine. -#}

@@ -187,9 +187,9 @@ SELECT record_ad_impressions(
 
 
 def crossed_slots(event: Event, slot_seconds: int) -> range:
-    """The slots whose start the event's playing may have crossed: record_playback's test (position -
-    watched < slot * slot_seconds <= position, for a PROGRESS), without knowing which slots have an ad or
-    whether the event is new."""
+    """The slots whose start the event's playing may have crossed, for their candidate ids: the database's
+    ad_slots_crossed (migration 0062), which record_playback answers by, for a PROGRESS, without knowing
+    which slots have an ad or whether the event is new (tests/test_ad_slot_rule.py checks the two agree)."""
     if event.kind != "PROGRESS" or not event.watched_seconds or event.position_seconds is None:  # (a PROGRESS has one)
         return range(0)
     first = max(1, (event.position_seconds - event.watched_seconds) // slot_seconds + 1)

@@ -28,13 +28,13 @@ async def video_by_id(conn: AsyncConnection[DictRow], video_id: int) -> DictRow 
     return await cursor.fetchone()
 
 
-async def video_ads(conn: AsyncConnection[DictRow], video_id: int, slot_interval_seconds: int) -> list[DictRow]:
+async def video_ads(conn: AsyncConnection[DictRow], video_id: int, slot_seconds: int) -> list[DictRow]:
     cursor = await conn.execute(
         """
-        SELECT slot, ad_id, slot * %s AS starts_at_seconds
+        SELECT slot, ad_id, ad_slot_starts_at(slot, %s) AS starts_at_seconds
         FROM video_ads WHERE video_id = %s ORDER BY slot
         """,
-        (slot_interval_seconds, video_id),
+        (slot_seconds, video_id),
     )
     return await cursor.fetchall()
 
