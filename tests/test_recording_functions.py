@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 RECEIVED_AT = dt.datetime(2026, 11, 25, 6, 0, tzinfo=dt.UTC)
 DAY = dt.datetime(2026, 11, 24, 3, 0, tzinfo=dt.UTC)
 IDS = [uuid.UUID(int=n) for n in range(1, 6)]
-TABLES = "watch_events, watch_event_ids, ad_impressions, ad_impression_ids, duplicate_events"
 
 watch_rows = st.lists(
     st.tuples(
@@ -62,19 +61,19 @@ def test_record_watch_events_is_record_watch_event_row_by_row(conn, before, batc
             for row in rows
         ]
 
-    conn.execute(f"TRUNCATE {TABLES}")
-    one_by_one(before)
-    expected = one_by_one(batch)
-    expected_rows = contents(conn)
+    with conn.transaction(force_rollback=True):  # each example from the empty tables (the conn fixture's)
+        one_by_one(before)
+        expected = one_by_one(batch)
+        expected_rows = contents(conn)
 
-    conn.execute(f"TRUNCATE {TABLES}")
-    one_by_one(before)
-    answer = conn.execute(
-        "SELECT record_watch_events(%s::uuid[], %s::text[], %s::bigint[], %s::bigint[], %s::timestamptz[], %s::int[], %s::int[], %s)",
-        (*columns(batch, 7), RECEIVED_AT),
-    ).fetchone()[0]
-    assert answer == expected
-    assert contents(conn) == expected_rows
+    with conn.transaction(force_rollback=True):
+        one_by_one(before)
+        answer = conn.execute(
+            "SELECT record_watch_events(%s::uuid[], %s::text[], %s::bigint[], %s::bigint[], %s::timestamptz[], %s::int[], %s::int[], %s)",
+            (*columns(batch, 7), RECEIVED_AT),
+        ).fetchone()[0]
+        assert answer == expected
+        assert contents(conn) == expected_rows
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -86,19 +85,19 @@ def test_record_ad_impressions_is_record_ad_impression_row_by_row(conn, before, 
             for row in rows
         ]
 
-    conn.execute(f"TRUNCATE {TABLES}")
-    one_by_one(before)
-    expected = one_by_one(batch)
-    expected_rows = contents(conn)
+    with conn.transaction(force_rollback=True):  # each example from the empty tables (the conn fixture's)
+        one_by_one(before)
+        expected = one_by_one(batch)
+        expected_rows = contents(conn)
 
-    conn.execute(f"TRUNCATE {TABLES}")
-    one_by_one(before)
-    answer = conn.execute(
-        "SELECT record_ad_impressions(%s::uuid[], %s::bigint[], %s::bigint[], %s::bigint[], %s::int[], %s::timestamptz[], %s)",
-        (*columns(batch, 6), RECEIVED_AT),
-    ).fetchone()[0]
-    assert answer == expected
-    assert contents(conn) == expected_rows
+    with conn.transaction(force_rollback=True):
+        one_by_one(before)
+        answer = conn.execute(
+            "SELECT record_ad_impressions(%s::uuid[], %s::bigint[], %s::bigint[], %s::bigint[], %s::int[], %s::timestamptz[], %s)",
+            (*columns(batch, 6), RECEIVED_AT),
+        ).fetchone()[0]
+        assert answer == expected
+        assert contents(conn) == expected_rows
 
 
 def test_an_empty_batch_records_nothing(conn):
