@@ -25,6 +25,12 @@ EVENT_AGE_HOURS = 24 * 7
 OPS_TOKEN = "test-operator-token"
 UNTHROTTLED = "1000000/minute"
 DEFAULT_KAKAO_ACCOUNT = {"id": 4242, "email": "kakao.user@example.com", "nickname": "kakao user"}
+# argon2id's cost is a setting. The suite's apps hash at the least cost argon2id allows: its thousands of
+# signups, verifications and logins took ~0.15 s of a core each at a server's cost, minutes of `make test`.
+# The tests whose subject is that cost (a queue of hashes, a refusal that costs none) take SERVER_HASHING,
+# api/config.py's defaults, which tests/api/test_auth.py checks a server hashes with.
+LEAST_HASHING = {"password_hash_time_cost": 1, "password_hash_memory_kib": 8 * 1024}
+SERVER_HASHING = {name: ApiSettings.model_fields[name].default for name in LEAST_HASHING}
 
 
 @dataclass
@@ -181,6 +187,7 @@ def api_settings(database_url, kakao_server) -> ApiSettings:
         # Apps deliver the mail of their own signups, at once; a test's own app is not raced by
         # the session's app polling the shared outbox.
         email_outbox_poll_seconds=3600,
+        **LEAST_HASHING,
     )
 
 

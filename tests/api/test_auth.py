@@ -2,9 +2,11 @@ import datetime as dt
 
 import jwt
 
+from api.auth.passwords import Passwords
 from api.auth.service import ACCESS_PURPOSE, JWT_ALGORITHM
+from api.config import ApiSettings
 from settlement import clock
-from tests.api.conftest import verify_email
+from tests.api.conftest import SERVER_HASHING, verify_email
 
 
 async def test_signup_login_and_me(client, conn):
@@ -105,3 +107,16 @@ async def test_sessions_live_in_the_database_and_expired_ones_are_cleared(client
     assert (await client.get("/me", headers=account.headers)).status_code == 401  # the row decides, not only the token
     await client.post("/auth/login", json={"email": account.email, "password": "correct horse"})
     assert conn.execute("SELECT count(*) FROM auth_sessions WHERE expires_at <= settlement_now()").fetchone()[0] == 0
+
+
+async def test_a_server_hashes_passwords_at_argon2ids_full_cost():
+    """The suite's apps hash at the least cost (tests/api/conftest.py); a server, with the defaults, at 64 MiB
+    and 3 passes of one lane, which is what SERVER_HASHING gives the tests of that cost."""
+    settings = ApiSettings(_env_file=None)
+    assert SERVER_HASHING == {"password_hash_time_cost": 3, "password_hash_memory_kib": 64 * 1024}
+    passwords = Passwords(settings)
+    try:
+        stored = await passwords.hash("correct horse")
+    finally:
+        passwords.close()
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=1$"), stored

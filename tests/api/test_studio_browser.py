@@ -57,6 +57,9 @@ def live_api(api_settings, database_url, kakao_server, tmp_path_factory):
         "SETTLEMENT_KAKAO_AUTHORIZE_URL": f"{kakao_server.base_url}/oauth/authorize",
         "SETTLEMENT_KAKAO_TOKEN_URL": f"{kakao_server.base_url}/oauth/token",
         "SETTLEMENT_KAKAO_USER_INFO_URL": f"{kakao_server.base_url}/v2/user/me",
+        # the suite's hashing cost (tests/api/conftest.py): its logins need no new hash of the password
+        "SETTLEMENT_PASSWORD_HASH_TIME_COST": str(api_settings.password_hash_time_cost),
+        "SETTLEMENT_PASSWORD_HASH_MEMORY_KIB": str(api_settings.password_hash_memory_kib),
     }
     log = tmp_path_factory.mktemp("studio") / "uvicorn.log"
     command = [

@@ -6,7 +6,7 @@ import time
 
 from argon2 import PasswordHasher
 
-from tests.api.conftest import client_of
+from tests.api.conftest import SERVER_HASHING, client_of
 
 PASSWORD = "correct horse"
 
@@ -73,7 +73,7 @@ async def test_signups_are_throttled_per_address(app_with):
 
 
 async def test_hashing_past_its_queue_answers_503(app_with, conn):
-    app = await app_with(password_hash_concurrency=1, password_hash_max_waiting=1)
+    app = await app_with(password_hash_concurrency=1, password_hash_max_waiting=1, **SERVER_HASHING)
     for n in range(6):
         add_verified_user(conn, f"queued{n}@example.com")
     async with client_of(app) as client:
@@ -93,7 +93,7 @@ async def test_a_login_rehashes_a_password_stored_with_other_parameters(client, 
 
 
 async def test_a_refused_attempt_costs_no_hash(app_with, conn):
-    app = await app_with(login_account_limits="1/minute")
+    app = await app_with(login_account_limits="1/minute", **SERVER_HASHING)
     add_verified_user(conn, "cheap@example.com")
     async with client_of(app) as client:
         assert (await login(client, "cheap@example.com", "guess")).status_code == 401
