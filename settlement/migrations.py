@@ -1,6 +1,8 @@
 """Schema migrations (alembic) and day partitions, run programmatically."""
 
 import datetime as dt
+import importlib.util
+from types import ModuleType
 
 import psycopg
 from alembic.config import Config
@@ -9,6 +11,19 @@ from alembic.script import ScriptDirectory
 from alembic import command
 from settlement.config import PROJECT_ROOT
 from settlement.db import one_row
+
+VERSIONS = PROJECT_ROOT / "alembic" / "versions"
+
+
+def earlier_migration(file_name: str) -> ModuleType:
+    """A migration file of alembic/versions as a module, for a later migration that builds on its SQL
+    (alembic's version files are not importable by name)."""
+    spec = importlib.util.spec_from_file_location(f"settlement_migration_{file_name[:4]}", VERSIONS / file_name)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(VERSIONS / file_name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def alembic_config(database_url: str) -> Config:

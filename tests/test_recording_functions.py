@@ -52,52 +52,51 @@ def columns(rows: list[tuple], width: int) -> list[list]:
     return [[row[i] for row in rows] for i in range(width)]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(before=watch_rows, batch=watch_rows)
-def test_record_watch_events_is_record_watch_event_row_by_row(conn, before, batch):
-    def one_by_one(rows):
-        return [
-            conn.execute("SELECT record_watch_event(%s, %s, %s, %s, %s, %s, %s, %s)", (*row, RECEIVED_AT)).fetchone()[0]
-            for row in rows
-        ]
+def assert_batch_is_row_by_row(
+    conn, per_row: str, batch_function: str, width: int, before: list[tuple], batch: list[tuple]
+) -> None:
+    """The batch function, called once with the batch after `before` was recorded row by row, answers and
+    records what the per-row function does called once per row; each side from the empty tables (the conn
+    fixture's), rolled back after. width: the columns of a row."""
 
-    with conn.transaction(force_rollback=True):  # each example from the empty tables (the conn fixture's)
-        one_by_one(before)
-        expected = one_by_one(batch)
-        expected_rows = contents(conn)
+    def one_by_one(rows):
+        return [conn.execute(per_row, (*row, RECEIVED_AT)).fetchone()[0] for row in rows]
 
     with conn.transaction(force_rollback=True):
         one_by_one(before)
-        answer = conn.execute(
-            "SELECT record_watch_events(%s::uuid[], %s::text[], %s::bigint[], %s::bigint[], %s::timestamptz[], %s::int[], %s::int[], %s)",
-            (*columns(batch, 7), RECEIVED_AT),
-        ).fetchone()[0]
+        expected = one_by_one(batch)
+        expected_rows = contents(conn)
+    with conn.transaction(force_rollback=True):
+        one_by_one(before)
+        answer = conn.execute(batch_function, (*columns(batch, width), RECEIVED_AT)).fetchone()[0]
         assert answer == expected
         assert contents(conn) == expected_rows
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(before=watch_rows, batch=watch_rows)
+def test_record_watch_events_is_record_watch_event_row_by_row(conn, before, batch):
+    assert_batch_is_row_by_row(
+        conn,
+        "SELECT record_watch_event(%s, %s, %s, %s, %s, %s, %s, %s)",
+        "SELECT record_watch_events(%s::uuid[], %s::text[], %s::bigint[], %s::bigint[], %s::timestamptz[], %s::int[], %s::int[], %s)",
+        7,
+        before,
+        batch,
+    )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(before=impression_rows, batch=impression_rows)
 def test_record_ad_impressions_is_record_ad_impression_row_by_row(conn, before, batch):
-    def one_by_one(rows):
-        return [
-            conn.execute("SELECT record_ad_impression(%s, %s, %s, %s, %s, %s, %s)", (*row, RECEIVED_AT)).fetchone()[0]
-            for row in rows
-        ]
-
-    with conn.transaction(force_rollback=True):  # each example from the empty tables (the conn fixture's)
-        one_by_one(before)
-        expected = one_by_one(batch)
-        expected_rows = contents(conn)
-
-    with conn.transaction(force_rollback=True):
-        one_by_one(before)
-        answer = conn.execute(
-            "SELECT record_ad_impressions(%s::uuid[], %s::bigint[], %s::bigint[], %s::bigint[], %s::int[], %s::timestamptz[], %s)",
-            (*columns(batch, 6), RECEIVED_AT),
-        ).fetchone()[0]
-        assert answer == expected
-        assert contents(conn) == expected_rows
+    assert_batch_is_row_by_row(
+        conn,
+        "SELECT record_ad_impression(%s, %s, %s, %s, %s, %s, %s)",
+        "SELECT record_ad_impressions(%s::uuid[], %s::bigint[], %s::bigint[], %s::bigint[], %s::int[], %s::timestamptz[], %s)",
+        6,
+        before,
+        batch,
+    )
 
 
 def test_an_empty_batch_records_nothing(conn):

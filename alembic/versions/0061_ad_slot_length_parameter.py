@@ -16,10 +16,8 @@ The one-argument forms are dropped, so no caller can go on using a length of its
 Revision ID: 0061
 """
 
-import importlib.util
-from pathlib import Path
-
 from alembic import op
+from settlement.migrations import earlier_migration
 
 revision = "0061"
 down_revision = "0060"
@@ -27,16 +25,8 @@ branch_labels = None
 depends_on = None
 
 
-def _migration(file_name: str):
-    """An earlier version file (alembic's version files are not importable by name)."""
-    spec = importlib.util.spec_from_file_location(f"settlement_migration_{file_name[:4]}", Path(__file__).with_name(file_name))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ADS = _migration("0003_ads.py")
-AD_LOAD_FROM_COUNTER = _migration("0006_ad_slot_loads.py").AD_LOAD_FROM_COUNTER
+ADS = earlier_migration("0003_ads.py")
+AD_LOAD_FROM_COUNTER = earlier_migration("0006_ad_slot_loads.py").AD_LOAD_FROM_COUNTER
 LAST_MINUTE_SECONDS = 60  # SPEC: a video's last minute has no slot
 
 AD_SLOT_COUNT = f"""

@@ -16,10 +16,8 @@ ad_slots_crossed (tests/test_ad_slot_rule.py). Both are plain SQL expressions th
 Revision ID: 0062
 """
 
-import importlib.util
-from pathlib import Path
-
 from alembic import op
+from settlement.migrations import earlier_migration
 
 revision = "0062"
 down_revision = "0061"
@@ -27,15 +25,7 @@ branch_labels = None
 depends_on = None
 
 
-def _migration(file_name: str):
-    """An earlier version file (alembic's version files are not importable by name)."""
-    spec = importlib.util.spec_from_file_location(f"settlement_migration_{file_name[:4]}", Path(__file__).with_name(file_name))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-SET_BASED_RECORDING = _migration("0040_set_based_recording.py")
+SET_BASED_RECORDING = earlier_migration("0040_set_based_recording.py")
 RECORD_PLAYBACK_0040 = SET_BASED_RECORDING.FUNCTIONS[SET_BASED_RECORDING.FUNCTIONS.index("CREATE FUNCTION record_playback(") :]
 
 SLOT_FUNCTIONS = """
