@@ -176,7 +176,29 @@ def empty_database(connection: psycopg.Connection) -> None:
     """No source row, no run, nothing the engine built: only the staging views and seeds stay deployed, as
     after any first run (they read only the source tables), so that a test's first run builds the day and
     the payments views, not the whole project again (pipeline.selector_for)."""
-    connection.execute(f"TRUNCATE {', '.join(SOURCE_TABLES)}, pipeline_runs RESTART IDENTITY CASCADE")
+    # Only the tables a test wrote to: TRUNCATE costs per table (new files for it and its indexes), and most
+    # tests write to few of the 33 (0.11 s a test for all of them). The others' sequences restart too.
+    tables = [*SOURCE_TABLES, "pipeline_runs"]
+    written = connection.execute(
+        sql.SQL("SELECT array_remove(ARRAY[{}], NULL)").format(
+            sql.SQL(", ").join(
+                sql.SQL("CASE WHEN EXISTS (SELECT FROM {}) THEN {} END").format(sql.Identifier(table), sql.Literal(table))
+                for table in tables
+            )
+        )
+    ).fetchone()[0]
+    if written:
+        connection.execute(
+            sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(sql.SQL(", ").join(map(sql.Identifier, written)))
+        )
+    connection.execute(
+        """SELECT setval(sequence, 1, false) FROM unnest(%s::text[]) AS t(name)
+           CROSS JOIN LATERAL (SELECT pg_get_serial_sequence(t.name, a.attname) AS sequence
+                               FROM pg_attribute a WHERE a.attrelid = t.name::regclass AND a.attnum > 0
+                                 AND NOT a.attisdropped) AS owned
+           WHERE sequence IS NOT NULL""",
+        (tables,),
+    )
     connection.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(warehouse.BUILD_SCHEMA)))
     built = connection.execute(
         """SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
