@@ -77,20 +77,26 @@
             drop table if exists {{ staging_relation }};
             create table {{ staging_relation }} as {{ sql }};
         {%- endcall %}
-
-        {%- set new_columns = adapter.get_columns_in_relation(staging_relation) | map(attribute='name') | list -%}
-        {%- set old_columns = adapter.get_columns_in_relation(target_relation) | map(attribute='name') | list -%}
-        {% do require_same_columns(this, old_columns, new_columns) %}
     {% endif %}
 
-    {#- two statements, in the model's transaction (Citus takes distributed DDL one command per call) -#}
-    {% call statement('bounds') -%}
+    {%- set bounds -%}
         alter table {{ staging_relation }} add constraint {{ partition_name }}_bounds check (
             {{ partition_column }} is not null
             and {{ partition_column }} >= '{{ day }}'::date
             and {{ partition_column }} < '{{ day }}'::date + 1)
-    {%- endcall %}
-    {% call statement('analyze') %}analyze {{ staging_relation }}{% endcall %}
+    {%- endset -%}
+    {% if colocate_with %}
+        {#- two statements (Citus takes distributed DDL one command per call) -#}
+        {% call statement('bounds') %}{{ bounds }}{% endcall %}
+        {% call statement('analyze') %}analyze {{ staging_relation }}{% endcall %}
+    {% else %}
+        {#- one round trip: each statement costs dbt more than the database on a small day -#}
+        {% call statement('bounds') -%}
+            {{ same_columns_check(this, target_relation, staging_relation) }};
+            {{ bounds }};
+            analyze {{ staging_relation }}
+        {%- endcall %}
+    {% endif %}
     {% do enforce_checks(staging_relation) %}
 
     {% if deferred %}

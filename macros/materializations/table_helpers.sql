@@ -23,6 +23,26 @@
     {% endif %}
 {% endmacro %}
 
+{#- The same, as a statement of the model's transaction: the staged table's columns against the model's
+    table's, compared in the database (no round trip per column list). -#}
+{% macro same_columns_check(relation, table, staged) -%}
+    do $same_columns$
+    declare
+        old_columns text[] := array(select attname::text from pg_attribute
+                                    where attrelid = {{ sql_text(table.include(database=false) | string) }}::regclass
+                                      and attnum > 0 and not attisdropped order by attnum);
+        new_columns text[] := array(select attname::text from pg_attribute
+                                    where attrelid = {{ sql_text(staged.include(database=false) | string) }}::regclass
+                                      and attnum > 0 and not attisdropped order by attnum);
+    begin
+        if not (old_columns @> new_columns and new_columns @> old_columns) then
+            raise exception '%', format(
+                '%s''s columns changed (%s -> %s): its settled days must be rebuilt: `settlement run --rebuild`',
+                {{ sql_text(relation.identifier) }}, array_to_string(old_columns, ', '), array_to_string(new_columns, ', '));
+        end if;
+    end $same_columns$
+{%- endmacro %}
+
 {#- Opens the model's transaction, after the hooks that run outside it (the run's lease renewal). dbt
     sends a bare `commit;` before those hooks, after which psycopg2 believes a transaction is still open
     and sends no BEGIN of its own: without this, each of the model's statements would commit alone (a
@@ -32,19 +52,25 @@
     {% call statement('begin_model_transaction', auto_begin=False) %} begin {% endcall %}
 {% endmacro %}
 
-{#- Planner settings for the model's transaction only (SET LOCAL), after checking that a transaction
-    is open: otherwise they would do nothing and the model would run with the server's defaults. -#}
+{#- Planner settings for the model's transaction only (set_config(..., true): SET LOCAL), in the statement
+    that checks that a transaction is open: otherwise they would do nothing and the model would run with
+    the server's defaults. -#}
 {% macro set_local_settings(settings) %}
     {% if execute %}
-        {%- set in_transaction = run_query("select transaction_timestamp() < statement_timestamp()").columns[0].values()[0] -%}
+        {%- set in_transaction = run_query(
+                "select transaction_timestamp() < statement_timestamp()" ~ set_config_calls(settings)
+            ).columns[0].values()[0] -%}
         {% if not in_transaction %}
             {{ exceptions.raise_compiler_error(this.identifier ~ ": no transaction is open for the model's statements") }}
         {% endif %}
     {% endif %}
-    {% for name, value in settings.items() %}
-        {% call statement('setting_' ~ name) %} set local {{ name }} = '{{ value }}' {% endcall %}
-    {% endfor %}
 {% endmacro %}
+
+{% macro set_config_calls(settings) -%}
+    {%- for name, value in settings.items() -%}
+        , set_config({{ sql_text(name) }}, {{ sql_text(value | string) }}, true)
+    {%- endfor -%}
+{%- endmacro %}
 
 {#- A model's table of one day, <model>_YYYYMMDD: its partition, or its rows staged by a run. -#}
 {% macro day_table_name(identifier, day) %}
