@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import psycopg
@@ -107,6 +108,18 @@ def dbt_vars(
     return variables
 
 
+def target_path(database_url: str, variables: dict[str, Any]) -> Path:
+    """dbt's target folder of a database (and of the schema the models are built in: a rebuild's own), so
+    that runs against different databases never share dbt's state."""
+    return PROJECT_ROOT / "target" / "-".join([_database_of(database_url), *filter(None, [variables.get("analytics_schema")])])
+
+
+def write_run_results(database_url: str, variables: dict[str, Any], outcome: "dbtRunnerResult") -> None:
+    """dbt's run_results.json of the run, where dbt writes it (bench/ reads each node's seconds there)."""
+    if outcome.result is not None and hasattr(outcome.result, "write"):
+        outcome.result.write(str(target_path(database_url, variables) / "run_results.json"))
+
+
 class PipelineError(RuntimeError):
     """dbt could not even start (the project does not parse, the database does not answer)."""
 
@@ -129,9 +142,7 @@ def invoke_dbt(
             os.environ.pop(variable, None)
         else:
             os.environ[variable] = str(value)
-    # One target folder per database (and per schema the models are built in: a rebuild's own), so runs
-    # against different databases never share dbt's state.
-    target = PROJECT_ROOT / "target" / "-".join([_database_of(database_url), *filter(None, [variables.get("analytics_schema")])])
+    target = target_path(database_url, variables)
     common = [
         "--project-dir", str(PROJECT_ROOT),
         "--profiles-dir", str(PROJECT_ROOT),
@@ -240,10 +251,12 @@ def settle_day(
         with Heartbeat(database_url, run_id, settings.run_lease_seconds):
             manifest = parsed_project(database_url, variables)
             selector = selector_for(undeployed(conn, manifest))
-            outcome = invoke_dbt(database_url, ["build", "--selector", selector], variables, manifest=manifest)
+            # dbt would write the manifest too (megabytes, the same every run): only the run's results
+            outcome = invoke_dbt(database_url, ["build", "--selector", selector, "--no-write-json"], variables, manifest=manifest)
     except BaseException as exc:  # recorded, then raised to the caller
         warehouse.fail_run(conn, run_id, f"interrupted: {exc!r}")
         raise
+    write_run_results(database_url, variables, outcome)
     if not outcome.success:
         warehouse.fail_run(conn, run_id, _summarise(outcome))
     record = warehouse.run_record(conn, run_id)
