@@ -86,3 +86,20 @@ select * from problems where rows > 0
         {{ exceptions.raise_compiler_error(this.identifier ~ " fails its checks, so nothing is published: " ~ failed | join('; ')) }}
     {%- endif -%}
 {% endmacro %}
+
+{#- The same as one statement for the model's transaction, to send with others: the check's failure is the
+    database's error, with the same message. Empty when the model has no checks. -#}
+{% macro checks_statement(relation) -%}
+    {%- set checks = config.get('checks') -%}
+    {%- if checks and execute -%}
+    do $checks$
+    declare
+        failed text := (select string_agg(problem || ' (' || rows || ' rows)', '; ')
+                        from ({{ row_check_problems(relation, checks) }}) as problems);
+    begin
+        if failed is not null then
+            raise exception '%', {{ sql_text(this.identifier ~ " fails its checks, so nothing is published: ") }} || failed;
+        end if;
+    end $checks$
+    {%- endif -%}
+{%- endmacro %}

@@ -85,41 +85,46 @@
             and {{ partition_column }} >= '{{ day }}'::date
             and {{ partition_column }} < '{{ day }}'::date + 1)
     {%- endset -%}
+    {%- set swap = [
+            "drop table if exists " ~ partition_relation,
+            "alter table " ~ staging_relation ~ " rename to " ~ partition_name,
+            "alter table " ~ target_relation ~ " attach partition " ~ partition_relation
+                ~ " for values from ('" ~ day ~ "') to ('" ~ day ~ "'::date + 1)"] -%}
+
     {% if colocate_with %}
-        {#- two statements (Citus takes distributed DDL one command per call) -#}
+        {#- a statement each (Citus takes distributed DDL one command per call) -#}
         {% call statement('bounds') %}{{ bounds }}{% endcall %}
         {% call statement('analyze') %}analyze {{ staging_relation }}{% endcall %}
+        {% do enforce_checks(staging_relation) %}
+        {% if not deferred %}
+            {% call statement('swap') -%}
+                do $swap$ begin
+                    {% for command in swap -%}
+                    execute {{ sql_text(command) }};
+                    {% endfor -%}
+                end $swap$
+            {%- endcall %}
+        {% endif %}
     {% else %}
-        {#- one round trip: each statement costs dbt more than the database on a small day -#}
-        {% call statement('bounds') -%}
+        {#- one round trip for all that follows the build: each statement costs dbt (its events, its result
+            table) more than the database on a small day, and waits its turn on a busy machine -#}
+        {%- set checks = checks_statement(staging_relation) -%}
+        {% call statement('check_and_swap') -%}
             {{ same_columns_check(this, target_relation, staging_relation) }};
             {{ bounds }};
-            analyze {{ staging_relation }}
+            analyze {{ staging_relation }};
+            {%- if checks %}
+            {{ checks }};
+            {%- endif %}
+            {%- if not deferred %}
+            {{ swap | join(';\n') }};
+            {%- endif %}
         {%- endcall %}
     {% endif %}
-    {% do enforce_checks(staging_relation) %}
 
     {% if deferred %}
         {#- the parent's indexes, made now, so that attaching the partition at publish only adopts them -#}
         {% do create_indexes(staging_relation) %}
-    {% else %}
-        {%- set swap = [
-                "drop table if exists " ~ partition_relation,
-                "alter table " ~ staging_relation ~ " rename to " ~ partition_name,
-                "alter table " ~ target_relation ~ " attach partition " ~ partition_relation
-                    ~ " for values from ('" ~ day ~ "') to ('" ~ day ~ "'::date + 1)"] -%}
-        {% call statement('swap') -%}
-            {% if colocate_with -%}
-            {#- one statement: Citus takes distributed DDL one command per call -#}
-            do $swap$ begin
-                {% for command in swap -%}
-                execute {{ sql_text(command) }};
-                {% endfor -%}
-            end $swap$
-            {%- else -%}
-            {{ swap | join(';\n') }};
-            {%- endif %}
-        {%- endcall %}
     {% endif %}
 
     {{ run_hooks(post_hooks, inside_transaction=True) }}
