@@ -165,17 +165,19 @@ def database_url(fresh_database) -> str:
 
 @pytest.fixture
 def conn(database_url):
-    """A connection to the session database, emptied first: source tables, run records and every
-    table the pipeline built (the dbt schema)."""
+    """A connection to the session database, emptied first: source tables, run records and every row the
+    pipeline built (empty_database)."""
     with psycopg.connect(database_url, autocommit=True) as connection:
         empty_database(connection)
         yield connection
 
 
 def empty_database(connection: psycopg.Connection) -> None:
-    """No source row, no run, nothing the engine built: only the staging views and seeds stay deployed, as
-    after any first run (they read only the source tables), so that a test's first run builds the day and
-    the payments views, not the whole project again (pipeline.selector_for)."""
+    """No source row, no run, no settled row: what the engine built stays, empty (its day partitions
+    dropped, its other tables truncated), as on any database after its first run, so that a test's first
+    run builds the day alone (pipeline.selector_for), not the payments views that read those tables (which
+    dropping them took along: 0.4 s a test alone, two or three times that beside the other worker). A test
+    that changes a table's columns (tests/engine/test_model_changes.py) rebuilds it before it ends."""
     # Only the tables a test wrote to: TRUNCATE costs per table (new files for it and its indexes), and most
     # tests write to few of the 33 (0.11 s a test for all of them). The others' sequences restart too.
     tables = [*SOURCE_TABLES, "pipeline_runs"]
@@ -201,18 +203,43 @@ def empty_database(connection: psycopg.Connection) -> None:
     )
     connection.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(warehouse.BUILD_SCHEMA)))
     built = connection.execute(
+        """SELECT n.nspname, c.relname, c.relispartition FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = %s AND c.relkind = 'r'
+             AND coalesce(obj_description(c.oid, 'pg_class'), '') NOT LIKE %s""",
+        (warehouse.ANALYTICS_SCHEMA, pipeline.DEPLOYED_MARK + "%"),
+    ).fetchall()
+    partitions = [sql.Identifier(schema, name) for schema, name, is_partition in built if is_partition]
+    built_tables = [sql.Identifier(schema, name) for schema, name, is_partition in built if not is_partition]
+    if partitions:
+        connection.execute(sql.SQL("DROP TABLE {}").format(sql.SQL(", ").join(partitions)))
+    if built_tables:
+        connection.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(built_tables)))
+
+
+def drop_what_the_engine_built(connection: psycopg.Connection) -> None:
+    """The engine's tables and views gone but the staging views and seeds (which read only the source
+    tables): a platform that never settled a day (what depends on the tables, the payments views, goes with
+    them)."""
+    built = connection.execute(
         """SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
            WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition
              AND coalesce(obj_description(c.oid, 'pg_class'), '') NOT LIKE %s""",
         (warehouse.ANALYTICS_SCHEMA, pipeline.DEPLOYED_MARK + "%"),
     ).fetchall()
-    for name, kind in built:  # what depends on one (the payments views) goes with it
+    for name, kind in built:
         keyword = "VIEW" if kind == "v" else "MATERIALIZED VIEW" if kind == "m" else "TABLE"
         connection.execute(
             sql.SQL("DROP {} IF EXISTS {}.{} CASCADE").format(
                 sql.SQL(keyword), sql.Identifier(warehouse.ANALYTICS_SCHEMA), sql.Identifier(name)
             )
         )
+
+
+@pytest.fixture
+def never_settled(conn) -> psycopg.Connection:
+    """The session database emptied (conn) and without the engine's tables: as before its first run."""
+    drop_what_the_engine_built(conn)
+    return conn
 
 
 @pytest.fixture

@@ -196,7 +196,7 @@ async def test_a_business_number_registered_withholds_nothing_from_the_next_stat
     assert back.json()["seller_kind"] == "individual"
 
 
-async def test_before_anything_is_settled_a_seller_has_nothing_yet(client, make_account):
+async def test_before_anything_is_settled_a_seller_has_nothing_yet(client, make_account, never_settled):
     seller = await make_account("s", seller=True)
     balance = await get(client, f"/sellers/{seller.id}/balance", seller)
     assert (balance["balance"], balance["progress_percent"], balance["threshold"], balance["last_statement"]) == (

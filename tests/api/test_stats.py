@@ -83,13 +83,13 @@ async def seller_reads(client, seller, video, day: dt.date, period: str = "day")
 
 
 async def test_a_platform_that_never_settled_shows_a_seller_their_days_pending(
-    client, make_account, upload, event_day, test_settings, conn
+    client, make_account, upload, event_day, test_settings, never_settled
 ):
     """Issue 22: no day ever settled (the engine has built no table yet) was a 404 naming the missing tables
     and telling the seller to run `settlement run`. A seller sees their days pending, as on any platform."""
     seller = await make_account("a", seller=True)
     video = await upload(seller, LONG)
-    assert conn.execute("SELECT to_regclass('analytics.fct_video_payouts')").fetchone()[0] is None
+    assert never_settled.execute("SELECT to_regclass('analytics.fct_video_payouts')").fetchone()[0] is None
     for period in ("day", "week", "month"):
         answers = await seller_reads(client, seller, video, event_day, period)
         payouts = answers["payouts"]

@@ -171,7 +171,7 @@ async def test_the_demo_login_is_the_top_earning_seller_and_opens_the_studio(cli
     assert 'id="total-payout">₩13<' in (await client.get("/studio")).text
 
 
-async def test_a_platform_that_never_settled_opens_the_studio_on_pending_days(client, make_account, event_day):
+async def test_a_platform_that_never_settled_opens_the_studio_on_pending_days(client, make_account, event_day, never_settled):
     """Issue 22: before the first settlement the studio showed the API's 404 naming the engine's tables."""
     seller = await make_account("s", seller=True)
     await sign_in(client, seller.email)
