@@ -117,6 +117,16 @@ def pytest_xdist_make_scheduler(config, log):
     return FilesAndGroups(config, log)
 
 
+# The test files that hold calendar tests, as this session collected them before -m deselected any (read by
+# tests/calendar/test_hard_days_listed.py, which otherwise collects the whole suite in a pytest of its own).
+CALENDAR_FILES = pytest.StashKey[set[Path]]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    config.stash[CALENDAR_FILES] = {Path(item.path) for item in items if item.get_closest_marker("calendar")}
+
+
 def _test_server_url() -> tuple[str, object | None]:
     settings = EngineSettings(_env_file=None)
     if settings.database_url:
