@@ -36,8 +36,7 @@
     {%- endif -%}
     {%- set colocate_with = citus_colocation_anchor() if distributed_by else none -%}
 
-    {{ run_hooks(pre_hooks, inside_transaction=False) }}
-    {{ begin_model_transaction() }}
+    {{ begin_model_transaction(pre_hooks) }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
     {{ set_local_settings(session_settings) }}
 

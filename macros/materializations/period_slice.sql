@@ -12,8 +12,7 @@
     {%- set target_relation = this.incorporate(type='table') -%}
     {%- set existing_relation = table_to_keep(this) -%}
 
-    {{ run_hooks(pre_hooks, inside_transaction=False) }}
-    {{ begin_model_transaction() }}
+    {{ begin_model_transaction(pre_hooks) }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
     {{ set_local_settings(config.get('session_settings', {})) }}
 

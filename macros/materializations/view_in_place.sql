@@ -11,8 +11,7 @@
     {%- set target_relation = this.incorporate(type='view') -%}
     {%- set candidate = make_intermediate_relation(target_relation) -%}
 
-    {{ run_hooks(pre_hooks, inside_transaction=False) }}
-    {{ begin_model_transaction() }}
+    {{ begin_model_transaction(pre_hooks) }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
     {#- (a --full-refresh replaces a view in place too: the views and readers that depend on it stay) -#}
     {% if existing_relation is none or existing_relation.type != 'view' %}
