@@ -71,24 +71,17 @@ problems as (
 select * from problems where rows > 0
 {%- endmacro %}
 
-{#- In a materialization: stops the model when a check of its config fails on `relation` (what it built). -#}
+{#- In a materialization: stops the model when a check of its config fails on `relation` (what it built).
+    checks_statement is the statement, to send alone (this) or with the model's others (day_partition). -#}
 {% macro enforce_checks(relation) %}
-    {%- set checks = config.get('checks') -%}
-    {%- if not checks or not execute -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {%- set problems = run_query(row_check_problems(relation, checks)) -%}
-    {%- if problems.rows | length > 0 -%}
-        {%- set failed = [] -%}
-        {%- for problem, rows in problems.rows -%}
-            {%- do failed.append(problem ~ " (" ~ rows ~ " rows)") -%}
-        {%- endfor -%}
-        {{ exceptions.raise_compiler_error(this.identifier ~ " fails its checks, so nothing is published: " ~ failed | join('; ')) }}
+    {%- set checks = checks_statement(relation) -%}
+    {%- if checks -%}
+        {% call statement('checks') %}{{ checks }}{% endcall %}
     {%- endif -%}
 {% endmacro %}
 
-{#- The same as one statement for the model's transaction, to send with others: the check's failure is the
-    database's error, with the same message. Empty when the model has no checks. -#}
+{#- The checks as one statement: a failing check is the database's error, naming the model and each
+    failing check with its rows. Empty when the model has no checks. -#}
 {% macro checks_statement(relation) -%}
     {%- set checks = config.get('checks') -%}
     {%- if checks and execute -%}

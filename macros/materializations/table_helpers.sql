@@ -17,11 +17,14 @@
     were built with the old columns, so the days must be rebuilt together, deliberately. -#}
 {% macro require_same_columns(relation, old_columns, new_columns) %}
     {% if new_columns | sort != old_columns | sort %}
-        {{ exceptions.raise_compiler_error(
-            relation.identifier ~ "'s columns changed (" ~ old_columns | join(', ') ~ " -> " ~ new_columns | join(', ')
-            ~ "): its settled days must be rebuilt: `settlement run --rebuild`") }}
+        {{ exceptions.raise_compiler_error(columns_changed_message(relation) | format(old_columns | join(', '), new_columns | join(', '))) }}
     {% endif %}
 {% endmacro %}
+
+{#- Its message, the old and the new columns left to fill in (%s). -#}
+{% macro columns_changed_message(relation) -%}
+    {{ relation.identifier }}'s columns changed (%s -> %s): its settled days must be rebuilt: `settlement run --rebuild`
+{%- endmacro %}
 
 {#- The same, as a statement of the model's transaction: the staged table's columns against the model's
     table's, compared in the database (no round trip per column list). -#}
@@ -36,9 +39,8 @@
                                       and attnum > 0 and not attisdropped order by attnum);
     begin
         if not (old_columns @> new_columns and new_columns @> old_columns) then
-            raise exception '%', format(
-                '%s''s columns changed (%s -> %s): its settled days must be rebuilt: `settlement run --rebuild`',
-                {{ sql_text(relation.identifier) }}, array_to_string(old_columns, ', '), array_to_string(new_columns, ', '));
+            raise exception '%', format({{ sql_text(columns_changed_message(relation)) }},
+                                        array_to_string(old_columns, ', '), array_to_string(new_columns, ', '));
         end if;
     end $same_columns$
 {%- endmacro %}
